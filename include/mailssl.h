@@ -1,0 +1,415 @@
+/*
+ * mailssl.h - libmailssl public API
+ *
+ * libmailssl binds TLS certificates to (protocol, address, port, server
+ * name) for mail servers, validates them, audits that every listener
+ * resolves, and probes mail services over implicit TLS and STARTTLS.
+ *
+ * ABI rules (see README.md, "Stable ABI"): every type here is opaque; the
+ * signatures use only int, int32_t, int64_t, uint32_t, size_t, pointers to
+ * char and to opaque handles. Constants have explicit values that are never
+ * reused. This header includes only system headers and compiles as C89 and
+ * as C++.
+ *
+ * Copyright (C) 2026 the libmailssl authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef MAILSSL_H
+#define MAILSSL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct sockaddr;
+
+/* ------------------------------------------------------------------ */
+/* Version                                                             */
+/* ------------------------------------------------------------------ */
+
+#define MAILSSL_VERSION_MAJOR 1
+#define MAILSSL_VERSION_MINOR 0
+#define MAILSSL_VERSION_PATCH 0
+/* 0xMMmmpp: 1.0.0 is 0x010000 */
+#define MAILSSL_VERSION_NUM                                                   \
+    ((MAILSSL_VERSION_MAJOR << 16) | (MAILSSL_VERSION_MINOR << 8) |           \
+     MAILSSL_VERSION_PATCH)
+
+/*
+ * mailssl_version - the version of the library actually loaded, as
+ * "MAJOR.MINOR.PATCH". The string is static; never free it. Compare with
+ * MAILSSL_VERSION_* to detect a header/library mismatch.
+ */
+const char *mailssl_version(void);
+
+/*
+ * mailssl_version_num - the loaded library's version in the format of
+ * MAILSSL_VERSION_NUM.
+ */
+uint32_t mailssl_version_num(void);
+
+/* ------------------------------------------------------------------ */
+/* Initialisation                                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * mailssl_init - initialise the library (and GnuTLS's global state).
+ * Reference counted and thread-safe: every successful call must be paired
+ * with one mailssl_deinit(); only the first initialises and the last
+ * releases. Call it before any other function that creates an object.
+ * Returns MAILSSL_OK or MAILSSL_ERR_TLS when GnuTLS cannot initialise.
+ */
+int mailssl_init(void);
+
+/*
+ * mailssl_deinit - release one reference taken by mailssl_init(). Objects
+ * must all be freed before the last reference is released. Calling it more
+ * often than mailssl_init() succeeded is harmless (it does nothing).
+ */
+void mailssl_deinit(void);
+
+/*
+ * mailssl_free - free memory that the library returned to the caller
+ * (JSON strings and other "char *" results). NULL is fine.
+ */
+void mailssl_free(void *ptr);
+
+/* ------------------------------------------------------------------ */
+/* Return codes                                                        */
+/* ------------------------------------------------------------------ */
+
+/* Success. Functions that return a count or a status return >= 0. */
+#define MAILSSL_OK 0
+/* Non-blocking calls: poll the descriptor for reading/writing, call again. */
+#define MAILSSL_WANT_POLLIN (-2)
+#define MAILSSL_WANT_POLLOUT (-3)
+/* Errors: negative, explicit, never reused. The object that failed keeps a
+ * message with the details (e.g. mailssl_store_error()). */
+#define MAILSSL_ERR_INVALID (-10)       /* bad argument: NULL, range, enum */
+#define MAILSSL_ERR_NOMEM (-11)         /* allocation failed */
+#define MAILSSL_ERR_IO (-12)            /* file or socket I/O failed */
+#define MAILSSL_ERR_SYNTAX (-13)        /* config/URL/text could not parse */
+#define MAILSSL_ERR_CREDENTIAL (-14)    /* certificate/key cannot be used */
+#define MAILSSL_ERR_DUPLICATE (-15)     /* same key added twice */
+#define MAILSSL_ERR_NOT_FOUND (-16)     /* lookup miss, unknown name */
+#define MAILSSL_ERR_TLS (-17)           /* GnuTLS reported an error */
+#define MAILSSL_ERR_STATE (-18)         /* call not valid in this state */
+#define MAILSSL_ERR_UNSUPPORTED (-19)   /* not available in this build */
+#define MAILSSL_ERR_NOT_INITIALIZED (-20) /* mailssl_init() not called */
+#define MAILSSL_ERR_TOO_LONG (-21)      /* input over a documented bound */
+
+/*
+ * mailssl_strerror - a static English description of a return code; an
+ * unknown code gives "unknown error". Never NULL.
+ */
+const char *mailssl_strerror(int code);
+
+/* ------------------------------------------------------------------ */
+/* Services (SPEC.md section 2)                                        */
+/* ------------------------------------------------------------------ */
+
+#define MAILSSL_SERVICE_ANY 0 /* "*" in a binding: every service */
+#define MAILSSL_SERVICE_SMTP 1
+#define MAILSSL_SERVICE_SUBMISSION 2
+#define MAILSSL_SERVICE_SMTPS 3 /* alias name: "submissions" */
+#define MAILSSL_SERVICE_LMTP 4
+#define MAILSSL_SERVICE_IMAP 5
+#define MAILSSL_SERVICE_IMAPS 6
+#define MAILSSL_SERVICE_POP3 7
+#define MAILSSL_SERVICE_POP3S 8
+#define MAILSSL_SERVICE_SIEVE 9
+#define MAILSSL_SERVICE_MAX 9
+
+/*
+ * mailssl_service_from_name - the constant for a service name of SPEC.md
+ * section 2 ("smtp", "submission", "smtps", "submissions", "lmtp", "imap",
+ * "imaps", "pop3", "pop3s", "sieve"; case-insensitive) or "*" (ANY).
+ * Returns the constant (>= 0), MAILSSL_ERR_NOT_FOUND for an unknown name,
+ * MAILSSL_ERR_INVALID for NULL.
+ */
+int mailssl_service_from_name(const char *name);
+
+/*
+ * mailssl_service_name - the canonical name of a service constant ("*" for
+ * MAILSSL_SERVICE_ANY; "smtps", never "submissions"), or NULL when the
+ * constant is unknown. Static string.
+ */
+const char *mailssl_service_name(int service);
+
+/*
+ * mailssl_service_default_port - the IANA port of a service (25, 587, 465,
+ * 24, 143, 993, 110, 995, 4190). MAILSSL_ERR_INVALID for ANY or unknown.
+ */
+int mailssl_service_default_port(int service);
+
+/*
+ * mailssl_service_implicit_tls - 1 when the service starts TLS at once
+ * (smtps, imaps, pop3s), 0 when it negotiates STARTTLS/STLS,
+ * MAILSSL_ERR_INVALID for ANY or unknown.
+ */
+int mailssl_service_implicit_tls(int service);
+
+/* ------------------------------------------------------------------ */
+/* Severities and diagnosis codes (SPEC.md section 4)                  */
+/* ------------------------------------------------------------------ */
+
+/* The monitoring-plugin levels; also the exit codes of the programs. */
+#define MAILSSL_SEVERITY_OK 0
+#define MAILSSL_SEVERITY_WARNING 1
+#define MAILSSL_SEVERITY_CRITICAL 2
+#define MAILSSL_SEVERITY_UNKNOWN 3
+
+/*
+ * mailssl_severity_name - "ok", "warning", "critical", "unknown"; NULL for
+ * any other value.
+ */
+const char *mailssl_severity_name(int severity);
+
+/* Diagnosis and finding codes. The strings (mailssl_code_name) are the
+ * stable identifiers of SPEC.md section 4; the numbers are stable too. */
+#define MAILSSL_CODE_OK 0
+#define MAILSSL_CODE_RESOLVE_FAILED 1
+#define MAILSSL_CODE_CONNECT_REFUSED 2
+#define MAILSSL_CODE_CONNECT_TIMEOUT 3
+#define MAILSSL_CODE_CONNECT_FAILED 4
+#define MAILSSL_CODE_GREETING_TIMEOUT 5
+#define MAILSSL_CODE_GREETING_REJECTED 6
+#define MAILSSL_CODE_GREETING_MALFORMED 7
+#define MAILSSL_CODE_STARTTLS_TIMEOUT 8
+#define MAILSSL_CODE_STARTTLS_NOT_OFFERED 9
+#define MAILSSL_CODE_STARTTLS_REFUSED 10
+#define MAILSSL_CODE_STARTTLS_PREAUTH 11
+#define MAILSSL_CODE_STARTTLS_INJECTION 12
+#define MAILSSL_CODE_PROTOCOL_ERROR 13
+#define MAILSSL_CODE_TLS_CLOSED_DURING_HANDSHAKE 14
+#define MAILSSL_CODE_TLS_ALERT 15
+#define MAILSSL_CODE_TLS_NO_COMMON_PARAMETERS 16
+#define MAILSSL_CODE_TLS_TIMEOUT 17
+#define MAILSSL_CODE_TLS_ERROR 18
+#define MAILSSL_CODE_CERT_UNTRUSTED 19
+#define MAILSSL_CODE_CERT_EXPIRED 20
+#define MAILSSL_CODE_CERT_NOT_YET_VALID 21
+#define MAILSSL_CODE_CERT_NAME_MISMATCH 22
+#define MAILSSL_CODE_CERT_REVOKED 23
+#define MAILSSL_CODE_CERT_EXPIRING 24
+#define MAILSSL_CODE_POST_TLS_FAILED 25
+/* findings */
+#define MAILSSL_CODE_CERT_WEAK_KEY 40
+#define MAILSSL_CODE_CERT_WEAK_SIGNATURE 41
+#define MAILSSL_CODE_CERT_BAD_USAGE 42
+#define MAILSSL_CODE_CERT_CHAIN_INCOMPLETE 43
+#define MAILSSL_CODE_CERT_CHAIN_ORDER 44
+#define MAILSSL_CODE_CERT_SELF_SIGNED 45
+#define MAILSSL_CODE_KEY_CERT_MISMATCH 46
+#define MAILSSL_CODE_OCSP_STAPLE_MISSING 47
+#define MAILSSL_CODE_DANE_MISMATCH 48
+#define MAILSSL_CODE_NO_BINDING 49
+#define MAILSSL_CODE_CERT_PARSE_ERROR 50
+#define MAILSSL_CODE_KEY_FILE_PERMISSIONS 51
+#define MAILSSL_CODE_OCSP_STAPLE_INVALID 52
+#define MAILSSL_CODE_DANE_UNUSABLE 53
+#define MAILSSL_CODE_MAX 53
+
+/*
+ * mailssl_code_name - the stable string of a code ("ok", "cert-expired",
+ * "no-binding", ...), or NULL for a number that is not a code. Static.
+ */
+const char *mailssl_code_name(int code);
+
+/*
+ * mailssl_code_from_name - the number of a code string, or
+ * MAILSSL_ERR_NOT_FOUND / MAILSSL_ERR_INVALID (NULL).
+ */
+int mailssl_code_from_name(const char *name);
+
+/* ------------------------------------------------------------------ */
+/* Reports: ordered lists of findings                                  */
+/* ------------------------------------------------------------------ */
+
+typedef struct mailssl_report mailssl_report;
+
+/* "no certificate index": the finding is not about one certificate. */
+#define MAILSSL_NO_CERT (-1)
+
+/*
+ * mailssl_report_new - an empty report (status ok). Free it with
+ * mailssl_report_free(). NULL when out of memory.
+ * Thread-safety: a report is not locked; use one per thread or lock.
+ */
+mailssl_report *mailssl_report_new(void);
+
+/* mailssl_report_free - free a report and its findings. NULL is fine. */
+void mailssl_report_free(mailssl_report *report);
+
+/*
+ * mailssl_report_add - append a finding. code is a MAILSSL_CODE_*,
+ * severity a MAILSSL_SEVERITY_*, cert_index the position of the
+ * certificate in the chain (0 = leaf) or MAILSSL_NO_CERT. context_kind and
+ * context name what the finding is about beyond the chain, e.g.
+ * ("listener", "imaps 192.0.2.10 993") or ("binding", "FILE:LINE"); both
+ * NULL when there is none. message says what is wrong and what to do.
+ * Strings are copied. Returns the index of the new finding (>= 0) or a
+ * negative error (MAILSSL_ERR_INVALID, MAILSSL_ERR_NOMEM).
+ */
+int mailssl_report_add(mailssl_report *report, int code, int severity,
+                       int cert_index, const char *context_kind,
+                       const char *context, const char *message);
+
+/* mailssl_report_count - number of findings (0 for NULL). */
+size_t mailssl_report_count(const mailssl_report *report);
+
+/*
+ * mailssl_report_status - the worst severity among the findings, or
+ * MAILSSL_SEVERITY_OK when empty; MAILSSL_ERR_INVALID for NULL.
+ */
+int mailssl_report_status(const mailssl_report *report);
+
+/*
+ * Accessors of finding number index (0-based, in the order added).
+ * Integers: MAILSSL_ERR_INVALID when report is NULL or index is out of
+ * range. Strings: NULL in that case, or when the finding has no context;
+ * they stay valid until the report is freed or cleared.
+ */
+int mailssl_report_code(const mailssl_report *report, size_t index);
+int mailssl_report_severity(const mailssl_report *report, size_t index);
+int mailssl_report_cert_index(const mailssl_report *report, size_t index);
+const char *mailssl_report_message(const mailssl_report *report,
+                                   size_t index);
+const char *mailssl_report_context_kind(const mailssl_report *report,
+                                        size_t index);
+const char *mailssl_report_context(const mailssl_report *report,
+                                   size_t index);
+
+/*
+ * mailssl_report_find - index of the first finding with this code at or
+ * after index start, or MAILSSL_ERR_NOT_FOUND.
+ */
+int mailssl_report_find(const mailssl_report *report, int code,
+                        size_t start);
+
+/* mailssl_report_clear - remove every finding. */
+void mailssl_report_clear(mailssl_report *report);
+
+/*
+ * mailssl_report_json - the findings as the JSON array of SPEC.md section
+ * 5: [{"code":"...","severity":"...","message":"..."[,"cert_index":N]
+ * [,"listener"|"binding"|KIND:"..."]}, ...]. Returns a new string to free
+ * with mailssl_free(), or NULL (out of memory, NULL report).
+ */
+char *mailssl_report_json(const mailssl_report *report);
+
+/*
+ * mailssl_report_nagios - one monitoring-plugin status line:
+ * "MAILSSL CRITICAL - cert-expired: ...; cert-weak-key: ..." with the
+ * worst findings first ("MAILSSL OK - no findings" when none). The prefix
+ * "MAILSSL" is replaced by label when label is not NULL. Returns a new
+ * string to free with mailssl_free(), or NULL.
+ */
+char *mailssl_report_nagios(const mailssl_report *report, const char *label);
+
+/* ------------------------------------------------------------------ */
+/* Credentials: a certificate chain and its private key (store issue)  */
+/* ------------------------------------------------------------------ */
+
+typedef struct mailssl_credential mailssl_credential;
+
+/*
+ * mailssl_credential_new - an empty credential with one reference. Load it
+ * with one of the mailssl_credential_load_* calls. NULL when out of memory
+ * or when mailssl_init() was not called.
+ */
+mailssl_credential *mailssl_credential_new(void);
+
+/*
+ * mailssl_credential_free - drop one reference; the credential is freed
+ * when the last one goes (a store keeps its own references, so a caller
+ * may free its credential right after adding it). NULL is fine.
+ * Thread-safe.
+ */
+void mailssl_credential_free(mailssl_credential *cred);
+
+/*
+ * mailssl_credential_load_pem_files - load a PEM certificate chain (leaf
+ * first) from cert_file and the private key from key_file, or from
+ * cert_file too when key_file is NULL. password decrypts an encrypted key
+ * (NULL: none). Detects: unreadable file, no certificate, no key,
+ * encrypted key without password, garbage, key not matching the leaf.
+ * Returns MAILSSL_OK or a negative code with mailssl_credential_error()
+ * saying which file and what is wrong. A credential can be loaded once.
+ */
+int mailssl_credential_load_pem_files(mailssl_credential *cred,
+                                      const char *cert_file,
+                                      const char *key_file,
+                                      const char *password);
+
+/*
+ * mailssl_credential_error - the message of the last failed call on cred,
+ * or "" when none. Valid until the next call on cred.
+ */
+const char *mailssl_credential_error(const mailssl_credential *cred);
+
+/* ------------------------------------------------------------------ */
+/* Validation (validation issue)                                       */
+/* ------------------------------------------------------------------ */
+
+typedef struct mailssl_validator mailssl_validator;
+
+/*
+ * mailssl_validator_new - validation settings with defaults: system trust
+ * store, validation time "now", warn 30 days, critical 7 days, no expected
+ * name, no TLSA records. Free with mailssl_validator_free().
+ * Thread-safety: a configured validator may be used by several threads at
+ * once for mailssl_validate_*; setters need exclusive access.
+ */
+mailssl_validator *mailssl_validator_new(void);
+void mailssl_validator_free(mailssl_validator *v);
+const char *mailssl_validator_error(const mailssl_validator *v);
+
+/* Trust: a PEM file of CA certificates or a directory of them, instead of
+ * the system trust store; NULL goes back to the system store. */
+int mailssl_validator_set_cafile(mailssl_validator *v, const char *path);
+/* Validation time in seconds since the epoch (UTC); 0 means "now". */
+int mailssl_validator_set_time(mailssl_validator *v, int64_t epoch_seconds);
+/* Expiry windows in days: warning when fewer than warn_days are left,
+ * critical when fewer than crit_days. 0 <= crit_days <= warn_days. */
+int mailssl_validator_set_days(mailssl_validator *v, int warn_days,
+                               int crit_days);
+/* The DNS name or IP address the certificate must be valid for (RFC 9525);
+ * NULL: no name check. */
+int mailssl_validator_set_name(mailssl_validator *v, const char *name);
+/* Add one TLSA record (RFC 6698 fields; RFC 7672 rules for SMTP). */
+int mailssl_validator_add_tlsa(mailssl_validator *v, int usage, int selector,
+                               int matching_type, const unsigned char *data,
+                               size_t data_len);
+
+/*
+ * mailssl_validate_credential - check a server credential: key matches
+ * certificate, chain complete and in order, trust, dates, usage, key and
+ * signature strength, self-signed leaf, name (when set). Findings are
+ * appended to report. Returns the worst severity of the findings added
+ * (0-3) or a negative error.
+ */
+int mailssl_validate_credential(const mailssl_validator *v,
+                                const mailssl_credential *cred,
+                                mailssl_report *report);
+
+/*
+ * mailssl_validate_chain - check a chain as a server presented it: ncerts
+ * DER certificates (leaf first) and an optional stapled OCSP response (DER,
+ * NULL/0 when none). Findings are appended to report; returns the worst
+ * severity added (0-3) or a negative error.
+ */
+int mailssl_validate_chain(const mailssl_validator *v,
+                           const unsigned char *const *der_certs,
+                           const size_t *der_lens, size_t ncerts,
+                           const unsigned char *ocsp_der, size_t ocsp_len,
+                           mailssl_report *report);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MAILSSL_H */

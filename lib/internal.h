@@ -1,0 +1,75 @@
+/*
+ * internal.h - definitions shared by the library's own files only.
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef MAILSSL_INTERNAL_H
+#define MAILSSL_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "mailssl.h"
+
+/* On every definition of a public function: the library is built with
+ * -fvisibility=hidden, and the version script decides the node. */
+#define MAILSSL_EXPORT __attribute__((visibility("default")))
+
+#if defined(__GNUC__)
+#define MAILSSL_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define MAILSSL_PRINTF(a, b)
+/* ---- reports (lib/report.c) ------------------------------------------- */
+/* The worse of two severities (critical > unknown > warning > ok). */
+int mailssl__worse(int a, int b);
+/* Appends the findings array of SPEC.md section 5. */
+void mailssl__report_json_append(struct mailssl_buf *b,
+                                 const mailssl_report *r);
+
+#endif
+
+/* Nonzero while mailssl_init() holds a reference. */
+int mailssl__initialized(void);
+
+/* ---- growable string buffer (lib/buf.c) ------------------------------- */
+/* A failed allocation sets oom and turns every later append into a no-op,
+ * so callers check once at the end (mailssl__buf_finish). */
+struct mailssl_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    int oom;
+};
+
+void mailssl__buf_init(struct mailssl_buf *b);
+void mailssl__buf_free(struct mailssl_buf *b);
+void mailssl__buf_append(struct mailssl_buf *b, const char *s, size_t n);
+void mailssl__buf_puts(struct mailssl_buf *b, const char *s);
+void mailssl__buf_printf(struct mailssl_buf *b, const char *fmt, ...)
+    MAILSSL_PRINTF(2, 3);
+/* Appends s as a JSON string literal with quotes; invalid UTF-8 bytes and
+ * control characters are escaped (\u00XX), so the output is always valid
+ * JSON whatever a hostile peer sent. NULL appends null. */
+void mailssl__buf_json_string(struct mailssl_buf *b, const char *s);
+/* Returns the NUL-terminated data (owned by the caller, free with free())
+ * or NULL after an allocation failure; the buffer is reset. */
+char *mailssl__buf_finish(struct mailssl_buf *b);
+
+/* ---- error messages kept on objects ----------------------------------- */
+/* Formats into a fixed buffer of size n; never fails, truncates. */
+void mailssl__set_error(char *dst, size_t n, const char *fmt, ...)
+    MAILSSL_PRINTF(3, 4);
+
+/* Size of the message buffer every object keeps. */
+#define MAILSSL_ERRLEN 512
+
+/* strdup that returns NULL for NULL */
+char *mailssl__strdup(const char *s);
+
+/* ---- reports (lib/report.c) ------------------------------------------- */
+/* The worse of two severities (critical > unknown > warning > ok). */
+int mailssl__worse(int a, int b);
+/* Appends the findings array of SPEC.md section 5. */
+void mailssl__report_json_append(struct mailssl_buf *b,
+                                 const mailssl_report *r);
+
+#endif
