@@ -18,13 +18,6 @@
 #define MAILSSL_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define MAILSSL_PRINTF(a, b)
-/* ---- reports (lib/report.c) ------------------------------------------- */
-/* The worse of two severities (critical > unknown > warning > ok). */
-int mailssl__worse(int a, int b);
-/* Appends the findings array of SPEC.md section 5. */
-void mailssl__report_json_append(struct mailssl_buf *b,
-                                 const mailssl_report *r);
-
 #endif
 
 /* Nonzero while mailssl_init() holds a reference. */
@@ -71,5 +64,44 @@ int mailssl__worse(int a, int b);
 /* Appends the findings array of SPEC.md section 5. */
 void mailssl__report_json_append(struct mailssl_buf *b,
                                  const mailssl_report *r);
+
+/* ---- reports (lib/report.c) ------------------------------------------- */
+/* The worse of two severities (critical > unknown > warning > ok). */
+int mailssl__worse(int a, int b);
+/* Appends the findings array of SPEC.md section 5. */
+void mailssl__report_json_append(struct mailssl_buf *b,
+                                 const mailssl_report *r);
+
+/* ---- credentials (lib/credential.c) ----------------------------------- */
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <gnutls/abstract.h>
+
+struct mailssl_credential {
+    int refs;                         /* atomic (__atomic builtins) */
+    int loaded;                       /* a load call succeeded or mismatched */
+    int key_matches;                  /* leaf public key == private key's */
+    gnutls_x509_crt_t *certs;         /* chain as loaded, leaf first */
+    unsigned ncerts;
+    gnutls_x509_privkey_t key;        /* NULL for a PKCS#11 key */
+    gnutls_privkey_t privkey;         /* abstract key, always set once loaded */
+    /* Ready-to-use server credentials holding this chain and key (built
+     * once at load time, read-only after, shared by handshakes). */
+    gnutls_certificate_credentials_t server_cred;
+    char *cert_source;                /* file name or "memory" */
+    char *key_source;
+    mailssl_report *load_warnings;    /* e.g. key-file-permissions */
+    char err[MAILSSL_ERRLEN];
+};
+
+/* Takes a new reference; returns cred. */
+mailssl_credential *mailssl__credential_ref(mailssl_credential *cred);
+/* Loads PEM data; key NULL means the key is in cert. The *_src strings name
+ * the data in messages (file names, or "memory"). */
+int mailssl__credential_load_pem(mailssl_credential *c,
+                                 const gnutls_datum_t *cert,
+                                 const char *cert_src,
+                                 const gnutls_datum_t *key,
+                                 const char *key_src, const char *password);
 
 #endif
