@@ -408,6 +408,149 @@ int mailssl_validate_chain(const mailssl_validator *v,
                            const unsigned char *ocsp_der, size_t ocsp_len,
                            mailssl_report *report);
 
+/* ------------------------------------------------------------------ */
+/* Probe: one handshake probe of a mail service (probe issue)          */
+/* ------------------------------------------------------------------ */
+
+typedef struct mailssl_probe mailssl_probe;
+
+/* Stages of SPEC.md section 5 ("stage" is the last one completed). */
+#define MAILSSL_STAGE_NONE 0 /* nothing completed yet: "none" */
+#define MAILSSL_STAGE_RESOLVE 1
+#define MAILSSL_STAGE_CONNECT 2
+#define MAILSSL_STAGE_GREETING 3
+#define MAILSSL_STAGE_STARTTLS 4
+#define MAILSSL_STAGE_HANDSHAKE 5
+#define MAILSSL_STAGE_VERIFY 6
+#define MAILSSL_STAGE_POST_TLS 7
+#define MAILSSL_STAGE_DONE 8
+#define MAILSSL_STAGE_TOTAL 9 /* only for mailssl_probe_timing_us() */
+
+/* mailssl_stage_name - "resolve", ..., "done", "total"; NULL otherwise. */
+const char *mailssl_stage_name(int stage);
+
+/*
+ * mailssl_probe_new - a probe of url ("NAME://HOST[:PORT]", SPEC.md
+ * section 2; IPv6 literals in brackets). Defaults: system trust, SNI and
+ * verified name = URL host, timeout 10 s, warn 30 / crit 7 days, TLS 1.2
+ * minimum. Returns NULL when out of memory or not initialised; a URL that
+ * does not parse still gives a probe, whose mailssl_probe_error() says why
+ * and whose start fails with MAILSSL_ERR_SYNTAX.
+ * Thread-safety: a probe belongs to one thread at a time.
+ */
+mailssl_probe *mailssl_probe_new(const char *url);
+void mailssl_probe_free(mailssl_probe *p);
+/* Message of the last failed call, "" when none. */
+const char *mailssl_probe_error(const mailssl_probe *p);
+
+/* Settings, before mailssl_probe_start(); each returns MAILSSL_OK or a
+ * negative code (MAILSSL_ERR_STATE once started). */
+int mailssl_probe_set_cafile(mailssl_probe *p, const char *path);
+int mailssl_probe_set_servername(mailssl_probe *p, const char *name);
+int mailssl_probe_set_connect_to(mailssl_probe *p, const char *address);
+/* 0: any (system order), 4: IPv4 only, 6: IPv6 only. */
+int mailssl_probe_set_family(mailssl_probe *p, int family);
+/* Whole-probe deadline in milliseconds (> 0). */
+int mailssl_probe_set_timeout_ms(mailssl_probe *p, int32_t ms);
+/* Deadline of one stage (MAILSSL_STAGE_CONNECT .. POST_TLS) in ms; the
+ * whole-probe deadline still applies. */
+int mailssl_probe_set_stage_timeout_ms(mailssl_probe *p, int stage,
+                                       int32_t ms);
+int mailssl_probe_set_days(mailssl_probe *p, int warn_days, int crit_days);
+/* A GnuTLS priority string (default "NORMAL" with the minimum version). */
+int mailssl_probe_set_priority(mailssl_probe *p, const char *priority);
+/* "TLS1.0", "TLS1.1", "TLS1.2" (default), "TLS1.3". */
+int mailssl_probe_set_min_version(mailssl_probe *p, const char *version);
+/* Client certificate (a new reference is taken). */
+int mailssl_probe_set_client_credential(mailssl_probe *p,
+                                        mailssl_credential *cred);
+int mailssl_probe_add_tlsa(mailssl_probe *p, int usage, int selector,
+                           int matching_type, const unsigned char *data,
+                           size_t data_len);
+/* Validation time for the certificate checks (0 = now). */
+int mailssl_probe_set_time(mailssl_probe *p, int64_t epoch_seconds);
+
+/*
+ * Non-blocking use, as with libtls: mailssl_probe_start() then, while it
+ * returns MAILSSL_WANT_POLLIN or MAILSSL_WANT_POLLOUT, poll
+ * mailssl_probe_fd() for that event (at most mailssl_probe_timeout_left_ms()
+ * milliseconds) and call mailssl_probe_step(). Both return MAILSSL_OK when
+ * the probe is finished (whatever its diagnosis), MAILSSL_WANT_* to wait,
+ * or a negative error for misuse (the probe is then finished with status
+ * unknown). A probe never blocks inside these calls except for name
+ * resolution at start.
+ */
+int mailssl_probe_start(mailssl_probe *p);
+int mailssl_probe_step(mailssl_probe *p);
+int mailssl_probe_fd(const mailssl_probe *p);
+/* Milliseconds until the current deadline (>= 0), or -1 when finished. */
+int32_t mailssl_probe_timeout_left_ms(const mailssl_probe *p);
+/* 1 when finished, 0 otherwise. */
+int mailssl_probe_done(const mailssl_probe *p);
+
+/* Blocking: start and step until finished. Returns MAILSSL_OK or a
+ * negative error for misuse; the outcome is in the accessors. */
+int mailssl_probe_run(mailssl_probe *p);
+
+/* Results (valid once finished). Strings are owned by the probe; NULL when
+ * not known (e.g. no TLS version before the handshake). */
+int mailssl_probe_status(const mailssl_probe *p);     /* severity 0-3 */
+int mailssl_probe_diagnosis(const mailssl_probe *p);  /* MAILSSL_CODE_* */
+const char *mailssl_probe_message(const mailssl_probe *p);
+int mailssl_probe_stage(const mailssl_probe *p);      /* MAILSSL_STAGE_* */
+int mailssl_probe_service(const mailssl_probe *p);    /* MAILSSL_SERVICE_* */
+const char *mailssl_probe_host(const mailssl_probe *p);
+int mailssl_probe_port(const mailssl_probe *p);
+const char *mailssl_probe_address(const mailssl_probe *p);
+const char *mailssl_probe_tls_version(const mailssl_probe *p);
+const char *mailssl_probe_tls_cipher(const mailssl_probe *p);
+const char *mailssl_probe_tls_group(const mailssl_probe *p);
+size_t mailssl_probe_chain_length(const mailssl_probe *p);
+size_t mailssl_probe_capability_count(const mailssl_probe *p);
+const char *mailssl_probe_capability(const mailssl_probe *p, size_t index);
+/* The findings of the probe (validation of the chain and others). Owned by
+ * the probe. */
+const mailssl_report *mailssl_probe_findings(const mailssl_probe *p);
+/* Microseconds spent in a stage (MAILSSL_STAGE_RESOLVE..POST_TLS, or
+ * MAILSSL_STAGE_TOTAL); -1 when the stage did not run. */
+int64_t mailssl_probe_timing_us(const mailssl_probe *p, int stage);
+/* Leaf certificate, when the server sent one (else NULL / -1 / 0). */
+const char *mailssl_probe_cert_subject(const mailssl_probe *p);
+const char *mailssl_probe_cert_issuer(const mailssl_probe *p);
+size_t mailssl_probe_cert_name_count(const mailssl_probe *p);
+const char *mailssl_probe_cert_name(const mailssl_probe *p, size_t index);
+int64_t mailssl_probe_cert_not_before(const mailssl_probe *p);
+int64_t mailssl_probe_cert_not_after(const mailssl_probe *p);
+int64_t mailssl_probe_cert_days_left(const mailssl_probe *p);
+const char *mailssl_probe_cert_sha256(const mailssl_probe *p); /* hex */
+
+/*
+ * mailssl_probe_json - the result as one SPEC.md section 5 JSON object
+ * (no newline). New string to free with mailssl_free(); NULL when out of
+ * memory or the probe has not finished.
+ */
+char *mailssl_probe_json(const mailssl_probe *p);
+
+/* ------------------------------------------------------------------ */
+/* Batch: many probes in the caller's thread, one poll loop            */
+/* ------------------------------------------------------------------ */
+
+typedef struct mailssl_batch mailssl_batch;
+
+/* concurrency: how many probes run at once (>= 1). */
+mailssl_batch *mailssl_batch_new(int concurrency);
+/* Frees the batch, not the probes (the caller owns them). */
+void mailssl_batch_free(mailssl_batch *b);
+/* Adds a probe that has not started. */
+int mailssl_batch_add(mailssl_batch *b, mailssl_probe *p);
+/* Runs every probe to completion; returns MAILSSL_OK or a negative error.
+ * progress, when not NULL, is called after each probe finishes with the
+ * number done, the number in all and user. */
+int mailssl_batch_run(mailssl_batch *b,
+                      void (*progress)(size_t done, size_t total,
+                                       void *user),
+                      void *user);
+
 #ifdef __cplusplus
 }
 #endif
