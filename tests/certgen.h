@@ -1,0 +1,64 @@
+/*
+ * certgen.h - test helper: certificates made at run time with GnuTLS, so
+ * nothing in the repository ever expires. Test code only.
+ */
+#ifndef MAILSSL_TEST_CERTGEN_H
+#define MAILSSL_TEST_CERTGEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#define CERTGEN_ECDSA_P256 0 /* default */
+#define CERTGEN_RSA 1        /* rsa_bits, default 2048 */
+#define CERTGEN_ED25519 2
+#define CERTGEN_ECDSA_P384 3
+
+#define CERTGEN_EKU_SERVER 0 /* default: TLS server auth */
+#define CERTGEN_EKU_CLIENT 1 /* client auth only */
+#define CERTGEN_EKU_NONE 2   /* no EKU extension */
+
+struct certgen_opts {
+    const char *cn;              /* subject CN (default "test") */
+    const char *const *dns;      /* NULL-terminated subjectAltName DNS */
+    const char *const *ips;      /* NULL-terminated subjectAltName IPs */
+    int64_t not_before;          /* 0: now - 1 day */
+    int64_t not_after;           /* 0: now + 365 days */
+    int key_type;                /* CERTGEN_* */
+    int rsa_bits;                /* 0: 2048 */
+    int is_ca;                   /* CA:TRUE, keyCertSign */
+    int eku;                     /* CERTGEN_EKU_* (leaf only) */
+    int sha1;                    /* sign with SHA-1 instead of SHA-256 */
+    int must_staple;             /* TLS feature status_request */
+    unsigned serial;             /* 0: a counter */
+};
+
+struct certgen_cert {
+    gnutls_x509_crt_t crt;
+    gnutls_x509_privkey_t key;
+};
+
+/* Makes a certificate signed by issuer (NULL: self-signed). Returns 0 or a
+ * GnuTLS error code. */
+int certgen_make(struct certgen_cert *out, const struct certgen_opts *opts,
+                 const struct certgen_cert *issuer);
+void certgen_free(struct certgen_cert *c);
+
+/* Writes the certificates of chain[0..n-1] as PEM, then, when key is not
+ * NULL, that key. Returns 0 or -1. */
+int certgen_write_pem(const char *path, const struct certgen_cert *const *chain,
+                      size_t n, const struct certgen_cert *key);
+/* Writes only the private key of c as PEM (mode 0600). */
+int certgen_write_key(const char *path, const struct certgen_cert *c);
+/* PEM of the certificate / key into a malloc'd NUL-terminated string. */
+char *certgen_cert_pem(const struct certgen_cert *c);
+char *certgen_key_pem(const struct certgen_cert *c);
+
+/* A fresh temporary directory (malloc'd path) and its recursive removal. */
+char *certgen_tmpdir(void);
+void certgen_rmdir(const char *dir);
+
+#endif
