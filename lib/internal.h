@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mailssl.h"
 
@@ -103,5 +104,31 @@ int mailssl__credential_load_pem(mailssl_credential *c,
                                  const char *cert_src,
                                  const gnutls_datum_t *key,
                                  const char *key_src, const char *password);
+
+/* ---- certificate details (lib/certinfo.c, validation issue) ------------ */
+/* What reports show of one certificate (SPEC.md section 5 "certificate"). */
+struct mailssl_certinfo {
+    char *subject;            /* RFC 4514 DN */
+    char *issuer;
+    char **names;             /* subjectAltName DNS names and IPs (text) */
+    size_t nnames;
+    int64_t not_before;       /* epoch seconds */
+    int64_t not_after;
+    char sha256[65];          /* hex fingerprint of the DER, lower case */
+    char spki_pin[64];        /* base64 SHA-256 of the SubjectPublicKeyInfo */
+    char key_type[16];        /* "RSA", "ECDSA", "Ed25519", ... */
+    int key_bits;
+    char sig_alg[48];         /* e.g. "ECDSA-SHA256" */
+};
+
+/* Fills ci from crt; returns 0 or a negative MAILSSL_ERR_*. */
+int mailssl__certinfo_init(struct mailssl_certinfo *ci, gnutls_x509_crt_t crt);
+void mailssl__certinfo_clear(struct mailssl_certinfo *ci);
+/* Appends the JSON object of SPEC.md section 5 "certificate" ({"subject":
+ * ..., "days_left": N, "sha256": ...}); days_left counted from now_epoch
+ * (rounded down; negative once expired). */
+void mailssl__certinfo_json_append(struct mailssl_buf *b,
+                                   const struct mailssl_certinfo *ci,
+                                   int64_t now_epoch);
 
 #endif

@@ -1,0 +1,84 @@
+/*
+ * dialogue.h - the plaintext protocol dialogues of the probe (SMTP,
+ * submission, LMTP, IMAP, POP3, ManageSieve), as line-driven state
+ * machines with no I/O of their own. The probe engine (lib/probe.c) reads
+ * bytes, splits lines, enforces the caps and deadlines, and feeds each
+ * complete line here; the dialogue says what to send and what it
+ * concluded. This keeps every parser testable and fuzzable without a
+ * socket.
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef MAILSSL_DIALOGUE_H
+#define MAILSSL_DIALOGUE_H
+
+#include <stddef.h>
+
+#include "internal.h"
+
+/* Caps the engine enforces (a line longer than this, or a response with
+ * more lines, is protocol-error). */
+#define MAILSSL_DIALOGUE_MAX_LINE 8192
+#define MAILSSL_DIALOGUE_MAX_LINES 1000
+#define MAILSSL_DIALOGUE_MAX_CAPS 256
+
+/* Phases. */
+#define MAILSSL_PHASE_PRE_TLS 1  /* STARTTLS services only, before TLS */
+#define MAILSSL_PHASE_POST_TLS 2 /* after the handshake (all services) */
+
+/* Results of mailssl__dialogue_begin / mailssl__dialogue_line. */
+#define MAILSSL_DLG_MORE 0     /* waiting for more lines; out may hold bytes
+                                  to send first */
+#define MAILSSL_DLG_STARTTLS 1 /* the server said go ahead: the engine
+                                  checks that nothing follows in its buffer
+                                  (else starttls-injection), then does the
+                                  handshake, then begin(POST_TLS) */
+#define MAILSSL_DLG_DONE 2     /* post-TLS dialogue succeeded; out may hold
+                                  QUIT/LOGOUT to send before closing */
+#define MAILSSL_DLG_FAIL 3     /* code and message say why; out may hold a
+                                  polite QUIT/LOGOUT (never after a
+                                  STARTTLS go-ahead in plaintext) */
+
+struct mailssl_dialogue {
+    int service;              /* MAILSSL_SERVICE_* (not ANY) */
+    int phase;                /* MAILSSL_PHASE_* */
+    int state;                /* protocol-specific, private to dialogue.c */
+    int stage;                /* last MAILSSL_STAGE_* completed by the
+                                 dialogue: GREETING once the greeting was
+                                 accepted, STARTTLS once the go-ahead came,
+                                 POST_TLS when the post-TLS dialogue is done */
+    size_t lines;             /* lines in the current response */
+    char tag[16];             /* IMAP tag of the command in flight */
+    unsigned tag_counter;
+    int starttls_offered;     /* seen in the current phase's capabilities */
+    char **caps;              /* capabilities of the current phase (pre-TLS
+                                 ones are discarded at begin(POST_TLS)) */
+    size_t ncaps;
+    int code;                 /* MAILSSL_CODE_* when FAIL */
+    char message[512];        /* operator-readable reason when FAIL, with
+                                 the server's words where useful */
+};
+
+/* Prepares d for service; returns 0 or MAILSSL_ERR_INVALID. */
+int mailssl__dialogue_init(struct mailssl_dialogue *d, int service);
+/* Frees the capability list. */
+void mailssl__dialogue_clear(struct mailssl_dialogue *d);
+
+/* Starts a phase: PRE_TLS right after connect (STARTTLS services), POST_TLS
+ * right after the handshake (all services; for sieve the server speaks
+ * first again). Capabilities of an earlier phase are dropped. May append
+ * bytes to send to out. Returns a MAILSSL_DLG_* value. */
+int mailssl__dialogue_begin(struct mailssl_dialogue *d, int phase,
+                            struct mailssl_buf *out);
+
+/* Feeds one complete line without its CRLF (or LF). line may contain NUL
+ * bytes; len excludes the terminator. Appends bytes to send to out.
+ * Returns a MAILSSL_DLG_* value. */
+int mailssl__dialogue_line(struct mailssl_dialogue *d, const char *line,
+                           size_t len, struct mailssl_buf *out);
+
+/* The engine's timeout in the current state: the code it should report
+ * (greeting-timeout before the greeting, starttls-timeout during the
+ * capability/STARTTLS exchange, post-tls-failed after TLS). */
+int mailssl__dialogue_timeout_code(const struct mailssl_dialogue *d);
+
+#endif
