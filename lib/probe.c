@@ -670,11 +670,11 @@ static int fill_in(mailssl_probe *p)
             return -1;
         }
         if (n == GNUTLS_E_FATAL_ALERT_RECEIVED) {
-            const char *an = gnutls_alert_get_name(gnutls_alert_get(p->sess));
-            char why[96];
+            char an[160], why[200];
 
-            snprintf(why, sizeof why, "sent the fatal alert %s",
-                     an ? an : "unknown");
+            mailssl__probe_alert_text((int)gnutls_alert_get(p->sess), an,
+                                      sizeof an);
+            snprintf(why, sizeof why, "sent the fatal alert %s", an);
             dialogue_eof(p, why);
             return -1;
         }

@@ -148,6 +148,8 @@ int mailssl__probe_tls_handshake(mailssl_probe *p);
  * when nothing is wrong) and sets *severity; message filled when not OK. */
 int mailssl__probe_tls_verify(mailssl_probe *p, int *severity);
 void mailssl__probe_tls_free(mailssl_probe *p);
+/* "unrecognized_name (112: The server name sent was not recognized)" */
+void mailssl__probe_alert_text(int alert, char *dst, size_t n);
 
 /* Whole days from the verification time to the leaf's notAfter. */
 int64_t mailssl__probe_days_left(const mailssl_probe *p);

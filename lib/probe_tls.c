@@ -179,6 +179,23 @@ static void closed_message(mailssl_probe *p, const char *how)
         p->address, p->port, svc ? svc : "?", how, svc ? svc : "?");
 }
 
+void mailssl__probe_alert_text(int alert, char *dst, size_t n)
+{
+    const char *str = gnutls_alert_get_strname((gnutls_alert_description_t)alert);
+    const char *desc = gnutls_alert_get_name((gnutls_alert_description_t)alert);
+    char rfc[48];
+    size_t i;
+
+    /* "GNUTLS_A_UNRECOGNIZED_NAME" -> "unrecognized_name" (RFC 8446) */
+    if (str && strncmp(str, "GNUTLS_A_", 9) == 0)
+        str += 9;
+    for (i = 0; str && str[i] && i + 1 < sizeof rfc; i++)
+        rfc[i] = (char)(str[i] >= 'A' && str[i] <= 'Z' ? str[i] + 32 : str[i]);
+    rfc[i] = '\0';
+    snprintf(dst, n, "%s (%d%s%s)", i ? rfc : "unknown", alert,
+             desc ? ": " : "", desc ? desc : "");
+}
+
 static int is_no_common_alert(int alert)
 {
     return alert == GNUTLS_A_PROTOCOL_VERSION ||
@@ -192,41 +209,48 @@ static void classify(mailssl_probe *p, int rc)
 
     if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED) {
         int alert = (int)gnutls_alert_get(p->sess);
-        const char *an = gnutls_alert_get_name((gnutls_alert_description_t)alert);
+        char an[160];
 
-        if (!an)
-            an = "unknown";
+        mailssl__probe_alert_text(alert, an, sizeof an);
         if (is_no_common_alert(alert))
             mailssl__probe_fail(
                 p, MAILSSL_CODE_TLS_NO_COMMON_PARAMETERS,
                 MAILSSL_SEVERITY_CRITICAL,
-                "the server refused the handshake with the fatal alert %s "
-                "(%d): no protocol version or cipher suite in common "
+                "the server refused the handshake with the fatal alert %s: "
+                "no protocol version or cipher suite in common "
                 "(this probe's minimum is %s)",
-                an, alert,
+                an,
                 gnutls_protocol_get_name((gnutls_protocol_t)p->min_version));
         else
             mailssl__probe_fail(p, MAILSSL_CODE_TLS_ALERT,
                                 MAILSSL_SEVERITY_CRITICAL,
-                                "the server sent the fatal TLS alert %s (%d) "
+                                "the server sent the fatal TLS alert %s "
                                 "during the handshake",
-                                an, alert);
+                                an);
         return;
     }
     if (p->tls_rx > 0 && !valid_record_type(p->tls_first[0])) {
-        char text[sizeof p->tls_first + 1];
+        /* show the operator what the server said: often a plaintext
+         * greeting on a port configured for implicit TLS */
+        unsigned char raw[sizeof p->tls_first + 64];
+        char text[sizeof raw + 1];
         size_t i, n = p->tls_rx < sizeof p->tls_first ? p->tls_rx
                                                        : sizeof p->tls_first;
+        ssize_t more;
 
+        memcpy(raw, p->tls_first, n);
+        more = recv(p->fd, raw + n, sizeof raw - n, MSG_DONTWAIT);
+        if (more > 0)
+            n += (size_t)more;
+        while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == '\r'))
+            n--;
         for (i = 0; i < n; i++)
-            text[i] = (p->tls_first[i] >= 0x20 && p->tls_first[i] < 0x7f)
-                          ? (char)p->tls_first[i]
-                          : '.';
+            text[i] = (raw[i] >= 0x20 && raw[i] < 0x7f) ? (char)raw[i] : '.';
         text[n] = '\0';
         mailssl__probe_fail(p, MAILSSL_CODE_TLS_ERROR,
                             MAILSSL_SEVERITY_CRITICAL,
                             "the server answered the TLS ClientHello with "
-                            "data that is not TLS (\"%s\"...): is this a "
+                            "data that is not TLS (\"%s\"): is this a "
                             "plaintext or STARTTLS port? (%s)",
                             text, s);
         return;

@@ -159,6 +159,11 @@ int mailssl__url_parse(const char *url, int *service, char *host,
                            name);
         return MAILSSL_ERR_SYNTAX;
     }
+    if (sep[3] != '[' && strchr(sep + 3, ':') != strrchr(sep + 3, ':')) {
+        mailssl__set_error(err, errlen,
+                           "IPv6 literals go in brackets: NAME://[ADDRESS]:PORT");
+        return MAILSSL_ERR_SYNTAX;
+    }
     *port = mailssl_service_default_port(svc);
     if (mailssl__hostport_parse(sep + 3, host, hostlen, port, err, errlen) < 0)
         return MAILSSL_ERR_SYNTAX;
