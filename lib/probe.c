@@ -393,6 +393,10 @@ static void finish(mailssl_probe *p)
         p->dlg.ncaps = 0;
     }
     release_run(p);
+    /* the stage that failed ran too: its time says how long it waited */
+    if (p->stage_start && p->cur_stage > MAILSSL_STAGE_NONE &&
+        p->cur_stage < MAILSSL_STAGE_DONE && p->timing[p->cur_stage] < 0)
+        p->timing[p->cur_stage] = now - p->stage_start;
     if (p->t_start)
         p->timing[MAILSSL_STAGE_TOTAL] = now - p->t_start;
     p->state = PS_DONE;
