@@ -317,6 +317,11 @@ struct run {
     gnutls_x509_crt_t *certs; /* as presented; NULL where unparsable */
     size_t n;
     char *subject[MAX_CHAIN]; /* display names, made on demand */
+    /* Raw subject and issuer DNs of the presented certificates: path
+     * building compares them directly (gnutls_x509_crt_check_issuer
+     * decodes extensions on every call, which costs more than the rest of
+     * the checks together). */
+    gnutls_datum_t sdn[MAX_CHAIN], idn[MAX_CHAIN];
     gnutls_x509_crt_t path[MAX_CHAIN]; /* leaf to top, as it chains */
     size_t path_idx[MAX_CHAIN];        /* presented index of path[i] */
     size_t npath;
@@ -373,9 +378,35 @@ static void add(struct run *c, int code, int severity, int cert_index,
     c->worst = mailssl__worse(c->worst, severity);
 }
 
-static int self_issued(gnutls_x509_crt_t crt)
+static void load_dns(struct run *c)
 {
-    return gnutls_x509_crt_check_issuer(crt, crt) != 0;
+    size_t i;
+
+    for (i = 0; i < c->n; i++) {
+        if (!c->certs[i])
+            continue;
+        if (gnutls_x509_crt_get_raw_dn(c->certs[i], &c->sdn[i]) < 0)
+            c->sdn[i].data = NULL, c->sdn[i].size = 0;
+        if (gnutls_x509_crt_get_raw_issuer_dn(c->certs[i], &c->idn[i]) < 0)
+            c->idn[i].data = NULL, c->idn[i].size = 0;
+    }
+}
+
+/* Presented certificate child names presented certificate parent as its
+ * issuer (RFC 5280 name chaining; signatures are GnuTLS's to check). */
+static int issued_by(const struct run *c, size_t child, size_t parent)
+{
+    return c->idn[child].size > 0 &&
+           c->idn[child].size == c->sdn[parent].size &&
+           memcmp(c->idn[child].data, c->sdn[parent].data,
+                  c->idn[child].size) == 0;
+}
+
+/* Self-issued: subject and issuer names equal (a root, or a self-signed
+ * leaf). */
+static int self_issued(const struct run *c, size_t i)
+{
+    return issued_by(c, i, i);
 }
 
 /* Trust list of the validator; the system store is loaded on first use. */
@@ -420,17 +451,15 @@ static void build_path(struct run *c)
     c->npath = 1;
     used[0] = 1;
     while (c->npath < c->n) {
-        gnutls_x509_crt_t top = c->path[c->npath - 1];
-        size_t want = c->path_idx[c->npath - 1] + 1, found = c->n;
+        size_t top = c->path_idx[c->npath - 1];
+        size_t want = top + 1, found = c->n;
 
-        if (self_issued(top))
+        if (self_issued(c, top))
             break;
-        if (want < c->n && !used[want] && c->certs[want] &&
-            gnutls_x509_crt_check_issuer(top, c->certs[want]))
+        if (want < c->n && !used[want] && issued_by(c, top, want))
             found = want;
         for (k = 1; found == c->n && k < c->n; k++)
-            if (!used[k] && c->certs[k] &&
-                gnutls_x509_crt_check_issuer(top, c->certs[k]))
+            if (!used[k] && issued_by(c, top, k))
                 found = k;
         if (found == c->n)
             break;
@@ -483,7 +512,7 @@ static void check_trust(struct run *c)
             gnutls_strerror(c->trust_rc));
         return;
     }
-    if (!self_issued(c->path[top]) &&
+    if (!self_issued(c, c->path_idx[top]) &&
         gnutls_x509_trust_list_get_issuer(c->trust, c->path[top], &issuer,
                                           0) < 0) {
         gnutls_datum_t dn = {NULL, 0};
@@ -767,7 +796,7 @@ static void check_strength(struct run *c)
                 "'%s' has a %u-bit elliptic-curve key, below 256 bits: "
                 "replace it with a P-256 or stronger key",
                 subj(c, idx), bits);
-        if (self_issued(c->path[i]))
+        if (self_issued(c, idx))
             continue; /* a root's self-signature protects nothing */
         sig = gnutls_x509_crt_get_signature_algorithm(c->path[i]);
         hash = sig > 0 ? (int)gnutls_sign_get_hash_algorithm(
@@ -786,7 +815,7 @@ static void check_strength(struct run *c)
 
 static void check_self_signed(struct run *c)
 {
-    if (c->dane_ee || !self_issued(c->path[0]))
+    if (c->dane_ee || !self_issued(c, 0))
         return;
     add(c, MAILSSL_CODE_CERT_SELF_SIGNED, MAILSSL_SEVERITY_WARNING, 0,
         "'%s' is self-signed: clients can trust it only when it is pinned "
@@ -961,6 +990,7 @@ static void run_checks(struct run *c, const unsigned char *ocsp,
                        size_t ocsp_len, int with_ocsp)
 {
     c->trust = get_trust(c->v, &c->trust_rc);
+    load_dns(c);
     build_path(c);
     check_dane(c);
     check_trust(c);
@@ -977,8 +1007,11 @@ static void run_free(struct run *c)
 {
     size_t i;
 
-    for (i = 0; i < c->n; i++)
+    for (i = 0; i < c->n; i++) {
         free(c->subject[i]);
+        gnutls_free(c->sdn[i].data);
+        gnutls_free(c->idn[i].data);
+    }
 }
 
 MAILSSL_EXPORT int mailssl_validate_chain(const mailssl_validator *v,
