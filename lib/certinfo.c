@@ -257,3 +257,47 @@ void mailssl__certinfo_json_append(struct mailssl_buf *b,
     mailssl__buf_json_string(b, ci->sig_alg);
     mailssl__buf_puts(b, "}");
 }
+
+/* The JSON object of ci, or NULL. */
+static char *certinfo_json(gnutls_x509_crt_t crt, int64_t now_epoch)
+{
+    struct mailssl_certinfo ci;
+    struct mailssl_buf b;
+
+    if (mailssl__certinfo_init(&ci, crt) < 0)
+        return NULL;
+    mailssl__buf_init(&b);
+    mailssl__certinfo_json_append(&b, &ci,
+                                  now_epoch ? now_epoch : (int64_t)time(NULL));
+    mailssl__certinfo_clear(&ci);
+    return mailssl__buf_finish(&b);
+}
+
+MAILSSL_EXPORT char *mailssl_certificate_json(const unsigned char *der,
+                                              size_t der_len,
+                                              int64_t now_epoch)
+{
+    gnutls_x509_crt_t crt;
+    gnutls_datum_t d;
+    char *out = NULL;
+
+    if (!der || der_len == 0 || der_len > UINT32_MAX)
+        return NULL;
+    if (gnutls_x509_crt_init(&crt) < 0)
+        return NULL;
+    d.data = (unsigned char *)der;
+    d.size = (unsigned)der_len;
+    if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) >= 0)
+        out = certinfo_json(crt, now_epoch);
+    gnutls_x509_crt_deinit(crt);
+    return out;
+}
+
+MAILSSL_EXPORT char *
+mailssl_credential_certificate_json(const mailssl_credential *cred,
+                                    size_t index, int64_t now_epoch)
+{
+    if (!cred || !cred->loaded || !cred->certs || index >= cred->ncerts)
+        return NULL;
+    return certinfo_json(cred->certs[index], now_epoch);
+}
