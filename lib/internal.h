@@ -132,3 +132,40 @@ void mailssl__certinfo_json_append(struct mailssl_buf *b,
                                    int64_t now_epoch);
 
 #endif
+
+/* ---- validation helpers (lib/certinfo.c, lib/dane.c; validation issue) - */
+/* "2026-01-01T00:00:00Z" (RFC 3339, UTC) into out (>= 32 bytes). */
+void mailssl__rfc3339(int64_t t, char *out, size_t n);
+/* Whole days from now to not_after, rounded down (-1 as soon as passed). */
+int64_t mailssl__days_left(int64_t not_after, int64_t now);
+/* The GnuTLS verification flags of validation (also used by the bench). */
+extern const unsigned mailssl__verify_flags;
+
+/* TLSA records given to a validator, matched with libgnutls-dane. */
+struct mailssl__tlsa {
+    int usage, selector, mtype;
+    int usable;            /* RFC 7672: DANE-TA(2)/DANE-EE(3), known types */
+    unsigned char *rdata;  /* usage, selector, type, data (RFC 6698) */
+    size_t rdata_len;
+    void *query;           /* dane_query_t matching rdata as DANE-EE */
+};
+struct mailssl__dane {
+    struct mailssl__tlsa *recs;
+    size_t n;
+    void *state;           /* dane_state_t, made with the first record */
+};
+struct mailssl__dane_result {
+    int ee_match;          /* a DANE-EE record matches the leaf */
+    int ta_match;          /* a DANE-TA record matches a chain cert that
+                              verifiably issued the leaf's chain */
+    int ta_chain_error;    /* a DANE-TA record matched, chain did not verify */
+    size_t usable, unusable;
+};
+int mailssl__dane_add(struct mailssl__dane *d, int usage, int selector,
+                      int mtype, const unsigned char *data, size_t len,
+                      char *err, size_t errlen);
+size_t mailssl__dane_count(const struct mailssl__dane *d);
+void mailssl__dane_check(const struct mailssl__dane *d,
+                         gnutls_x509_crt_t *path, size_t npath,
+                         struct mailssl__dane_result *res);
+void mailssl__dane_clear(struct mailssl__dane *d);

@@ -130,9 +130,17 @@ int certgen_make(struct certgen_cert *out, const struct certgen_opts *o,
                 gnutls_x509_crt_set_authority_key_id(crt, id, idlen);
         }
     }
-    rc = gnutls_x509_crt_sign2(crt, issuer ? issuer->crt : crt,
-                               issuer ? issuer->key : out->key,
-                               o->sha1 ? GNUTLS_DIG_SHA1 : GNUTLS_DIG_SHA256, 0);
+    {
+        gnutls_x509_privkey_t signer = issuer ? issuer->key : out->key;
+        gnutls_digest_algorithm_t dig =
+            o->sha1 ? GNUTLS_DIG_SHA1 : GNUTLS_DIG_SHA256;
+        /* Ed25519 signs the message itself: GnuTLS wants SHA-512 here */
+        if (gnutls_x509_privkey_get_pk_algorithm(signer) ==
+            GNUTLS_PK_EDDSA_ED25519)
+            dig = GNUTLS_DIG_SHA512;
+        rc = gnutls_x509_crt_sign2(crt, issuer ? issuer->crt : crt, signer,
+                                   dig, 0);
+    }
     if (rc < 0)
         goto fail;
     out->crt = crt;
