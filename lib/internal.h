@@ -66,13 +66,6 @@ int mailssl__worse(int a, int b);
 void mailssl__report_json_append(struct mailssl_buf *b,
                                  const mailssl_report *r);
 
-/* ---- reports (lib/report.c) ------------------------------------------- */
-/* The worse of two severities (critical > unknown > warning > ok). */
-int mailssl__worse(int a, int b);
-/* Appends the findings array of SPEC.md section 5. */
-void mailssl__report_json_append(struct mailssl_buf *b,
-                                 const mailssl_report *r);
-
 /* ---- credentials (lib/credential.c) ----------------------------------- */
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -131,8 +124,6 @@ void mailssl__certinfo_json_append(struct mailssl_buf *b,
                                    const struct mailssl_certinfo *ci,
                                    int64_t now_epoch);
 
-#endif
-
 /* ---- validation helpers (lib/certinfo.c, lib/dane.c; validation issue) - */
 /* "2026-01-01T00:00:00Z" (RFC 3339, UTC) into out (>= 32 bytes). */
 void mailssl__rfc3339(int64_t t, char *out, size_t n);
@@ -169,3 +160,5 @@ void mailssl__dane_check(const struct mailssl__dane *d,
                          gnutls_x509_crt_t *path, size_t npath,
                          struct mailssl__dane_result *res);
 void mailssl__dane_clear(struct mailssl__dane *d);
+
+#endif
