@@ -40,28 +40,52 @@
 
 struct mailssl_dialogue {
     int service;              /* MAILSSL_SERVICE_* (not ANY) */
-    int phase;                /* MAILSSL_PHASE_* */
+    int phase;                /* MAILSSL_PHASE_*, 0 before begin() */
     int state;                /* protocol-specific, private to dialogue.c */
     int stage;                /* last MAILSSL_STAGE_* completed by the
                                  dialogue: GREETING once the greeting was
-                                 accepted, STARTTLS once the go-ahead came,
-                                 POST_TLS when the post-TLS dialogue is done */
+                                 accepted (pre-TLS only), STARTTLS once the
+                                 go-ahead came, POST_TLS when the post-TLS
+                                 dialogue is done; NONE before that. It only
+                                 moves forward; the engine keeps its own
+                                 stage for connect/handshake/verify. */
     size_t lines;             /* lines in the current response */
     char tag[16];             /* IMAP tag of the command in flight */
     unsigned tag_counter;
-    int starttls_offered;     /* seen in the current phase's capabilities */
-    char **caps;              /* capabilities of the current phase (pre-TLS
-                                 ones are discarded at begin(POST_TLS)) */
+    int starttls_offered;     /* seen in the current phase's capabilities
+                                 (after TLS: information only, never acted
+                                 upon) */
+    char **caps;              /* capabilities announced after TLS, in order,
+                                 sanitised (bytes outside 0x20-0x7e written
+                                 as \xNN, each cut at 512 input bytes); at
+                                 most MAILSSL_DIALOGUE_MAX_CAPS, extra ones
+                                 dropped. Pre-TLS capabilities are never
+                                 stored (only starttls_offered is set). */
     size_t ncaps;
     int code;                 /* MAILSSL_CODE_* when FAIL */
     char message[512];        /* operator-readable reason when FAIL, with
                                  the server's words where useful */
+    int oom;                  /* nonzero after an allocation failure: the
+                                 call returned FAIL, report MAILSSL_ERR_NOMEM
+                                 rather than code (out->oom is the engine's
+                                 to check, as for any buffer) */
+    char client_name[256];    /* EHLO/LHLO argument; default
+                                 "mailssl-probe.invalid" */
+    int reply_code;           /* private: SMTP code of the multi-line reply
+                                 in progress; POP3: inside a CAPA list */
+    char reply[200];          /* private: first line of the current
+                                 response, sanitised, for messages */
 };
 
 /* Prepares d for service; returns 0 or MAILSSL_ERR_INVALID. */
 int mailssl__dialogue_init(struct mailssl_dialogue *d, int service);
 /* Frees the capability list. */
 void mailssl__dialogue_clear(struct mailssl_dialogue *d);
+/* Sets the EHLO/LHLO name (a domain or an address literal such as
+ * "[192.0.2.1]": letters, digits, '.', '-', ':', '[', ']', 1-255 bytes);
+ * returns 0 or MAILSSL_ERR_INVALID (d unchanged). Call before begin(). */
+int mailssl__dialogue_set_client_name(struct mailssl_dialogue *d,
+                                      const char *name);
 
 /* Starts a phase: PRE_TLS right after connect (STARTTLS services), POST_TLS
  * right after the handshake (all services; for sieve the server speaks
