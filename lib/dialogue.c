@@ -1,20 +1,8 @@
 /*
  * dialogue.c - the plaintext dialogues of the probe (SMTP family, IMAP,
  * POP3, ManageSieve) as line-driven state machines: no I/O, no clock.
- * Policy (see lib/dialogue.h for the interface):
- *  - before TLS, capabilities only decide whether STARTTLS is offered and
- *    are never stored; after TLS they are stored and never acted upon;
- *  - the go-ahead is recognised only on the exact line that carries it
- *    (SMTP final 220 line, IMAP line with our tag, POP3 +OK, Sieve OK),
- *    so the engine can check that nothing follows it;
- *  - every failure after TLS is post-tls-failed, the message says what;
- *  - a NUL byte is malformed (greeting) or a protocol error (later);
- *    other control and 8-bit bytes are accepted and shown as \xNN;
- *  - more than MAILSSL_DIALOGUE_MAX_LINES lines in one response is a
- *    protocol error; capabilities beyond MAILSSL_DIALOGUE_MAX_CAPS are
- *    dropped (STARTTLS is still recognised among them);
- *  - an IMAP/Sieve literal ({N} or {N+} at the end of a line) is a
- *    protocol error: a probe never needs one, and N is never parsed.
+ * The interface and the policy (what each server answer means) are
+ * written down in lib/dialogue.h.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <stdio.h>

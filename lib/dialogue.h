@@ -6,6 +6,53 @@
  * complete line here; the dialogue says what to send and what it
  * concluded. This keeps every parser testable and fuzzable without a
  * socket.
+ *
+ * How the engine drives it: init (optionally set_client_name), then
+ * begin(PRE_TLS) for a STARTTLS service or begin(POST_TLS) right after the
+ * handshake for an implicit-TLS one; feed every line; after each call send
+ * what was appended to out, then act on the result. STARTTLS: check that
+ * nothing follows the go-ahead line in the receive buffer (else
+ * starttls-injection, close at once), handshake, begin(POST_TLS) (it may
+ * queue EHLO/CAPABILITY/CAPA). DONE: send out (QUIT/LOGOUT), close, report
+ * d->caps. FAIL: send out if not empty (only ever a polite QUIT/LOGOUT
+ * before any go-ahead), close, report d->code and d->message (or
+ * MAILSSL_ERR_NOMEM when d->oom). Lines fed after DONE/FAIL change nothing
+ * and return the same result; a line fed after STARTTLS (before
+ * begin(POST_TLS)) fails with starttls-injection.
+ *
+ * Policy (tested in tests/test_dialogue.c):
+ *  - before TLS, capabilities only decide whether STARTTLS is offered and
+ *    are never stored; after TLS they are stored (EHLO lines after the
+ *    first with their parameters, IMAP capability atoms, CAPA lines after
+ *    dot-unstuffing, Sieve capability names) and never acted upon;
+ *  - the go-ahead is returned only on the line that carries it: the final
+ *    line of an SMTP 220 reply, the tagged OK with the exact tag, POP3
+ *    +OK, Sieve OK; untagged IMAP lines never count;
+ *  - after TLS every failure is post-tls-failed ("after TLS, ..." says
+ *    what); an implicit-TLS greeting is part of that phase;
+ *  - a NUL byte is greeting-malformed in the greeting, protocol-error
+ *    later; other control and 8-bit bytes (including non-UTF-8) are
+ *    accepted and shown as \xNN in messages and capabilities;
+ *  - more than MAILSSL_DIALOGUE_MAX_LINES lines in one response is
+ *    protocol-error; capabilities past MAILSSL_DIALOGUE_MAX_CAPS are
+ *    dropped (STARTTLS among them is still seen);
+ *  - an IMAP/Sieve literal ({N} or {N+} ending a line) is protocol-error;
+ *    N is never parsed, nothing is allocated for it;
+ *  - SMTP: greeting 220 accepted, 421/521/554 greeting-rejected, others
+ *    protocol-error; EHLO/LHLO refused with 5xx before TLS is
+ *    starttls-not-offered; STARTTLS 220 go-ahead, 454/501/502
+ *    starttls-refused, others (354, 530, ...) protocol-error; a line whose
+ *    code differs from the first line of its reply is malformed;
+ *  - IMAP: PREAUTH before TLS is starttls-preauth (after TLS, on imaps,
+ *    it is fine); BYE greeting is greeting-rejected; greeting capabilities
+ *    with STARTTLS let STARTTLS go at once, else CAPABILITY is asked; NO or
+ *    BAD to STARTTLS is starttls-refused; "+", another tag, an unknown
+ *    status or an untagged BYE is protocol-error;
+ *  - POP3: -ERR to CAPA before TLS is starttls-not-offered; after TLS (a
+ *    server without CAPA) the dialogue is done with no capabilities;
+ *  - Sieve: NO/BYE greeting is greeting-rejected; NO to STARTTLS is
+ *    starttls-refused; after TLS nothing is sent until the server's
+ *    capabilities and OK arrived.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #ifndef MAILSSL_DIALOGUE_H
@@ -102,7 +149,8 @@ int mailssl__dialogue_line(struct mailssl_dialogue *d, const char *line,
 
 /* The engine's timeout in the current state: the code it should report
  * (greeting-timeout before the greeting, starttls-timeout during the
- * capability/STARTTLS exchange, post-tls-failed after TLS). */
+ * capability/STARTTLS exchange, post-tls-failed after begin(POST_TLS)).
+ * During the handshake itself the engine reports its own tls-timeout. */
 int mailssl__dialogue_timeout_code(const struct mailssl_dialogue *d);
 
 #endif

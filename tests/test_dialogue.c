@@ -1136,6 +1136,75 @@ START_TEST(timeout_codes)
 }
 END_TEST
 
+START_TEST(odd_answers_mid_dialogue)
+{
+    start(MAILSSL_SERVICE_SMTP, MAILSSL_PHASE_PRE_TLS);
+    feed("220 mx");
+    ck_assert_int_eq(feed("* OK imap?"), MAILSSL_DLG_FAIL);
+    assert_fail(MAILSSL_CODE_PROTOCOL_ERROR,
+                "the server sent a line that is not an SMTP reply: \"* OK "
+                "imap?\"");
+    teardown();
+    start(MAILSSL_SERVICE_IMAP, MAILSSL_PHASE_PRE_TLS);
+    feed("* OK");
+    ck_assert_int_eq(feed("A1 HUH"), MAILSSL_DLG_FAIL);
+    assert_fail(MAILSSL_CODE_PROTOCOL_ERROR,
+                "unexpected tagged answer: \"A1 HUH\"");
+    teardown();
+    start(MAILSSL_SERVICE_POP3, MAILSSL_PHASE_PRE_TLS);
+    feed("+OK");
+    ck_assert_int_eq(feed("STLS"), MAILSSL_DLG_FAIL);
+    assert_fail(MAILSSL_CODE_PROTOCOL_ERROR,
+                "unexpected reply to CAPA: \"STLS\"");
+    teardown();
+    sieve_to_go_ahead();
+    go_post_tls();
+    ck_assert_int_eq(feed("\"SASL\" \"PLAIN"), MAILSSL_DLG_FAIL);
+    assert_fail(MAILSSL_CODE_POST_TLS_FAILED,
+                "after TLS, malformed capability line: \"\"SASL\" "
+                "\"PLAIN\"");
+}
+END_TEST
+
+START_TEST(misuse_is_refused)
+{
+    ck_assert_int_eq(mailssl__dialogue_init(&d, MAILSSL_SERVICE_POP3), 0);
+    mailssl__buf_init(&out);
+    ck_assert_int_eq(feed("+OK"), MAILSSL_DLG_FAIL); /* before begin */
+    ck_assert_int_eq(d.code, MAILSSL_CODE_PROTOCOL_ERROR);
+    teardown();
+    start(MAILSSL_SERVICE_POP3, MAILSSL_PHASE_PRE_TLS);
+    ck_assert_int_eq(mailssl__dialogue_begin(&d, MAILSSL_PHASE_PRE_TLS, &out),
+                     MAILSSL_DLG_FAIL); /* twice */
+    teardown();
+    start(MAILSSL_SERVICE_POP3, MAILSSL_PHASE_PRE_TLS);
+    ck_assert_int_eq(mailssl__dialogue_begin(&d, 7, &out), MAILSSL_DLG_FAIL);
+    teardown();
+    /* NULL with length 0 is an empty line */
+    start(MAILSSL_SERVICE_POP3, MAILSSL_PHASE_PRE_TLS);
+    ck_assert_int_eq(mailssl__dialogue_line(&d, NULL, 0, &out),
+                     MAILSSL_DLG_FAIL);
+    ck_assert_int_eq(d.code, MAILSSL_CODE_GREETING_MALFORMED);
+    ck_assert_int_eq(mailssl__dialogue_line(&d, NULL, 3, &out),
+                     MAILSSL_DLG_FAIL);
+    /* terminal states are kept by begin() too */
+    ck_assert_int_eq(mailssl__dialogue_begin(&d, MAILSSL_PHASE_POST_TLS,
+                                             &out),
+                     MAILSSL_DLG_FAIL);
+    ck_assert_int_eq(d.code, MAILSSL_CODE_GREETING_MALFORMED);
+    teardown();
+    start(MAILSSL_SERVICE_POP3S, MAILSSL_PHASE_POST_TLS);
+    feed("+OK");
+    feed("-ERR");
+    sent("CAPA\r\nQUIT\r\n");
+    ck_assert_int_eq(mailssl__dialogue_begin(&d, MAILSSL_PHASE_POST_TLS,
+                                             &out),
+                     MAILSSL_DLG_DONE);
+    ck_assert_int_eq(feed("+OK"), MAILSSL_DLG_DONE);
+    sent("");
+}
+END_TEST
+
 /* First lines that end the dialogue at once (len 0: strlen). */
 #define MALFORMED MAILSSL_CODE_GREETING_MALFORMED
 #define REJECTED MAILSSL_CODE_GREETING_REJECTED
@@ -1275,6 +1344,8 @@ static Suite *dialogue_suite(void)
     tcase_add_test(all, long_server_text_is_cut_in_messages);
     tcase_add_test(all, timeout_codes);
     tcase_add_test(all, first_lines_that_fail);
+    tcase_add_test(all, odd_answers_mid_dialogue);
+    tcase_add_test(all, misuse_is_refused);
 
     suite_add_tcase(s, smtp);
     suite_add_tcase(s, imap);
