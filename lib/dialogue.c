@@ -312,27 +312,30 @@ static int smtp_line(struct mailssl_dialogue *d, const char *l, size_t len,
     const char *text;
     size_t tlen;
 
-    if (smtp_parse(l, len, &code, &last, &text, &tlen) < 0) {
-        if (d->state == ST_GREETING)
-            return fail(d, MAILSSL_CODE_GREETING_MALFORMED,
-                        "the greeting is not an SMTP reply: \"%s\"", d->reply);
-        return fail(d, MAILSSL_CODE_PROTOCOL_ERROR,
-                    "the server sent a line that is not an SMTP reply: "
-                    "\"%s\"", d->reply);
-    }
-    if (d->lines > 1 && code != d->reply_code) {
-        char q[sizeof d->reply];
+    char q[sizeof d->reply];
 
+    if (smtp_parse(l, len, &code, &last, &text, &tlen) < 0) {
         quote_into(q, sizeof q, l, len);
         if (d->state == ST_GREETING)
             return fail(d, MAILSSL_CODE_GREETING_MALFORMED,
-                        "the greeting changes its reply code: \"%s\" then "
-                        "\"%s\"", d->reply, q);
+                        "the greeting is not an SMTP reply: \"%s\"", q);
         return fail(d, MAILSSL_CODE_PROTOCOL_ERROR,
-                    "a multi-line reply changes its code: \"%s\" then "
-                    "\"%s\"", d->reply, q);
+                    "the server sent a line that is not an SMTP reply: "
+                    "\"%s\"", q);
+    }
+    if (d->lines > 1 && code != d->reply_code) {
+        quote_into(q, sizeof q, l, len);
+        if (d->state == ST_GREETING)
+            return fail(d, MAILSSL_CODE_GREETING_MALFORMED,
+                        "the greeting changes its reply code from %d: "
+                        "\"%s\"", d->reply_code, q);
+        return fail(d, MAILSSL_CODE_PROTOCOL_ERROR,
+                    "a multi-line reply changes its code from %d: \"%s\"",
+                    d->reply_code, q);
     }
     d->reply_code = code;
+    if (d->lines == 1 && !last)
+        d->reply[3] = ' '; /* "454-text" reads "454 text" in messages */
 
     switch (d->state) {
     case ST_GREETING:
@@ -837,7 +840,7 @@ int mailssl__dialogue_begin(struct mailssl_dialogue *d, int phase,
 int mailssl__dialogue_line(struct mailssl_dialogue *d, const char *line,
                            size_t len, struct mailssl_buf *out)
 {
-    int greeting;
+    int greeting, fam;
 
     if (!d || !out || (!line && len))
         return MAILSSL_DLG_FAIL;
@@ -857,8 +860,11 @@ int mailssl__dialogue_line(struct mailssl_dialogue *d, const char *line,
     if (!line)
         line = "";
     greeting = d->state == ST_GREETING;
+    fam = family(d->service);
     d->lines++;
-    if (d->lines == 1)
+    /* SMTP and POP3 messages quote the first line of a response (code and
+     * text, status line); IMAP and Sieve ones the line at hand. */
+    if (d->lines == 1 || fam == FAM_IMAP || fam == FAM_SIEVE)
         quote_into(d->reply, sizeof d->reply, line, len);
     if (d->lines > MAILSSL_DIALOGUE_MAX_LINES)
         return fail(d, MAILSSL_CODE_PROTOCOL_ERROR,
@@ -877,7 +883,7 @@ int mailssl__dialogue_line(struct mailssl_dialogue *d, const char *line,
     if (len == 0 && greeting && d->lines == 1)
         return fail(d, MAILSSL_CODE_GREETING_MALFORMED,
                     "the greeting is an empty line");
-    switch (family(d->service)) {
+    switch (fam) {
     case FAM_SMTP:
         return smtp_line(d, line, len, out);
     case FAM_IMAP:

@@ -120,8 +120,9 @@ struct mailssl_dialogue {
                                  "mailssl-probe.invalid" */
     int reply_code;           /* private: SMTP code of the multi-line reply
                                  in progress; POP3: inside a CAPA list */
-    char reply[200];          /* private: first line of the current
-                                 response, sanitised, for messages */
+    char reply[200];          /* private: the server line messages quote,
+                                 sanitised (SMTP, POP3: the first line of
+                                 the response; IMAP, Sieve: the last) */
 };
 
 /* Prepares d for service; returns 0 or MAILSSL_ERR_INVALID. */

@@ -256,6 +256,17 @@ START_TEST(smtp_starttls_refused_501_502)
 }
 END_TEST
 
+START_TEST(smtp_multiline_refusal)
+{
+    ck_assert_int_eq(smtp_starttls_answer("454-4.7.0 TLS not available"),
+                     MAILSSL_DLG_MORE);
+    ck_assert_int_eq(feed("454 4.7.0 try later"), MAILSSL_DLG_FAIL);
+    sent("QUIT\r\n");
+    assert_fail(MAILSSL_CODE_STARTTLS_REFUSED,
+                "the server refused STARTTLS: 454 4.7.0 TLS not available");
+}
+END_TEST
+
 START_TEST(smtp_starttls_354_530_are_protocol_errors)
 {
     ck_assert_int_eq(smtp_starttls_answer("354 go on"), MAILSSL_DLG_FAIL);
@@ -338,8 +349,8 @@ START_TEST(smtp_greeting_malformed)
     ck_assert_int_eq(feed("220-mx"), MAILSSL_DLG_MORE);
     ck_assert_int_eq(feed("554 changed my mind"), MAILSSL_DLG_FAIL);
     assert_fail(MAILSSL_CODE_GREETING_MALFORMED,
-                "the greeting changes its reply code: \"220-mx\" then "
-                "\"554 changed my mind\"");
+                "the greeting changes its reply code from 220: \"554 "
+                "changed my mind\"");
 }
 END_TEST
 
@@ -366,8 +377,8 @@ START_TEST(smtp_multiline_code_mismatch)
     ck_assert_int_eq(feed("251 STARTTLS"), MAILSSL_DLG_FAIL);
     sent("EHLO mailssl-probe.invalid\r\n");
     assert_fail(MAILSSL_CODE_PROTOCOL_ERROR,
-                "a multi-line reply changes its code: \"250-mx\" then "
-                "\"251 STARTTLS\"");
+                "a multi-line reply changes its code from 250: \"251 "
+                "STARTTLS\"");
 }
 END_TEST
 
@@ -1136,6 +1147,37 @@ START_TEST(timeout_codes)
 }
 END_TEST
 
+START_TEST(messages_quote_the_right_line)
+{
+    start(MAILSSL_SERVICE_SMTP, MAILSSL_PHASE_PRE_TLS);
+    feed("220 mx");
+    feed("250-mx");
+    ck_assert_int_eq(feed("garbage"), MAILSSL_DLG_FAIL);
+    assert_fail(MAILSSL_CODE_PROTOCOL_ERROR,
+                "the server sent a line that is not an SMTP reply: "
+                "\"garbage\"");
+    teardown();
+    imap_starttls_sent();
+    feed("* OK noise");
+    ck_assert_int_eq(feed("A2 NO refused"), MAILSSL_DLG_FAIL);
+    assert_fail(MAILSSL_CODE_STARTTLS_REFUSED,
+                "the server refused STARTTLS: A2 NO refused");
+    teardown();
+    start(MAILSSL_SERVICE_SIEVE, MAILSSL_PHASE_PRE_TLS);
+    feed("\"IMPLEMENTATION\" \"x\"");
+    ck_assert_int_eq(feed("\"SASL\" PLAIN"), MAILSSL_DLG_FAIL);
+    assert_fail(MAILSSL_CODE_GREETING_MALFORMED,
+                "malformed capability line in the greeting: \"\"SASL\" "
+                "PLAIN\"");
+    teardown();
+    start(MAILSSL_SERVICE_SIEVE, MAILSSL_PHASE_PRE_TLS);
+    feed("\"IMPLEMENTATION\" \"x\"");
+    ck_assert_int_eq(feed("BYE \"later\""), MAILSSL_DLG_FAIL);
+    assert_fail(MAILSSL_CODE_GREETING_REJECTED,
+                "the server rejected the connection: BYE \"later\"");
+}
+END_TEST
+
 START_TEST(odd_answers_mid_dialogue)
 {
     start(MAILSSL_SERVICE_SMTP, MAILSSL_PHASE_PRE_TLS);
@@ -1286,6 +1328,7 @@ static Suite *dialogue_suite(void)
     tcase_add_test(smtp, smtp_ehlo_refused);
     tcase_add_test(smtp, smtp_starttls_refused_454);
     tcase_add_test(smtp, smtp_starttls_refused_501_502);
+    tcase_add_test(smtp, smtp_multiline_refusal);
     tcase_add_test(smtp, smtp_starttls_354_530_are_protocol_errors);
     tcase_add_test(smtp, smtp_go_ahead_only_on_last_line);
     tcase_add_test(smtp, smtp_greeting_rejected);
@@ -1346,6 +1389,7 @@ static Suite *dialogue_suite(void)
     tcase_add_test(all, first_lines_that_fail);
     tcase_add_test(all, odd_answers_mid_dialogue);
     tcase_add_test(all, misuse_is_refused);
+    tcase_add_test(all, messages_quote_the_right_line);
 
     suite_add_tcase(s, smtp);
     suite_add_tcase(s, imap);
