@@ -504,6 +504,8 @@ static int parse_pkcs12(mailssl_credential *c, const gnutls_datum_t *d,
     for (i = 0; i < nextra; i++)
         gnutls_x509_crt_deinit(extra[i]);
     gnutls_free(extra);
+    if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+        rc = 0; /* whichever is absent is named below */
     if (rc < 0 || !c->ncerts || !c->key) {
         if (rc >= 0 && !c->key)
             mailssl__set_error(c->err, sizeof c->err,
