@@ -208,9 +208,18 @@ void ms_log_dump(const char *label, const char *path, long offset)
         fprintf(stderr, "[%s] (no log at %s)\n", label, path);
         return;
     }
+    fprintf(stderr, "[%s] ---- server log %s ----\n", label, path);
+    /* Problems logged earlier (e.g. when a daemon started and loaded its
+     * key) are often the cause: show those first. */
+    while (ftell(f) < offset && fgets(line, sizeof line, f))
+        if (strstr(line, "warning:") || strstr(line, "error:") ||
+            strstr(line, "fatal:") || strstr(line, "panic:") ||
+            strstr(line, "Error:") || strstr(line, "Fatal:") ||
+            strstr(line, "Warning:"))
+            fprintf(stderr, "[%s] (earlier) %s%s", label, line,
+                    strchr(line, '\n') ? "" : "\n");
     if (offset > 0)
         fseek(f, offset, SEEK_SET);
-    fprintf(stderr, "[%s] ---- server log %s ----\n", label, path);
     while (fgets(line, sizeof line, f))
         fprintf(stderr, "[%s] %s%s", label, line,
                 strchr(line, '\n') ? "" : "\n");

@@ -99,7 +99,8 @@ int ms_have_postfix(void);
 /* The size of a log file now (to read only what a test caused later). */
 long ms_log_size(const char *path);
 /* Writes the lines of path from offset on to stderr, each prefixed with
- * label, as the server's own account of a failed dialogue. */
+ * label, as the server's own account of a failed dialogue; before them the
+ * warnings and errors logged earlier (marked "(earlier)"). */
 void ms_log_dump(const char *label, const char *path, long offset);
 
 #endif

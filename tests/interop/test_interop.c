@@ -32,7 +32,7 @@ struct run {
     mailssl_probe *p;
     const char *log;  /* the server's log file */
     long log_from;    /* its size before the probe */
-    char label[160];
+    char label[600];
 };
 
 static void run_probe(struct run *r, const char *service, int port,
