@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -645,6 +646,8 @@ static int dovecot_try(struct ms_dovecot *d, const struct ms_certs *c,
     if (pid == 0) {
         int fd = open(d->log, O_WRONLY | O_APPEND | O_CREAT, 0644);
         setsid(); /* own process group: stopped as a whole */
+        /* Even if the test process is killed outright, Dovecot goes. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (fd >= 0) {
             dup2(fd, 1);
             dup2(fd, 2);
