@@ -240,6 +240,12 @@ fail:
 
 /* ---- shared helpers --------------------------------------------------- */
 
+/* A status out of 0-3 counts as unknown. */
+static int level(int s)
+{
+    return (s >= 0 && s <= 3) ? s : 3;
+}
+
 /* Severity ranks as the library's report status does: critical > unknown
  * > warning > ok. */
 static int rank(int status)
@@ -259,7 +265,7 @@ int pf_worst_status(const struct probe_view *v, size_t n)
     int worst = 0;
 
     for (i = 0; i < n; i++) {
-        int s = (v[i].status >= 0 && v[i].status <= 3) ? v[i].status : 3;
+        int s = level(v[i].status);
         if (rank(s) > rank(worst))
             worst = s;
     }
@@ -270,14 +276,14 @@ static const char *status_name(int s)
 {
     static const char *const names[] = {"ok", "warning", "critical",
                                         "unknown"};
-    return (s >= 0 && s <= 3) ? names[s] : "unknown";
+    return names[level(s)];
 }
 
 static const char *status_upper(int s)
 {
     static const char *const names[] = {"OK", "WARNING", "CRITICAL",
                                         "UNKNOWN"};
-    return (s >= 0 && s <= 3) ? names[s] : "UNKNOWN";
+    return names[level(s)];
 }
 
 #define CLEAN_NAGIOS 1 /* also '|' -> '/' (the perfdata separator) */
@@ -334,10 +340,45 @@ static void format_duration(char *dst, size_t n, int64_t us)
 {
     if (us < 0)
         snprintf(dst, n, "-");
-    else if (us < 10000000)
+    else if (us < 1000000)
         snprintf(dst, n, "%.1f ms", (double)us / 1000.0);
     else
         snprintf(dst, n, "%.2f s", (double)us / 1e6);
+}
+
+/* A URL given twice would repeat perfdata labels and Prometheus series,
+ * which monitoring systems reject. Returns a malloc'd array where flag i is
+ * 1 when v[i].url equals an earlier one (NULL when out of memory). */
+static int cmp_url(const void *a, const void *b)
+{
+    const struct probe_view *const *x = a, *const *y = b;
+    int c = strcmp((*x)->url ? (*x)->url : "", (*y)->url ? (*y)->url : "");
+    if (c)
+        return c;
+    return (*x < *y) ? -1 : (*x > *y);
+}
+
+static unsigned char *duplicate_flags(const struct probe_view *v, size_t n)
+{
+    const struct probe_view **sorted = malloc((n ? n : 1) * sizeof(*sorted));
+    unsigned char *dup = calloc(n ? n : 1, 1);
+    size_t i;
+
+    if (!sorted || !dup) {
+        free(sorted);
+        free(dup);
+        return NULL;
+    }
+    for (i = 0; i < n; i++)
+        sorted[i] = &v[i];
+    /* equal URLs sort by position, so the first one stays unflagged */
+    qsort(sorted, n, sizeof(*sorted), cmp_url);
+    for (i = 1; i < n; i++)
+        if (strcmp(sorted[i - 1]->url ? sorted[i - 1]->url : "",
+                   sorted[i]->url ? sorted[i]->url : "") == 0)
+            dup[sorted[i] - v] = 1;
+    free(sorted);
+    return dup;
 }
 
 /* ---- text ------------------------------------------------------------- */
@@ -463,10 +504,11 @@ void pf_write_nagios(FILE *out, const struct probe_view *v, size_t n,
 {
     static const int order[4] = {2, 3, 1, 0};
     size_t count[4] = {0, 0, 0, 0}, i;
+    unsigned char *dup;
     int worst = pf_worst_status(v, n), k, first = 1;
 
     for (i = 0; i < n; i++)
-        count[(v[i].status >= 0 && v[i].status <= 3) ? v[i].status : 3]++;
+        count[level(v[i].status)]++;
     fprintf(out, "MAILSSL-PROBE %s - ", status_upper(worst));
     if (n != 1) {
         fprintf(out, "%zu targets:", n);
@@ -482,7 +524,7 @@ void pf_write_nagios(FILE *out, const struct probe_view *v, size_t n,
      * not ok, worst first. */
     for (k = 0; k < 4; k++) {
         for (i = 0; i < n; i++) {
-            int s = (v[i].status >= 0 && v[i].status <= 3) ? v[i].status : 3;
+            int s = level(v[i].status);
             if (s != order[k] || (n != 1 && s == 0))
                 continue;
             if (n != 1)
@@ -498,10 +540,13 @@ void pf_write_nagios(FILE *out, const struct probe_view *v, size_t n,
     }
     /* Perfdata: 'label'=value[UOM];[warn];[crit];[min];[max]. Days left
      * alert below the windows, written as the plugin range "N:". */
+    dup = duplicate_flags(v, n);
     fputs(" |", out);
-    for (i = 0; i < n; i++) {
-        const int64_t hs = v[i].timing_us[4], total =
-                                                  v[i].timing_us[PF_TIMING_TOTAL];
+    for (i = 0; dup && i < n; i++) {
+        const int64_t hs = v[i].timing_us[4];
+        const int64_t total = v[i].timing_us[PF_TIMING_TOTAL];
+        if (dup[i])
+            continue;
         if (v[i].has_cert) {
             fputc(' ', out);
             put_label(out, &v[i], n, "days_left");
@@ -523,6 +568,7 @@ void pf_write_nagios(FILE *out, const struct probe_view *v, size_t n,
             fputs(";;;0;", out);
         }
     }
+    free(dup);
     fputc('\n', out);
 }
 
@@ -560,115 +606,106 @@ static void series(FILE *out, const char *name, const struct probe_view *v)
     put_label_value(out, v->service ? v->service : "");
 }
 
-static int cmp_url(const void *a, const void *b)
-{
-    const struct probe_view *const *x = a, *const *y = b;
-    int c = strcmp((*x)->url ? (*x)->url : "", (*y)->url ? (*y)->url : "");
-    if (c)
-        return c;
-    return (*x < *y) ? -1 : (*x > *y);
-}
-
 void pf_write_prometheus(FILE *out, const struct probe_view *v, size_t n)
 {
-    const struct probe_view **uniq;
-    size_t i, m = 0, s;
+    unsigned char *dup = duplicate_flags(v, n);
+    size_t i, s;
 
-    /* Two identical URLs would give duplicate series, which a scraper
-     * rejects: keep the first of each. */
-    uniq = malloc((n ? n : 1) * sizeof(*uniq));
-    if (!uniq)
+    if (!dup)
         return;
-    for (i = 0; i < n; i++)
-        uniq[i] = &v[i];
-    qsort(uniq, n, sizeof(*uniq), cmp_url);
-    for (i = 0; i < n; i++)
-        if (m == 0 || strcmp(uniq[m - 1]->url ? uniq[m - 1]->url : "",
-                             uniq[i]->url ? uniq[i]->url : "") != 0)
-            uniq[m++] = uniq[i];
-
     family(out, "mailssl_probe_success",
            "1 when the handshake completed, the certificate verified and "
            "the service answered over TLS (diagnosis ok or cert-expiring).");
-    for (i = 0; i < m; i++) {
-        series(out, "mailssl_probe_success", uniq[i]);
-        fprintf(out, "} %d\n",
-                uniq[i]->stage && strcmp(uniq[i]->stage, "done") == 0);
+    for (i = 0; i < n; i++) {
+        if (dup[i])
+            continue;
+        series(out, "mailssl_probe_success", &v[i]);
+        fprintf(out, "} %d\n", v[i].stage && strcmp(v[i].stage, "done") == 0);
     }
     family(out, "mailssl_probe_status",
            "Probe status as a monitoring-plugin level: 0 ok, 1 warning, "
            "2 critical, 3 unknown.");
-    for (i = 0; i < m; i++) {
-        series(out, "mailssl_probe_status", uniq[i]);
-        fprintf(out, "} %d\n",
-                (uniq[i]->status >= 0 && uniq[i]->status <= 3)
-                    ? uniq[i]->status
-                    : 3);
+    for (i = 0; i < n; i++) {
+        if (dup[i])
+            continue;
+        series(out, "mailssl_probe_status", &v[i]);
+        fprintf(out, "} %d\n", level(v[i].status));
     }
     family(out, "mailssl_probe_diagnosis",
            "The primary diagnosis of the probe (label code); always 1.");
-    for (i = 0; i < m; i++) {
-        series(out, "mailssl_probe_diagnosis", uniq[i]);
+    for (i = 0; i < n; i++) {
+        if (dup[i])
+            continue;
+        series(out, "mailssl_probe_diagnosis", &v[i]);
         fputs(",code=", out);
-        put_label_value(out, uniq[i]->diagnosis ? uniq[i]->diagnosis
-                                                : "unknown");
+        put_label_value(out, v[i].diagnosis ? v[i].diagnosis : "unknown");
         fputs("} 1\n", out);
     }
     family(out, "mailssl_probe_tls_version_info",
            "The negotiated TLS version (label version); always 1.");
-    for (i = 0; i < m; i++) {
-        if (!uniq[i]->tls_version)
+    for (i = 0; i < n; i++) {
+        if (dup[i])
             continue;
-        series(out, "mailssl_probe_tls_version_info", uniq[i]);
+        if (!v[i].tls_version)
+            continue;
+        series(out, "mailssl_probe_tls_version_info", &v[i]);
         fputs(",version=", out);
-        put_label_value(out, uniq[i]->tls_version);
+        put_label_value(out, v[i].tls_version);
         fputs("} 1\n", out);
     }
     family(out, "mailssl_probe_findings",
            "Number of findings of the probe by severity.");
-    for (i = 0; i < m; i++) {
+    for (i = 0; i < n; i++) {
+        if (dup[i])
+            continue;
         for (s = 0; s < 4; s++) {
             size_t f, c = 0;
-            for (f = 0; f < uniq[i]->nfindings; f++)
-                if (uniq[i]->findings[f].severity &&
-                    strcmp(uniq[i]->findings[f].severity,
+            for (f = 0; f < v[i].nfindings; f++)
+                if (v[i].findings[f].severity &&
+                    strcmp(v[i].findings[f].severity,
                            status_name((int)s)) == 0)
                     c++;
-            series(out, "mailssl_probe_findings", uniq[i]);
+            series(out, "mailssl_probe_findings", &v[i]);
             fprintf(out, ",severity=\"%s\"} %zu\n", status_name((int)s), c);
         }
     }
     family(out, "mailssl_cert_not_before_seconds",
            "Start of the leaf certificate's validity, seconds since the "
            "epoch.");
-    for (i = 0; i < m; i++) {
-        if (!uniq[i]->has_cert)
+    for (i = 0; i < n; i++) {
+        if (dup[i])
             continue;
-        series(out, "mailssl_cert_not_before_seconds", uniq[i]);
-        fprintf(out, "} %lld\n", (long long)uniq[i]->not_before);
+        if (!v[i].has_cert)
+            continue;
+        series(out, "mailssl_cert_not_before_seconds", &v[i]);
+        fprintf(out, "} %lld\n", (long long)v[i].not_before);
     }
     family(out, "mailssl_cert_not_after_seconds",
            "Expiry of the leaf certificate, seconds since the epoch.");
-    for (i = 0; i < m; i++) {
-        if (!uniq[i]->has_cert)
+    for (i = 0; i < n; i++) {
+        if (dup[i])
             continue;
-        series(out, "mailssl_cert_not_after_seconds", uniq[i]);
-        fprintf(out, "} %lld\n", (long long)uniq[i]->not_after);
+        if (!v[i].has_cert)
+            continue;
+        series(out, "mailssl_cert_not_after_seconds", &v[i]);
+        fprintf(out, "} %lld\n", (long long)v[i].not_after);
     }
     family(out, "mailssl_probe_duration_seconds",
            "Time spent in each probe stage that ran (label stage), and in "
            "the whole probe (stage total).");
-    for (i = 0; i < m; i++) {
+    for (i = 0; i < n; i++) {
+        if (dup[i])
+            continue;
         for (s = 0; s < PF_NTIMINGS; s++) {
-            int64_t us = uniq[i]->timing_us[s];
+            int64_t us = v[i].timing_us[s];
             if (us < 0)
                 continue;
-            series(out, "mailssl_probe_duration_seconds", uniq[i]);
+            series(out, "mailssl_probe_duration_seconds", &v[i]);
             fprintf(out, ",stage=\"%s\"} %lld.%06lld\n", pf_timing_names[s],
                     (long long)(us / 1000000), (long long)(us % 1000000));
         }
     }
-    free(uniq);
+    free(dup);
 }
 
 /* ---- usage ------------------------------------------------------------ */
