@@ -26,8 +26,6 @@ static void progress(size_t done, size_t total, void *user)
 {
     (void)user;
     fprintf(stderr, "\r%s: %zu/%zu probes done", PROG, done, total);
-    if (done == total)
-        fputs("\r\033[K", stderr);
     fflush(stderr);
 }
 
@@ -121,7 +119,7 @@ int main(int argc, char **argv)
     struct pf_finding **fs = NULL;
     mailssl_batch *batch = NULL;
     size_t i, made = 0;
-    int rc, status = EXIT_USAGE, inited = 0;
+    int rc, status = EXIT_USAGE, inited = 0, show_progress;
 
     if (pf_parse_args(argc, argv, &o, err, sizeof(err)) < 0) {
         fprintf(stderr, "%s: %s\n", PROG, err);
@@ -170,11 +168,14 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    rc = mailssl_batch_run(batch,
-                           (o.nurls > PROGRESS_MIN_TARGETS && isatty(2))
-                               ? progress
-                               : NULL,
-                           NULL);
+    show_progress = o.nurls > PROGRESS_MIN_TARGETS && isatty(2);
+    if (show_progress)
+        progress(0, o.nurls, NULL);
+    rc = mailssl_batch_run(batch, show_progress ? progress : NULL, NULL);
+    if (show_progress) {
+        fputs("\r\033[K", stderr); /* erase the progress line */
+        fflush(stderr);
+    }
     if (rc < 0) {
         fprintf(stderr, "%s: probing failed: %s\n", PROG,
                 mailssl_strerror(rc));
