@@ -213,8 +213,10 @@ class Diagnoses(unittest.TestCase):
             self.assertEqual((rc, state), (2, "CRITICAL"))
             self.assertTrue(text.startswith("3 targets: 2 critical, 1 ok; "),
                             text)
-            self.assertIn(urls[1] + " handshake_time", perf)
-            self.assertIn(urls[2] + " time", perf)
+            self.assertIn(urls[0] + " handshake_time", perf)
+            for u in urls:
+                self.assertIn(u + " time", perf)
+            self.assertNotIn(urls[2] + " handshake_time", perf)
             rc, out, _ = run("--format", "prometheus", "--cafile", ca(),
                              *urls)
             fams = formats.parse_prometheus(out)
