@@ -23,7 +23,9 @@ from mailservers import Server, free_port, CAPS_AFTER
 
 PROBE = MKCERTS = LIBRARY = PYDIR = None
 CERTS = None
-FEATURES = set()
+# Read before the classes below are defined: needs() decides at once.
+FEATURES = {f for a in sys.argv if a.startswith("--features=")
+            for f in a[len("--features="):].split(",") if f}
 
 
 def needs(*features):
@@ -486,8 +488,5 @@ class PythonBinding(unittest.TestCase):
 if __name__ == "__main__":
     PROBE, MKCERTS, LIBRARY, PYDIR = sys.argv[1:5]
     del sys.argv[1:5]
-    for a in list(sys.argv[1:]):
-        if a.startswith("--features="):
-            FEATURES.update(f for f in a[11:].split(",") if f)
-            sys.argv.remove(a)
+    sys.argv = [a for a in sys.argv if not a.startswith("--features=")]
     unittest.main(verbosity=2)
