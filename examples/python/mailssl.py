@@ -31,7 +31,7 @@ __all__ = ["Error", "OK", "WARNING", "CRITICAL", "UNKNOWN", "STATUS_NAMES",
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATUS_NAMES = ("ok", "warning", "critical", "unknown")
 _NO_CERT = -1
-ERR_INVALID, ERR_SYNTAX = -10, -13
+ERR_INVALID, ERR_SYNTAX, ERR_STATE = -10, -13, -18
 
 
 class Error(Exception):
@@ -209,6 +209,7 @@ def _probe_api():
                                _c.c_char_p)
         f["run"] = _fn("mailssl_probe_run", _c.c_int, _P)
         f["json"] = _fn("mailssl_probe_json", _P, _P)
+        f["done"] = _fn("mailssl_probe_done", _c.c_int, _P)
         f["batch_new"] = _fn("mailssl_batch_new", _P, _c.c_int)
         f["batch_free"] = _fn("mailssl_batch_free", None, _P)
         f["batch_add"] = _fn("mailssl_batch_add", _c.c_int, _P, _P)
@@ -250,7 +251,10 @@ def _new_probe(url, cafile=None, servername=None, connect_to=None,
 
 
 def _result(p):
-    return json.loads(_take_string(_probe_api()["json"](p)))
+    f = _probe_api()
+    if f["done"](p) != 1:
+        raise Error(ERR_STATE, "the probe did not finish")
+    return json.loads(_take_string(f["json"](p)))
 
 
 def probe(url, cafile=None, servername=None, connect_to=None, timeout=10.0,
