@@ -463,6 +463,10 @@ void pf_write_text(FILE *out, const struct probe_view *v, size_t n)
         }
         for (f = 0; f < v[i].nfindings; f++) {
             const struct pf_finding *fi = &v[i].findings[f];
+            /* the diagnosis is often one of the findings: say it once */
+            if (fi->message && v[i].message &&
+                strcmp(fi->message, v[i].message) == 0)
+                continue;
             fprintf(out, "  - %s (%s): ", fi->code ? fi->code : "?",
                     fi->severity ? fi->severity : "?");
             put_clean(out, fi->message, 0);

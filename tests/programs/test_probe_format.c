@@ -183,6 +183,10 @@ static const struct pf_finding expiring[] = {
     {"cert-expiring", "warning", "expires in 12 days"},
 };
 
+static const struct pf_finding same_as_message[] = {
+    {"tls-closed-during-handshake", "critical", "bad\033[31m peer\ttext"},
+};
+
 static void ok_view(struct probe_view *v)
 {
     int i;
@@ -335,6 +339,8 @@ START_TEST(text_table)
     expiring_view(&v[1]);
     closed_view(&v[2]);
     v[2].message = "bad\033[31m peer\ttext";
+    v[2].findings = same_as_message;
+    v[2].nfindings = 1;
     buf = render(PF_FORMAT_TEXT, v, 3, 0, 0);
     ck_assert_str_eq(
         buf,
