@@ -8,6 +8,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,30 @@ static void progress(size_t done, size_t total, void *user)
     fflush(stderr);
 }
 
+/* Says why the program cannot go on: on stderr, and for --format nagios
+ * also as the UNKNOWN status line a monitoring system shows. */
+static void fail(int format, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void fail(int format, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    char *c;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s: %s\n", PROG, msg);
+    if (format == PF_FORMAT_NAGIOS) {
+        for (c = msg; *c; c++)
+            if (*c == '\n' || *c == '|')
+                *c = *c == '|' ? '/' : ' ';
+        printf("MAILSSL-PROBE UNKNOWN - %s\n", msg);
+        fflush(stdout);
+    }
+}
+
 /* Applies the command line to one probe; on failure prints why. */
 static int configure(mailssl_probe *p, const struct probe_options *o,
                      const char *url)
@@ -36,17 +61,16 @@ static int configure(mailssl_probe *p, const struct probe_options *o,
     int rc;
 
     if (mailssl_probe_error(p)[0]) {
-        fprintf(stderr, "%s: bad URL '%s': %s\n", PROG, url,
-                mailssl_probe_error(p));
+        fail(o->format, "bad URL '%s': %s", url, mailssl_probe_error(p));
         return -1;
     }
 #define SET(call, what)                                                       \
     do {                                                                      \
         rc = (call);                                                          \
         if (rc < 0) {                                                         \
-            fprintf(stderr, "%s: %s: %s\n", PROG, what,                       \
-                    mailssl_probe_error(p)[0] ? mailssl_probe_error(p)        \
-                                              : mailssl_strerror(rc));        \
+            fail(o->format, "%s: %s", what,                                   \
+                 mailssl_probe_error(p)[0] ? mailssl_probe_error(p)           \
+                                           : mailssl_strerror(rc));           \
             return -1;                                                        \
         }                                                                     \
     } while (0)
@@ -122,7 +146,7 @@ int main(int argc, char **argv)
     int rc, status = EXIT_USAGE, inited = 0, show_progress;
 
     if (pf_parse_args(argc, argv, &o, err, sizeof(err)) < 0) {
-        fprintf(stderr, "%s: %s\n", PROG, err);
+        fail(o.format, "%s", err);
         return EXIT_USAGE;
     }
     if (o.help) {
@@ -137,8 +161,8 @@ int main(int argc, char **argv)
     }
     rc = mailssl_init();
     if (rc < 0) {
-        fprintf(stderr, "%s: cannot initialise the library: %s\n", PROG,
-                mailssl_strerror(rc));
+        fail(o.format, "cannot initialise the library: %s",
+             mailssl_strerror(rc));
         goto out;
     }
     inited = 1;
@@ -147,13 +171,13 @@ int main(int argc, char **argv)
     fs = calloc(o.nurls, sizeof(*fs));
     batch = mailssl_batch_new(o.concurrency);
     if (!probes || !views || !fs || !batch) {
-        fprintf(stderr, "%s: out of memory\n", PROG);
+        fail(o.format, "out of memory");
         goto out;
     }
     for (made = 0; made < o.nurls; made++) {
         probes[made] = mailssl_probe_new(o.urls[made]);
         if (!probes[made]) {
-            fprintf(stderr, "%s: out of memory\n", PROG);
+            fail(o.format, "out of memory");
             goto out;
         }
         if (configure(probes[made], &o, o.urls[made]) < 0) {
@@ -162,8 +186,7 @@ int main(int argc, char **argv)
         }
         rc = mailssl_batch_add(batch, probes[made]);
         if (rc < 0) {
-            fprintf(stderr, "%s: %s: %s\n", PROG, o.urls[made],
-                    mailssl_strerror(rc));
+            fail(o.format, "%s: %s", o.urls[made], mailssl_strerror(rc));
             made++;
             goto out;
         }
@@ -177,13 +200,12 @@ int main(int argc, char **argv)
         fflush(stderr);
     }
     if (rc < 0) {
-        fprintf(stderr, "%s: probing failed: %s\n", PROG,
-                mailssl_strerror(rc));
+        fail(o.format, "probing failed: %s", mailssl_strerror(rc));
         goto out;
     }
     for (i = 0; i < o.nurls; i++) {
         if (view_of(probes[i], o.urls[i], &views[i], &fs[i]) < 0) {
-            fprintf(stderr, "%s: out of memory\n", PROG);
+            fail(o.format, "out of memory");
             goto out;
         }
     }

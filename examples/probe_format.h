@@ -45,7 +45,8 @@ struct probe_options {
  * pf_parse_args - parse argv into opts (defaults first). Accepts "--opt
  * VALUE" and "--opt=VALUE", "--" before URLs that start with '-'.
  * Returns 0, or -1 with a one-line message (no program name, no newline)
- * in err. With --help or --version it returns 0 at once with that flag
+ * in err; the options parsed before the error stay set (so that a usage
+ * error can still be reported in the --format asked for). With --help or --version it returns 0 at once with that flag
  * set. opts->urls is an array (free() it, also after --help) of
  * pointers into argv.
  */

@@ -152,6 +152,19 @@ START_TEST(bad_usage)
 }
 END_TEST
 
+START_TEST(format_survives_a_later_error)
+{
+    struct probe_options o;
+    char err[256];
+
+    ck_assert_int_eq(parse(&o, err, sizeof(err), "--format", "nagios",
+                           "--warn", "x", "imap://a", NULL), -1);
+    ck_assert_int_eq(o.format, PF_FORMAT_NAGIOS);
+    ck_assert_str_eq(err, "--warn: 'x' is not a whole number from 0 to "
+                          "36500");
+}
+END_TEST
+
 /* ---- results ---------------------------------------------------------- */
 
 /* The output of one formatter as a string (free it). */
@@ -474,6 +487,7 @@ int main(void)
     tcase_add_test(tc, every_option_both_forms);
     tcase_add_test(tc, help_and_version);
     tcase_add_loop_test(tc, bad_usage, 0, sizeof(bad) / sizeof(bad[0]));
+    tcase_add_test(tc, format_survives_a_later_error);
     tcase_add_test(tc, worst_status_ranks_critical_over_unknown);
     tcase_add_test(tc, nagios_one_target);
     tcase_add_test(tc, nagios_many_targets_worst_first);

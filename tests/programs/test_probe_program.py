@@ -375,6 +375,20 @@ class Usage(unittest.TestCase):
                             err)
             self.assertEqual(s.accepted, 0)
 
+    def test_nagios_usage_error_is_an_unknown_status_line(self):
+        rc, out, err = run("--format", "nagios", "--warn", "x", "imap://a")
+        self.assertEqual(rc, 3)
+        self.assertEqual(err, "mailssl-probe: --warn: 'x' is not a whole "
+                              "number from 0 to 36500\n")
+        state, text, perf = formats.parse_nagios(out)
+        self.assertEqual((state, perf),  ("UNKNOWN", {}))
+        self.assertEqual(text, "--warn: 'x' is not a whole number from 0 "
+                               "to 36500")
+        rc, out, err = run("--format=nagios", "ftp://x|y")
+        state, text, _ = formats.parse_nagios(out)
+        self.assertEqual((rc, state), (3, "UNKNOWN"))
+        self.assertTrue(text.startswith("bad URL 'ftp://x/y': "), text)
+
     def test_help_and_version(self):
         rc, out, err = run("--help")
         self.assertEqual((rc, err), (0, ""))
