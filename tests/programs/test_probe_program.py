@@ -177,6 +177,19 @@ class Diagnoses(unittest.TestCase):
         self.assertEqual((rc, r["status"], r["diagnosis"]["code"]),
                          (2, "critical", "connect-refused"))
 
+    def test_many_targets_with_bounded_concurrency(self):
+        with Server("imaps", *cert("good")) as a, Server("close") as b:
+            urls = ["imaps://localhost:%d" % (a.port if i % 4 else b.port)
+                    for i in range(40)]
+            rc, rs = probe_json("--cafile", ca(), "--concurrency", "7",
+                                *urls)
+            self.assertEqual((a.accepted, b.accepted), (30, 10))
+        self.assertEqual(rc, 2)
+        self.assertEqual([(r["url"], r["diagnosis"]["code"]) for r in rs],
+                         [(u, "tls-closed-during-handshake"
+                           if u.endswith(":%d" % b.port) else "ok")
+                          for u in urls])
+
     def test_tls_timeout(self):
         with Server("silent") as s:
             rc, [r] = probe_json("--timeout", "0.5",
