@@ -72,7 +72,7 @@ int mailssl__connect_result(int fd)
     return e;
 }
 
-void mailssl__addr_text(const struct sockaddr *sa, char *dst, size_t n)
+void mailssl__sockaddr_text(const struct sockaddr *sa, char *dst, size_t n)
 {
     dst[0] = '\0';
     if (sa->sa_family == AF_INET)

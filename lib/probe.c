@@ -510,7 +510,7 @@ static int try_next_address(mailssl_probe *p)
 
         p->ai_cur = ai->ai_next;
         p->naddr_tried++;
-        mailssl__addr_text(ai->ai_addr, p->address, sizeof p->address);
+        mailssl__sockaddr_text(ai->ai_addr, p->address, sizeof p->address);
         fd = mailssl__connect_start(ai);
         if (fd < 0) {
             p->connect_errno = -fd;

@@ -46,7 +46,7 @@ int mailssl__connect_start(const struct addrinfo *ai);
 /* After POLLOUT: 0 when connected, else the errno of the failure. */
 int mailssl__connect_result(int fd);
 /* Numeric text of an address ("192.0.2.1", "::1"). */
-void mailssl__addr_text(const struct sockaddr *sa, char *dst, size_t n);
+void mailssl__sockaddr_text(const struct sockaddr *sa, char *dst, size_t n);
 /* 1 when a byte is waiting on fd right now (MSG_PEEK, no wait). */
 int mailssl__bytes_waiting(int fd);
 
