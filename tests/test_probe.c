@@ -18,6 +18,14 @@
 #include "mailssl.h"
 #include "scriptserver.h"
 
+/* Explicit dates (never "now plus luck"): the CA covers 2025-2035, the
+ * leaf 2026-01-01 .. 2027-01-01, and probes validate at 2026-06-01. */
+#define CA_FROM 1735689600    /* 2025-01-01 */
+#define CA_UNTIL 2051222400   /* 2035-01-01 */
+#define LEAF_FROM 1767225600  /* 2026-01-01 */
+#define LEAF_UNTIL 1798761600 /* 2027-01-01 */
+#define T_VALID 1780272000    /* 2026-06-01 */
+
 static char *dir;
 static char cafile[512];
 static struct certgen_cert ca, leaf;
@@ -35,11 +43,15 @@ static void setup(void)
     ck_assert_ptr_nonnull(dir);
     o.cn = "Test CA";
     o.is_ca = 1;
+    o.not_before = CA_FROM;
+    o.not_after = CA_UNTIL;
     ck_assert_int_eq(certgen_make(&ca, &o, NULL), 0);
     memset(&o, 0, sizeof o);
     o.cn = "mail.example.com";
     o.dns = dns;
     o.ips = ips;
+    o.not_before = LEAF_FROM;
+    o.not_after = LEAF_UNTIL;
     ck_assert_int_eq(certgen_make(&leaf, &o, &ca), 0);
     chain[0] = leaf.crt;
     chain[1] = ca.crt;
@@ -87,6 +99,7 @@ static mailssl_probe *new_probe(const char *service, const char *host,
     ck_assert_ptr_nonnull(p);
     ck_assert_int_eq(mailssl_probe_set_cafile(p, cafile), MAILSSL_OK);
     ck_assert_int_eq(mailssl_probe_set_timeout_ms(p, 5000), MAILSSL_OK);
+    ck_assert_int_eq(mailssl_probe_set_time(p, T_VALID), MAILSSL_OK);
     return p;
 }
 
@@ -760,12 +773,241 @@ START_TEST(test_batch)
 }
 END_TEST
 
+/* ---- the nine services, blocking and non-blocking ----------------------- */
+
+#define SMTP_CAPS_PRE "250-mx.example.com\r\n250-PIPELINING\r\n250-STARTTLS\r\n" \
+                      "250 8BITMIME\r\n"
+#define SMTP_CAPS_POST "250-mx.example.com\r\n250-PIPELINING\r\n" \
+                       "250 AUTH PLAIN LOGIN\r\n"
+
+static const struct ss_step smtp_script[] = {
+    {SS_SEND, "220 mx.example.com ESMTP\r\n", 0, 0},
+    {SS_EXPECT, "EHLO ", 0, 0},
+    {SS_SEND, SMTP_CAPS_PRE, 0, 0},
+    {SS_EXPECT, "STARTTLS", 0, 0},
+    {SS_SEND, "220 2.0.0 Ready to start TLS\r\n", 0, 0},
+    {SS_TLS, 0, 0, 0},
+    {SS_EXPECT, "EHLO ", 0, 0},
+    {SS_SEND, SMTP_CAPS_POST, 0, 0},
+    {SS_EXPECT, "QUIT", 0, 0},
+    {SS_SEND, "221 2.0.0 Bye\r\n", 0, 0},
+    {SS_END, 0, 0, 0}};
+
+static const struct ss_step lmtp_script[] = {
+    {SS_SEND, "220 mx.example.com LMTP\r\n", 0, 0},
+    {SS_EXPECT, "LHLO ", 0, 0},
+    {SS_SEND, SMTP_CAPS_PRE, 0, 0},
+    {SS_EXPECT, "STARTTLS", 0, 0},
+    {SS_SEND, "220 2.0.0 Ready to start TLS\r\n", 0, 0},
+    {SS_TLS, 0, 0, 0},
+    {SS_EXPECT, "LHLO ", 0, 0},
+    {SS_SEND, SMTP_CAPS_POST, 0, 0},
+    {SS_EXPECT, "QUIT", 0, 0},
+    {SS_SEND, "221 2.0.0 Bye\r\n", 0, 0},
+    {SS_END, 0, 0, 0}};
+
+static const struct ss_step smtps_script[] = {
+    {SS_TLS, 0, 0, 0},
+    {SS_SEND, "220 mx.example.com ESMTP\r\n", 0, 0},
+    {SS_EXPECT, "EHLO ", 0, 0},
+    {SS_SEND, SMTP_CAPS_POST, 0, 0},
+    {SS_EXPECT, "QUIT", 0, 0},
+    {SS_SEND, "221 2.0.0 Bye\r\n", 0, 0},
+    {SS_END, 0, 0, 0}};
+
+#define IMAP_CAPS_POST "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n$TAG OK done\r\n"
+
+static const struct ss_step imap_script[] = {
+    {SS_SEND, "* OK IMAP4rev1 ready\r\n", 0, 0},
+    {SS_EXPECT, "A1 CAPABILITY", 0, 0},
+    {SS_SEND, "* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n"
+              "$TAG OK done\r\n", 0, 0},
+    {SS_EXPECT, "A2 STARTTLS", 0, 0},
+    {SS_SEND, "$TAG OK Begin TLS negotiation now\r\n", 0, 0},
+    {SS_TLS, 0, 0, 0},
+    {SS_EXPECT, "A3 CAPABILITY", 0, 0},
+    {SS_SEND, IMAP_CAPS_POST, 0, 0},
+    {SS_EXPECT, "A4 LOGOUT", 0, 0},
+    {SS_SEND, "* BYE\r\n$TAG OK\r\n", 0, 0},
+    {SS_END, 0, 0, 0}};
+
+static const struct ss_step imaps_script[] = {
+    {SS_TLS, 0, 0, 0},
+    {SS_SEND, "* OK IMAP4rev1 ready\r\n", 0, 0},
+    {SS_EXPECT, "A1 CAPABILITY", 0, 0},
+    {SS_SEND, IMAP_CAPS_POST, 0, 0},
+    {SS_EXPECT, "A2 LOGOUT", 0, 0},
+    {SS_SEND, "* BYE\r\n$TAG OK\r\n", 0, 0},
+    {SS_END, 0, 0, 0}};
+
+#define POP3_CAPS_POST "+OK\r\nUSER\r\nSASL PLAIN\r\n.\r\n"
+
+static const struct ss_step pop3_script[] = {
+    {SS_SEND, "+OK POP3 ready\r\n", 0, 0},
+    {SS_EXPECT, "CAPA", 0, 0},
+    {SS_SEND, "+OK\r\nSTLS\r\nTOP\r\n.\r\n", 0, 0},
+    {SS_EXPECT, "STLS", 0, 0},
+    {SS_SEND, "+OK Begin TLS\r\n", 0, 0},
+    {SS_TLS, 0, 0, 0},
+    {SS_EXPECT, "CAPA", 0, 0},
+    {SS_SEND, POP3_CAPS_POST, 0, 0},
+    {SS_EXPECT, "QUIT", 0, 0},
+    {SS_SEND, "+OK bye\r\n", 0, 0},
+    {SS_END, 0, 0, 0}};
+
+static const struct ss_step pop3s_script[] = {
+    {SS_TLS, 0, 0, 0},
+    {SS_SEND, "+OK POP3 ready\r\n", 0, 0},
+    {SS_EXPECT, "CAPA", 0, 0},
+    {SS_SEND, POP3_CAPS_POST, 0, 0},
+    {SS_EXPECT, "QUIT", 0, 0},
+    {SS_SEND, "+OK bye\r\n", 0, 0},
+    {SS_END, 0, 0, 0}};
+
+static const struct ss_step sieve_script[] = {
+    {SS_SEND, "\"IMPLEMENTATION\" \"test\"\r\n\"SIEVE\" \"fileinto\"\r\n"
+              "\"STARTTLS\"\r\nOK \"ready\"\r\n", 0, 0},
+    {SS_EXPECT, "STARTTLS", 0, 0},
+    {SS_SEND, "OK \"begin TLS\"\r\n", 0, 0},
+    {SS_TLS, 0, 0, 0},
+    {SS_SEND, "\"IMPLEMENTATION\" \"test\"\r\n\"SIEVE\" \"fileinto\"\r\n"
+              "\"SASL\" \"PLAIN\"\r\nOK \"ready\"\r\n", 0, 0},
+    {SS_EXPECT, "LOGOUT", 0, 0},
+    {SS_SEND, "OK \"bye\"\r\n", 0, 0},
+    {SS_END, 0, 0, 0}};
+
+#define CLIENT "mailssl-probe.invalid" /* the EHLO name */
+
+struct service_case {
+    const char *service;
+    const struct ss_step *script;
+    const char *plain;  /* exactly what the client says in plaintext */
+    const char *tls;    /* and over TLS */
+    const char *caps;   /* capabilities after TLS, joined with '|' */
+};
+
+static const struct service_case cases[] = {
+    {"smtp", smtp_script, "EHLO " CLIENT "\r\nSTARTTLS\r\n", "EHLO " CLIENT "\r\nQUIT\r\n",
+     "PIPELINING|AUTH PLAIN LOGIN"},
+    {"submission", smtp_script, "EHLO " CLIENT "\r\nSTARTTLS\r\n", "EHLO " CLIENT "\r\nQUIT\r\n",
+     "PIPELINING|AUTH PLAIN LOGIN"},
+    {"smtps", smtps_script, "", "EHLO " CLIENT "\r\nQUIT\r\n",
+     "PIPELINING|AUTH PLAIN LOGIN"},
+    {"lmtp", lmtp_script, "LHLO " CLIENT "\r\nSTARTTLS\r\n", "LHLO " CLIENT "\r\nQUIT\r\n",
+     "PIPELINING|AUTH PLAIN LOGIN"},
+    {"imap", imap_script, "A1 CAPABILITY\r\nA2 STARTTLS\r\n",
+     "A3 CAPABILITY\r\nA4 LOGOUT\r\n", "IMAP4rev1|AUTH=PLAIN"},
+    {"imaps", imaps_script, "", "A1 CAPABILITY\r\nA2 LOGOUT\r\n",
+     "IMAP4rev1|AUTH=PLAIN"},
+    {"pop3", pop3_script, "CAPA\r\nSTLS\r\n", "CAPA\r\nQUIT\r\n",
+     "USER|SASL PLAIN"},
+    {"pop3s", pop3s_script, "", "CAPA\r\nQUIT\r\n", "USER|SASL PLAIN"},
+    {"sieve", sieve_script, "STARTTLS\r\n", "LOGOUT\r\n",
+     "IMPLEMENTATION|SIEVE|SASL"},
+};
+
+/* Drives p with the non-blocking API from a poll loop of our own. */
+static void run_nonblocking(mailssl_probe *p)
+{
+    int rc = mailssl_probe_start(p);
+
+    while (rc == MAILSSL_WANT_POLLIN || rc == MAILSSL_WANT_POLLOUT) {
+        struct pollfd pfd = {mailssl_probe_fd(p),
+                             rc == MAILSSL_WANT_POLLIN ? POLLIN : POLLOUT, 0};
+
+        ck_assert_int_eq(mailssl_probe_done(p), 0);
+        ck_assert_int_ge(poll(&pfd, 1, mailssl_probe_timeout_left_ms(p)), 0);
+        rc = mailssl_probe_step(p);
+    }
+    ck_assert_int_eq(rc, MAILSSL_OK);
+    ck_assert_int_eq(mailssl_probe_done(p), 1);
+}
+
+static void check_service(int i, int nonblocking)
+{
+    const struct service_case *c = &cases[i];
+    struct scriptserver *s = serve(4, c->script);
+    mailssl_probe *p = new_probe(c->service, "127.0.0.1", ss_port(s));
+    char caps[256] = "";
+    size_t k;
+    char *js;
+
+    if (nonblocking)
+        run_nonblocking(p);
+    else
+        ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
+    ck_assert_int_eq(ss_quiesce(s, 1), 0);
+    ck_assert_msg(mailssl_probe_diagnosis(p) == MAILSSL_CODE_OK,
+                  "%s: %s: %s", c->service,
+                  mailssl_code_name(mailssl_probe_diagnosis(p)),
+                  mailssl_probe_message(p));
+    ck_assert_int_eq(mailssl_probe_status(p), MAILSSL_SEVERITY_OK);
+    ck_assert_int_eq(mailssl_probe_stage(p), MAILSSL_STAGE_DONE);
+    ck_assert_int_eq(ss_mismatches(s), 0);
+    ck_assert_msg(strcmp(ss_plain(s, NULL), c->plain) == 0, "%s: plaintext \"%s\"",
+                  c->service, ss_plain(s, NULL));
+    ck_assert_msg(strcmp(ss_tls(s, NULL), c->tls) == 0, "%s: over TLS \"%s\"",
+                  c->service, ss_tls(s, NULL));
+    for (k = 0; k < mailssl_probe_capability_count(p); k++) {
+        if (k)
+            strcat(caps, "|");
+        strncat(caps, mailssl_probe_capability(p, k),
+                sizeof caps - strlen(caps) - 2);
+    }
+    ck_assert_msg(strcmp(caps, c->caps) == 0, "%s: capabilities \"%s\"",
+                  c->service, caps);
+    ck_assert_ptr_nonnull(mailssl_probe_tls_version(p));
+    ck_assert_ptr_nonnull(mailssl_probe_tls_cipher(p));
+    ck_assert_ptr_nonnull(mailssl_probe_tls_group(p));
+    ck_assert_uint_eq(mailssl_probe_chain_length(p), 2);
+    ck_assert_str_eq(mailssl_probe_cert_subject(p), "CN=mail.example.com");
+    ck_assert_int_eq(mailssl_probe_cert_not_after(p), LEAF_UNTIL);
+    ck_assert_int_eq(mailssl_probe_cert_days_left(p),
+                     (LEAF_UNTIL - T_VALID) / 86400);
+    ck_assert_uint_eq(strlen(mailssl_probe_cert_sha256(p)), 64);
+    ck_assert_int_ge(mailssl_probe_timing_us(p, MAILSSL_STAGE_HANDSHAKE), 0);
+    ck_assert_int_ge(mailssl_probe_timing_us(p, MAILSSL_STAGE_POST_TLS), 0);
+    if (mailssl_service_implicit_tls(mailssl_probe_service(p)))
+        ck_assert_int_eq(mailssl_probe_timing_us(p, MAILSSL_STAGE_GREETING),
+                         -1);
+    else
+        ck_assert_int_ge(mailssl_probe_timing_us(p, MAILSSL_STAGE_STARTTLS),
+                         0);
+    js = mailssl_probe_json(p);
+    ck_assert_ptr_nonnull(js);
+    ck_assert_msg(strcmp(json_keys(js),
+                         "url,protocol,host,port,address,status,diagnosis,"
+                         "stage,tls,certificate,chain_length,capabilities,"
+                         "findings,timing_ms") == 0,
+                  "%s", js);
+    ck_assert_ptr_nonnull(strstr(js, "\"status\":\"ok\",\"diagnosis\":"
+                                     "{\"code\":\"ok\""));
+    ck_assert_ptr_nonnull(strstr(js, "\"stage\":\"done\""));
+    ck_assert_ptr_nonnull(strstr(js, "\"not_after\":\"2027-01-01T00:00:00Z\""));
+    mailssl_free(js);
+    mailssl_probe_free(p);
+    ss_stop(s);
+}
+
+START_TEST(test_service_blocking)
+{
+    check_service(_i, 0);
+}
+END_TEST
+
+START_TEST(test_service_nonblocking)
+{
+    check_service(_i, 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("probe");
     TCase *tls = tcase_create("handshake failures");
     TCase *net = tcase_create("resolve, connect, deadlines");
     TCase *api = tcase_create("api");
+    TCase *svc = tcase_create("services");
     SRunner *sr;
     int failed;
 
@@ -790,6 +1032,13 @@ int main(void)
     tcase_add_test(net, test_ipv6);
     tcase_add_test(net, test_connect_to);
     suite_add_tcase(s, net);
+
+    tcase_add_checked_fixture(svc, setup, teardown);
+    tcase_add_loop_test(svc, test_service_blocking, 0,
+                        (int)(sizeof cases / sizeof cases[0]));
+    tcase_add_loop_test(svc, test_service_nonblocking, 0,
+                        (int)(sizeof cases / sizeof cases[0]));
+    suite_add_tcase(s, svc);
 
     tcase_add_checked_fixture(api, setup, teardown);
     tcase_add_test(api, test_misuse);
