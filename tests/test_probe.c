@@ -1001,6 +1001,511 @@ START_TEST(test_service_nonblocking)
 }
 END_TEST
 
+/* ---- diagnoses of the dialogue stages ------------------------------------ */
+
+/* Probes service on script with the default settings of new_probe and
+ * checks the diagnosis; returns the probe and leaves the server in *sp
+ * (stopped by the caller) when sp is not NULL. */
+static mailssl_probe *diag_case(const char *service,
+                                const struct ss_step *script, int code,
+                                int stage, const char *in_message,
+                                struct scriptserver **sp)
+{
+    struct scriptserver *s = serve(4, script);
+    mailssl_probe *p = new_probe(service, "127.0.0.1", ss_port(s));
+
+    ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
+    ss_quiesce(s, 1);
+    assert_diag(p, code, MAILSSL_SEVERITY_CRITICAL, stage, in_message);
+    if (sp)
+        *sp = s;
+    else
+        ss_stop(s);
+    return p;
+}
+
+START_TEST(test_greeting_timeout)
+{
+    /* a silent server: greeting-timeout within the deadline + 10% */
+    static const struct ss_step script[] = {{SS_SLEEP, 0, 0, 20000},
+                                            {SS_END, 0, 0, 0}};
+    struct scriptserver *s = serve(4, script);
+    mailssl_probe *p = new_probe("imap", "127.0.0.1", ss_port(s));
+    int64_t t0, el;
+
+    ck_assert_int_eq(mailssl_probe_set_timeout_ms(p, 1000), MAILSSL_OK);
+    t0 = mono_ms();
+    ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
+    el = mono_ms() - t0;
+    assert_diag(p, MAILSSL_CODE_GREETING_TIMEOUT, MAILSSL_SEVERITY_CRITICAL,
+                MAILSSL_STAGE_CONNECT, "no greeting");
+    ck_assert_int_ge(el, 990);
+    ck_assert_int_le(el, 1100);
+    ck_assert_str_eq(ss_plain(s, NULL), "");
+    mailssl_probe_free(p);
+    ss_stop(s);
+}
+END_TEST
+
+START_TEST(test_slow_greeting)
+{
+    /* one byte every 100 ms cannot hold the probe past its deadline */
+    static const struct ss_step script[] = {
+        {SS_TRICKLE, "220 mx.example.com ESMTP a very slow server\r\n", 0,
+         100},
+        {SS_END, 0, 0, 0}};
+    struct scriptserver *s = serve(4, script);
+    mailssl_probe *p = new_probe("smtp", "127.0.0.1", ss_port(s));
+    int64_t t0, el;
+
+    ck_assert_int_eq(mailssl_probe_set_timeout_ms(p, 800), MAILSSL_OK);
+    t0 = mono_ms();
+    ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
+    el = mono_ms() - t0;
+    assert_diag(p, MAILSSL_CODE_GREETING_TIMEOUT, MAILSSL_SEVERITY_CRITICAL,
+                MAILSSL_STAGE_CONNECT, "probe's deadline");
+    ck_assert_int_le(el, 880);
+    mailssl_probe_free(p);
+    ss_stop(s);
+}
+END_TEST
+
+START_TEST(test_greeting_rejected)
+{
+    static const struct ss_step script[] = {
+        {SS_SEND, "554 5.3.2 mx.example.com no service for you\r\n", 0, 0},
+        {SS_DRAIN, 0, 0, 0},
+        {SS_END, 0, 0, 0}};
+    mailssl_probe *p = diag_case("smtp", script,
+                                 MAILSSL_CODE_GREETING_REJECTED,
+                                 MAILSSL_STAGE_CONNECT, "no service for you",
+                                 NULL);
+
+    mailssl_probe_free(p);
+}
+END_TEST
+
+START_TEST(test_greeting_closed)
+{
+    static const struct ss_step script[] = {{SS_CLOSE, 0, 0, 0},
+                                            {SS_END, 0, 0, 0}};
+    mailssl_probe *p = diag_case("pop3", script,
+                                 MAILSSL_CODE_GREETING_REJECTED,
+                                 MAILSSL_STAGE_CONNECT,
+                                 "closed the connection before sending a "
+                                 "greeting",
+                                 NULL);
+
+    mailssl_probe_free(p);
+}
+END_TEST
+
+START_TEST(test_greeting_malformed)
+{
+    static const struct ss_step script[] = {
+        {SS_SEND, "HELLO THERE\r\n", 0, 0},
+        {SS_DRAIN, 0, 0, 0},
+        {SS_END, 0, 0, 0}};
+    mailssl_probe *p = diag_case("imap", script,
+                                 MAILSSL_CODE_GREETING_MALFORMED,
+                                 MAILSSL_STAGE_CONNECT, "HELLO THERE", NULL);
+
+    mailssl_probe_free(p);
+}
+END_TEST
+
+START_TEST(test_starttls_timeout)
+{
+    static const struct ss_step script[] = {
+        {SS_SEND, "220 mx.example.com ESMTP\r\n", 0, 0},
+        {SS_EXPECT, "EHLO ", 0, 0},
+        {SS_SLEEP, 0, 0, 20000},
+        {SS_END, 0, 0, 0}};
+    struct scriptserver *s = serve(4, script);
+    mailssl_probe *p = new_probe("smtp", "127.0.0.1", ss_port(s));
+
+    ck_assert_int_eq(
+        mailssl_probe_set_stage_timeout_ms(p, MAILSSL_STAGE_STARTTLS, 300),
+        MAILSSL_OK);
+    ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
+    assert_diag(p, MAILSSL_CODE_STARTTLS_TIMEOUT, MAILSSL_SEVERITY_CRITICAL,
+                MAILSSL_STAGE_GREETING, "stage deadline");
+    ck_assert_int_ge(mailssl_probe_timing_us(p, MAILSSL_STAGE_GREETING), 0);
+    ck_assert_int_ge(mailssl_probe_timing_us(p, MAILSSL_STAGE_STARTTLS),
+                     300000);
+    ck_assert_int_le(mailssl_probe_timing_us(p, MAILSSL_STAGE_STARTTLS),
+                     330000);
+    mailssl_probe_free(p);
+    ss_stop(s);
+}
+END_TEST
+
+START_TEST(test_starttls_not_offered)
+{
+    static const struct ss_step script[] = {
+        {SS_SEND, "220 mx.example.com ESMTP\r\n", 0, 0},
+        {SS_EXPECT, "EHLO ", 0, 0},
+        {SS_SEND, "250-mx.example.com\r\n250 8BITMIME\r\n", 0, 0},
+        {SS_EXPECT, "QUIT", 0, 0},
+        {SS_SEND, "221 bye\r\n", 0, 0},
+        {SS_END, 0, 0, 0}};
+    struct scriptserver *s;
+    mailssl_probe *p = diag_case("submission", script,
+                                 MAILSSL_CODE_STARTTLS_NOT_OFFERED,
+                                 MAILSSL_STAGE_GREETING, "STARTTLS", &s);
+
+    /* capabilities seen before TLS are never reported */
+    ck_assert_uint_eq(mailssl_probe_capability_count(p), 0);
+    ck_assert_int_eq(ss_mismatches(s), 0);
+    ck_assert_str_eq(ss_plain(s, NULL), "EHLO " CLIENT "\r\nQUIT\r\n");
+    mailssl_probe_free(p);
+    ss_stop(s);
+}
+END_TEST
+
+START_TEST(test_starttls_refused)
+{
+    static const struct ss_step script[] = {
+        {SS_SEND, "220 mx.example.com ESMTP\r\n", 0, 0},
+        {SS_EXPECT, "EHLO ", 0, 0},
+        {SS_SEND, SMTP_CAPS_PRE, 0, 0},
+        {SS_EXPECT, "STARTTLS", 0, 0},
+        {SS_SEND, "454 4.7.0 TLS not available due to local problem\r\n", 0,
+         0},
+        {SS_DRAIN, 0, 0, 0},
+        {SS_END, 0, 0, 0}};
+    mailssl_probe *p = diag_case("smtp", script,
+                                 MAILSSL_CODE_STARTTLS_REFUSED,
+                                 MAILSSL_STAGE_GREETING,
+                                 "454 4.7.0 TLS not available due to local "
+                                 "problem",
+                                 NULL);
+
+    mailssl_probe_free(p);
+}
+END_TEST
+
+START_TEST(test_starttls_preauth)
+{
+    static const struct ss_step script[] = {
+        {SS_SEND, "* PREAUTH IMAP4rev1 logged in as mail\r\n", 0, 0},
+        {SS_DRAIN, 0, 0, 0},
+        {SS_END, 0, 0, 0}};
+    mailssl_probe *p = diag_case("imap", script,
+                                 MAILSSL_CODE_STARTTLS_PREAUTH,
+                                 MAILSSL_STAGE_GREETING, "PREAUTH", NULL);
+
+    mailssl_probe_free(p);
+}
+END_TEST
+
+START_TEST(test_starttls_injection)
+{
+    /* the go-ahead and an injected reply arrive in one segment */
+    static const struct ss_step script[] = {
+        {SS_SEND, "220 mx.example.com ESMTP\r\n", 0, 0},
+        {SS_EXPECT, "EHLO ", 0, 0},
+        {SS_SEND, SMTP_CAPS_PRE, 0, 0},
+        {SS_EXPECT, "STARTTLS", 0, 0},
+        {SS_SEND, "220 2.0.0 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n",
+         0, 0},
+        {SS_DRAIN, 0, 0, 0},
+        {SS_END, 0, 0, 0}};
+    struct scriptserver *s;
+    mailssl_probe *p = diag_case("smtp", script,
+                                 MAILSSL_CODE_STARTTLS_INJECTION,
+                                 MAILSSL_STAGE_GREETING,
+                                 "after the STARTTLS go-ahead", &s);
+
+    /* nothing after STARTTLS: no QUIT, no ClientHello */
+    ck_assert_str_eq(ss_plain(s, NULL), "EHLO " CLIENT "\r\nSTARTTLS\r\n");
+    ck_assert_str_eq(ss_tls(s, NULL), "");
+    mailssl_probe_free(p);
+    ss_stop(s);
+}
+END_TEST
+
+START_TEST(test_starttls_injection_late)
+{
+    /* the injected bytes follow in a separate segment */
+    static const struct ss_step script[] = {
+        {SS_SEND, "+OK ready\r\n", 0, 0},
+        {SS_EXPECT, "CAPA", 0, 0},
+        {SS_SEND, "+OK\r\nSTLS\r\n.\r\n", 0, 0},
+        {SS_EXPECT, "STLS", 0, 0},
+        {SS_SEND, "+OK go\r\n", 0, 0},
+        {SS_SLEEP, 0, 0, 0},
+        {SS_SEND, "+OK injected\r\n", 0, 0},
+        {SS_DRAIN, 0, 0, 0},
+        {SS_END, 0, 0, 0}};
+    struct scriptserver *s = serve(4, script);
+    mailssl_probe *p = new_probe("pop3", "127.0.0.1", ss_port(s));
+
+    ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
+    ss_quiesce(s, 1);
+    /* either caught before the handshake, or fed to TLS as garbage: in no
+     * case does the injected text reach the dialogue */
+    ck_assert_msg(mailssl_probe_diagnosis(p) == MAILSSL_CODE_STARTTLS_INJECTION ||
+                      mailssl_probe_diagnosis(p) == MAILSSL_CODE_TLS_ERROR,
+                  "%s", mailssl_probe_message(p));
+    /* in plaintext: the two commands, then at most a ClientHello */
+    {
+        size_t n;
+        const char *sent = ss_plain(s, &n);
+
+        ck_assert_int_eq(strncmp(sent, "CAPA\r\nSTLS\r\n", 12), 0);
+        ck_assert(n == 12 || sent[12] == 0x16);
+    }
+    ck_assert_uint_eq(mailssl_probe_capability_count(p), 0);
+    mailssl_probe_free(p);
+    ss_stop(s);
+}
+END_TEST
+
+START_TEST(test_protocol_error_wrong_tag)
+{
+    static const struct ss_step script[] = {
+        {SS_SEND, "* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n", 0, 0},
+        {SS_EXPECT, "A1 STARTTLS", 0, 0},
+        {SS_SEND, "B7 OK Begin TLS\r\n", 0, 0},
+        {SS_DRAIN, 0, 0, 0},
+        {SS_END, 0, 0, 0}};
+    mailssl_probe *p = diag_case("imap", script, MAILSSL_CODE_PROTOCOL_ERROR,
+                                 MAILSSL_STAGE_GREETING, NULL, NULL);
+
+    mailssl_probe_free(p);
+}
+END_TEST
+
+static char long_line[8200 + 3];
+
+START_TEST(test_protocol_error_long_line)
+{
+    static struct ss_step script[] = {{SS_SEND, long_line, 0, 0},
+                                      {SS_DRAIN, 0, 0, 0},
+                                      {SS_END, 0, 0, 0}};
+    mailssl_probe *p;
+
+    memset(long_line, 'x', sizeof long_line);
+    memcpy(long_line, "220 ", 4);
+    memcpy(long_line + sizeof long_line - 3, "\r\n", 3);
+    p = diag_case("smtp", script, MAILSSL_CODE_PROTOCOL_ERROR,
+                  MAILSSL_STAGE_CONNECT, "longer than 8192 bytes", NULL);
+    mailssl_probe_free(p);
+}
+END_TEST
+
+static char many_lines[1100 * 8 + 32];
+
+START_TEST(test_protocol_error_many_lines)
+{
+    static struct ss_step script[] = {
+        {SS_SEND, "220 mx.example.com ESMTP\r\n", 0, 0},
+        {SS_EXPECT, "EHLO ", 0, 0},
+        {SS_SEND, many_lines, 0, 0},
+        {SS_DRAIN, 0, 0, 0},
+        {SS_END, 0, 0, 0}};
+    mailssl_probe *p;
+    size_t i;
+
+    many_lines[0] = '\0';
+    for (i = 0; i < 1100; i++)
+        strcat(many_lines, "250-X\r\n");
+    strcat(many_lines, "250 END\r\n");
+    p = diag_case("smtp", script, MAILSSL_CODE_PROTOCOL_ERROR,
+                  MAILSSL_STAGE_GREETING, "more than 1000 lines", NULL);
+    mailssl_probe_free(p);
+}
+END_TEST
+
+START_TEST(test_post_tls_failed)
+{
+    /* handshake fine, then the service closes without a greeting */
+    static const struct ss_step script[] = {{SS_TLS, 0, 0, 0},
+                                            {SS_CLOSE, 0, 0, 0},
+                                            {SS_END, 0, 0, 0}};
+    mailssl_probe *p = diag_case("imaps", script,
+                                 MAILSSL_CODE_POST_TLS_FAILED,
+                                 MAILSSL_STAGE_VERIFY,
+                                 "after the TLS handshake the server", NULL);
+
+    ck_assert_str_eq(mailssl_probe_cert_subject(p), "CN=mail.example.com");
+    mailssl_probe_free(p);
+}
+END_TEST
+
+START_TEST(test_post_tls_timeout)
+{
+    static const struct ss_step script[] = {{SS_TLS, 0, 0, 0},
+                                            {SS_SLEEP, 0, 0, 20000},
+                                            {SS_END, 0, 0, 0}};
+    struct scriptserver *s = serve(4, script);
+    mailssl_probe *p = new_probe("pop3s", "127.0.0.1", ss_port(s));
+
+    ck_assert_int_eq(
+        mailssl_probe_set_stage_timeout_ms(p, MAILSSL_STAGE_POST_TLS, 300),
+        MAILSSL_OK);
+    ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
+    assert_diag(p, MAILSSL_CODE_POST_TLS_FAILED, MAILSSL_SEVERITY_CRITICAL,
+                MAILSSL_STAGE_VERIFY, "stalled after TLS");
+    mailssl_probe_free(p);
+    ss_stop(s);
+}
+END_TEST
+
+/* ---- certificate diagnoses ----------------------------------------------- */
+
+/* imaps with the full dialogue, probe settings changed by set(p). */
+static mailssl_probe *cert_case(void (*set)(mailssl_probe *), int code,
+                                int status, int stage, const char *in_message)
+{
+    struct scriptserver *s = serve(4, imaps_script);
+    mailssl_probe *p = new_probe("imaps", "127.0.0.1", ss_port(s));
+
+    if (set)
+        set(p);
+    ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
+    ss_quiesce(s, 1);
+    ss_stop(s);
+    assert_diag(p, code, status, stage, in_message);
+    /* the certificate is reported even when verification failed */
+    ck_assert_str_eq(mailssl_probe_cert_subject(p), "CN=mail.example.com");
+    ck_assert_str_eq(mailssl_probe_cert_issuer(p), "CN=Test CA");
+    ck_assert_uint_eq(mailssl_probe_cert_name_count(p), 4);
+    ck_assert_int_eq(mailssl_probe_cert_not_before(p), LEAF_FROM);
+    ck_assert_ptr_nonnull(mailssl_probe_tls_version(p));
+    ck_assert_int_ge(mailssl_report_find(mailssl_probe_findings(p), code, 0),
+                     0);
+    return p;
+}
+
+static void no_cafile(mailssl_probe *p)
+{
+    ck_assert_int_eq(mailssl_probe_set_cafile(p, NULL), MAILSSL_OK);
+}
+
+static void wrong_name(mailssl_probe *p)
+{
+    ck_assert_int_eq(mailssl_probe_set_servername(p, "other.example.net"),
+                     MAILSSL_OK);
+}
+
+static void after_expiry(mailssl_probe *p)
+{
+    ck_assert_int_eq(mailssl_probe_set_time(p, LEAF_UNTIL + 14 * 86400),
+                     MAILSSL_OK);
+}
+
+static void before_validity(mailssl_probe *p)
+{
+    ck_assert_int_eq(mailssl_probe_set_time(p, LEAF_FROM - 30 * 86400),
+                     MAILSSL_OK);
+}
+
+static void ten_days_left(mailssl_probe *p)
+{
+    ck_assert_int_eq(mailssl_probe_set_time(p, LEAF_UNTIL - 10 * 86400 - 60),
+                     MAILSSL_OK);
+}
+
+static void three_days_left(mailssl_probe *p)
+{
+    ck_assert_int_eq(mailssl_probe_set_time(p, LEAF_UNTIL - 3 * 86400 - 60),
+                     MAILSSL_OK);
+}
+
+static void bad_tlsa(mailssl_probe *p)
+{
+    unsigned char digest[32];
+
+    memset(digest, 0x5a, sizeof digest);
+    ck_assert_int_eq(mailssl_probe_add_tlsa(p, 3, 1, 1, digest, sizeof digest),
+                     MAILSSL_OK);
+}
+
+START_TEST(test_cert_untrusted)
+{
+    mailssl_probe *p = cert_case(no_cafile, MAILSSL_CODE_CERT_UNTRUSTED,
+                                 MAILSSL_SEVERITY_CRITICAL,
+                                 MAILSSL_STAGE_HANDSHAKE, NULL);
+    char *js = mailssl_probe_json(p);
+
+    /* nothing was said to an untrusted server */
+    ck_assert_uint_eq(mailssl_probe_capability_count(p), 0);
+    ck_assert_ptr_nonnull(strstr(js, "\"certificate\":{\"subject\":"));
+    ck_assert_ptr_nonnull(strstr(js, "\"code\":\"cert-untrusted\""));
+    mailssl_free(js);
+    mailssl_probe_free(p);
+}
+END_TEST
+
+START_TEST(test_cert_name_mismatch)
+{
+    mailssl_probe *p = cert_case(wrong_name, MAILSSL_CODE_CERT_NAME_MISMATCH,
+                                 MAILSSL_SEVERITY_CRITICAL,
+                                 MAILSSL_STAGE_HANDSHAKE, NULL);
+
+    mailssl_probe_free(p);
+}
+END_TEST
+
+START_TEST(test_cert_expired)
+{
+    mailssl_probe *p = cert_case(after_expiry, MAILSSL_CODE_CERT_EXPIRED,
+                                 MAILSSL_SEVERITY_CRITICAL,
+                                 MAILSSL_STAGE_HANDSHAKE, NULL);
+
+    /* expiry can still be alerted on: days_left is negative */
+    ck_assert_int_eq(mailssl_probe_cert_days_left(p), -14);
+    mailssl_probe_free(p);
+}
+END_TEST
+
+START_TEST(test_cert_not_yet_valid)
+{
+    mailssl_probe *p = cert_case(before_validity,
+                                 MAILSSL_CODE_CERT_NOT_YET_VALID,
+                                 MAILSSL_SEVERITY_CRITICAL,
+                                 MAILSSL_STAGE_HANDSHAKE, NULL);
+
+    mailssl_probe_free(p);
+}
+END_TEST
+
+START_TEST(test_cert_expiring_warning)
+{
+    mailssl_probe *p = cert_case(ten_days_left, MAILSSL_CODE_CERT_EXPIRING,
+                                 MAILSSL_SEVERITY_WARNING,
+                                 MAILSSL_STAGE_DONE, NULL);
+
+    /* a warning does not stop the probe: the service was still checked */
+    ck_assert_int_eq(mailssl_probe_cert_days_left(p), 10);
+    ck_assert_uint_eq(mailssl_probe_capability_count(p), 2);
+    mailssl_probe_free(p);
+}
+END_TEST
+
+START_TEST(test_cert_expiring_critical)
+{
+    mailssl_probe *p = cert_case(three_days_left, MAILSSL_CODE_CERT_EXPIRING,
+                                 MAILSSL_SEVERITY_CRITICAL,
+                                 MAILSSL_STAGE_HANDSHAKE, NULL);
+
+    ck_assert_int_eq(mailssl_probe_cert_days_left(p), 3);
+    mailssl_probe_free(p);
+}
+END_TEST
+
+START_TEST(test_dane_mismatch)
+{
+    mailssl_probe *p = cert_case(bad_tlsa, MAILSSL_CODE_DANE_MISMATCH,
+                                 MAILSSL_SEVERITY_CRITICAL,
+                                 MAILSSL_STAGE_HANDSHAKE, NULL);
+
+    mailssl_probe_free(p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("probe");
@@ -1008,6 +1513,8 @@ int main(void)
     TCase *net = tcase_create("resolve, connect, deadlines");
     TCase *api = tcase_create("api");
     TCase *svc = tcase_create("services");
+    TCase *dlg = tcase_create("dialogue diagnoses");
+    TCase *cert = tcase_create("certificate diagnoses");
     SRunner *sr;
     int failed;
 
@@ -1039,6 +1546,35 @@ int main(void)
     tcase_add_loop_test(svc, test_service_nonblocking, 0,
                         (int)(sizeof cases / sizeof cases[0]));
     suite_add_tcase(s, svc);
+
+    tcase_add_checked_fixture(dlg, setup, teardown);
+    tcase_add_test(dlg, test_greeting_timeout);
+    tcase_add_test(dlg, test_slow_greeting);
+    tcase_add_test(dlg, test_greeting_rejected);
+    tcase_add_test(dlg, test_greeting_closed);
+    tcase_add_test(dlg, test_greeting_malformed);
+    tcase_add_test(dlg, test_starttls_timeout);
+    tcase_add_test(dlg, test_starttls_not_offered);
+    tcase_add_test(dlg, test_starttls_refused);
+    tcase_add_test(dlg, test_starttls_preauth);
+    tcase_add_test(dlg, test_starttls_injection);
+    tcase_add_test(dlg, test_starttls_injection_late);
+    tcase_add_test(dlg, test_protocol_error_wrong_tag);
+    tcase_add_test(dlg, test_protocol_error_long_line);
+    tcase_add_test(dlg, test_protocol_error_many_lines);
+    tcase_add_test(dlg, test_post_tls_failed);
+    tcase_add_test(dlg, test_post_tls_timeout);
+    suite_add_tcase(s, dlg);
+
+    tcase_add_checked_fixture(cert, setup, teardown);
+    tcase_add_test(cert, test_cert_untrusted);
+    tcase_add_test(cert, test_cert_name_mismatch);
+    tcase_add_test(cert, test_cert_expired);
+    tcase_add_test(cert, test_cert_not_yet_valid);
+    tcase_add_test(cert, test_cert_expiring_warning);
+    tcase_add_test(cert, test_cert_expiring_critical);
+    tcase_add_test(cert, test_dane_mismatch);
+    suite_add_tcase(s, cert);
 
     tcase_add_checked_fixture(api, setup, teardown);
     tcase_add_test(api, test_misuse);
