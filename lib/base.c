@@ -53,8 +53,10 @@ MAILSSL_EXPORT void mailssl_deinit(void)
     pthread_mutex_lock(&init_lock);
     if (init_count > 0) {
         init_count--;
-        if (init_count == 0)
+        if (init_count == 0) {
+            mailssl__probe_cache_clear();
             gnutls_global_deinit();
+        }
     }
     pthread_mutex_unlock(&init_lock);
 }

@@ -280,4 +280,9 @@ int mailssl__store_lookup_sa(mailssl_store *s, const struct sockaddr *local,
 /* Drops the GnuTLS glue state of a store being freed (lib/glue_gnutls.c). */
 void mailssl__glue_forget(mailssl_store *s);
 
+/* ---- probe (lib/probe_cache.c, probe issue) ---------------------------- */
+/* Frees what probes share (trust stores, priorities); called by the last
+ * mailssl_deinit(), when no probe may exist any more. */
+void mailssl__probe_cache_clear(void);
+
 #endif

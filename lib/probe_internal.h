@@ -154,6 +154,22 @@ void mailssl__probe_alert_text(int alert, char *dst, size_t n);
 /* Whole days from the verification time to the leaf's notAfter. */
 int64_t mailssl__probe_days_left(const mailssl_probe *p);
 
+/* ---- shared by the probes of a process (lib/probe_cache.c) ------------ */
+/* The parsed priority for text: 0 and *out set (owned by the cache), or
+ * nonzero when it cannot be cached (the caller parses it itself). */
+int mailssl__probe_priority(const char *text, gnutls_priority_t *out);
+/* mailssl_validate_chain with the trust store of cafile (NULL: system)
+ * loaded once per process and the given per-probe settings. Returns what
+ * mailssl_validate_chain returns; err set on a negative code. */
+int mailssl__probe_validate_shared(const char *cafile, const char *name,
+                                   int64_t vtime, int warn_days,
+                                   int crit_days,
+                                   const unsigned char *const *ders,
+                                   const size_t *lens, size_t n,
+                                   const unsigned char *ocsp, size_t ocsp_len,
+                                   mailssl_report *report, char *err,
+                                   size_t errlen);
+
 /* Ends the probe with a diagnosis (printf-style message). */
 void mailssl__probe_fail(mailssl_probe *p, int code, int severity,
                          const char *fmt, ...) MAILSSL_PRINTF(4, 5);

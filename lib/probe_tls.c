@@ -93,7 +93,12 @@ int mailssl__probe_tls_setup(mailssl_probe *p)
             return MAILSSL_ERR_CREDENTIAL;
         }
     }
-    if (gnutls_init(&p->sess, GNUTLS_CLIENT | GNUTLS_NONBLOCK) < 0) {
+    /* One key share (x25519 first, as OpenSSL's default client does; a
+     * server without it costs a HelloRetryRequest), and no session
+     * tickets: a probe never resumes, so the server need not mint them. */
+    if (gnutls_init(&p->sess, GNUTLS_CLIENT | GNUTLS_NONBLOCK |
+                                  GNUTLS_KEY_SHARE_TOP | GNUTLS_NO_TICKETS) <
+        0) {
         p->sess = NULL;
         mailssl__set_error(p->err, sizeof p->err, "out of memory");
         return MAILSSL_ERR_NOMEM;
@@ -106,7 +111,14 @@ int mailssl__probe_tls_setup(mailssl_probe *p)
         mailssl__set_error(p->err, sizeof p->err, "out of memory");
         return MAILSSL_ERR_NOMEM;
     }
-    rc = gnutls_priority_set_direct(p->sess, ps, NULL);
+    {
+        gnutls_priority_t cached;
+
+        if (mailssl__probe_priority(ps, &cached) == 0)
+            rc = gnutls_priority_set(p->sess, cached);
+        else
+            rc = gnutls_priority_set_direct(p->sess, ps, NULL);
+    }
     free(ps);
     if (rc < 0) {
         mailssl__set_error(p->err, sizeof p->err, "priority string: %s",
@@ -334,6 +346,15 @@ static int validate(mailssl_probe *p, const gnutls_datum_t *peers,
         ocsp.data = NULL;
         ocsp.size = 0;
     }
+    if (p->ntlsa == 0) {
+        /* the common case: the trust store is loaded once per process */
+        rc = mailssl__probe_validate_shared(
+            p->cafile, p->servername ? p->servername : p->host, p->vtime,
+            p->warn_days, p->crit_days, ders, lens, n, ocsp.data, ocsp.size,
+            p->findings, p->err, sizeof p->err);
+        return rc < 0 ? rc : 0;
+    }
+    /* TLSA records cannot be taken off a validator: a fresh one */
     v = mailssl_validator_new();
     if (!v)
         return MAILSSL_ERR_NOMEM;
