@@ -703,6 +703,24 @@ START_TEST(test_ipv6)
 }
 END_TEST
 
+/* Every address of a name is tried in turn: with the server on 127.0.0.1
+ * only, "localhost" (often ::1 first) still reaches it, and the address
+ * that answered is reported. */
+START_TEST(test_addresses_in_turn)
+{
+    struct scriptserver *s = serve(4, fin_script);
+    mailssl_probe *p = new_probe("imaps", "localhost", ss_port(s));
+
+    ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
+    ss_quiesce(s, 1);
+    assert_diag(p, MAILSSL_CODE_TLS_CLOSED_DURING_HANDSHAKE,
+                MAILSSL_SEVERITY_CRITICAL, MAILSSL_STAGE_CONNECT, NULL);
+    ck_assert_str_eq(mailssl_probe_address(p), "127.0.0.1");
+    mailssl_probe_free(p);
+    ss_stop(s);
+}
+END_TEST
+
 /* connect-to: the URL names a host that does not exist; the probe
  * connects to the given address and keeps the name. */
 START_TEST(test_connect_to)
@@ -1541,6 +1559,7 @@ int main(void)
     tcase_add_test(net, test_family);
     tcase_add_test(net, test_ipv6);
     tcase_add_test(net, test_connect_to);
+    tcase_add_test(net, test_addresses_in_turn);
     suite_add_tcase(s, net);
 
     tcase_add_checked_fixture(svc, setup, teardown);
