@@ -30,7 +30,7 @@ struct scriptserver {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int busy;
-    int connections, mismatches, tls_failures;
+    int connections, mismatches, tls_failures, client_certs;
     struct rec plain, tls;
     gnutls_certificate_credentials_t cred;
 };
@@ -213,6 +213,8 @@ static int do_tls(struct conn *c, const char *priority)
                                    NULL) < 0 ||
         gnutls_credentials_set(c->sess, GNUTLS_CRD_CERTIFICATE, s->cred) < 0)
         return -1;
+    if (s->cfg.request_client_cert)
+        gnutls_certificate_server_set_request(c->sess, GNUTLS_CERT_REQUEST);
     gnutls_transport_set_int(c->sess, c->fd);
     gnutls_handshake_set_timeout(c->sess, SS_WAIT_MS);
     do
@@ -226,7 +228,15 @@ static int do_tls(struct conn *c, const char *priority)
         pthread_mutex_unlock(&s->lock);
         return -1;
     }
-    /* anything buffered in plaintext stays as it was */
+    {
+        unsigned n = 0;
+
+        if (gnutls_certificate_get_peers(c->sess, &n) && n > 0) {
+            pthread_mutex_lock(&s->lock);
+            s->client_certs++;
+            pthread_mutex_unlock(&s->lock);
+        }
+    }
     c->len = 0;
     return 0;
 }
@@ -534,4 +544,9 @@ int ss_connections(struct scriptserver *s)
 int ss_tls_failures(struct scriptserver *s)
 {
     return counter(s, &s->tls_failures);
+}
+
+int ss_client_certs(struct scriptserver *s)
+{
+    return counter(s, &s->client_certs);
 }

@@ -51,6 +51,7 @@ struct ss_config {
     gnutls_x509_privkey_t key;
     const char *priority;          /* NULL: "NORMAL" */
     int threads;                   /* connections served at once (0: 1) */
+    int request_client_cert;       /* SS_TLS asks for a client certificate */
 };
 
 struct scriptserver;
@@ -77,6 +78,8 @@ const char *ss_tls(struct scriptserver *s, size_t *len);
 int ss_mismatches(struct scriptserver *s);
 int ss_connections(struct scriptserver *s);
 int ss_tls_failures(struct scriptserver *s);
+/* Handshakes in which the client presented a certificate. */
+int ss_client_certs(struct scriptserver *s);
 /* 1 when ::1 can be bound. */
 int ss_ipv6_available(void);
 

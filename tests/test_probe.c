@@ -1374,6 +1374,51 @@ START_TEST(test_post_tls_timeout)
 }
 END_TEST
 
+/* A client certificate is presented when the server asks for one. */
+START_TEST(test_client_certificate)
+{
+    static const char *const dns[] = {"client.example.com", NULL};
+    struct certgen_opts o = {0};
+    struct certgen_cert client;
+    const struct certgen_cert *one[1];
+    mailssl_credential *cred = mailssl_credential_new();
+    struct ss_config c;
+    struct scriptserver *s;
+    mailssl_probe *p;
+    char path[600];
+
+    o.cn = "client.example.com";
+    o.dns = dns;
+    o.eku = CERTGEN_EKU_CLIENT;
+    ck_assert_int_eq(certgen_make(&client, &o, &ca), 0);
+    snprintf(path, sizeof path, "%s/client.pem", dir);
+    one[0] = &client;
+    ck_assert_int_eq(certgen_write_pem(path, one, 1, &client), 0);
+    ck_assert_int_eq(mailssl_credential_load_pem_files(cred, path, NULL, NULL),
+                     MAILSSL_OK);
+    memset(&c, 0, sizeof c);
+    c.family = 4;
+    c.script = imaps_script;
+    c.chain = chain;
+    c.nchain = 2;
+    c.key = leaf.key;
+    c.request_client_cert = 1;
+    s = ss_start(&c);
+    ck_assert_ptr_nonnull(s);
+    p = new_probe("imaps", "127.0.0.1", ss_port(s));
+    ck_assert_int_eq(mailssl_probe_set_client_credential(p, cred), MAILSSL_OK);
+    mailssl_credential_free(cred); /* the probe holds its own reference */
+    ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
+    ss_quiesce(s, 1);
+    assert_diag(p, MAILSSL_CODE_OK, MAILSSL_SEVERITY_OK, MAILSSL_STAGE_DONE,
+                NULL);
+    ck_assert_int_eq(ss_client_certs(s), 1);
+    mailssl_probe_free(p);
+    ss_stop(s);
+    certgen_free(&client);
+}
+END_TEST
+
 /* ---- certificate diagnoses ----------------------------------------------- */
 
 /* imaps with the full dialogue, probe settings changed by set(p). */
@@ -1596,6 +1641,7 @@ int main(void)
     tcase_add_test(cert, test_cert_expiring_warning);
     tcase_add_test(cert, test_cert_expiring_critical);
     tcase_add_test(cert, test_dane_mismatch);
+    tcase_add_test(cert, test_client_certificate);
     suite_add_tcase(s, cert);
 
     tcase_add_checked_fixture(api, setup, teardown);
