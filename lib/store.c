@@ -861,12 +861,16 @@ void mailssl__store_swap(mailssl_store *s, struct mailssl__table *t)
 {
     struct mailssl__table *old =
         __atomic_exchange_n(&s->table, t, __ATOMIC_SEQ_CST);
-    unsigned e = __atomic_fetch_add(&s->epoch, 1, __ATOMIC_SEQ_CST) & 1u;
+    unsigned e;
     /* every reader that may hold old incremented a counter before the
      * exchange; each counter seen at zero once afterwards proves those
-     * readers gone */
+     * readers gone. Before waiting on a counter, the epoch turns new
+     * readers to the other one, so that the wait ends even under a
+     * steady stream of lookups. */
+    e = __atomic_fetch_add(&s->epoch, 1, __ATOMIC_SEQ_CST) & 1u;
     wait_zero(&s->readers[e]);
-    wait_zero(&s->readers[e ^ 1u]);
+    e = __atomic_fetch_add(&s->epoch, 1, __ATOMIC_SEQ_CST) & 1u;
+    wait_zero(&s->readers[e]);
     mailssl__table_free(old);
 }
 
