@@ -2,6 +2,7 @@
  * message), all-or-nothing loading, reload, save/load round trip. */
 #include <check.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,7 +438,7 @@ static void *lookup_loop(void *arg)
             !mailssl_credential_usable(c))
             w->errors++;
         mailssl_credential_free(c);
-        w->lookups++;
+        __atomic_add_fetch(&w->lookups, 1, __ATOMIC_RELEASE);
     }
     return NULL;
 }
@@ -462,6 +463,10 @@ START_TEST(lookups_during_reload)
         w[i].s = st;
         ck_assert_int_eq(pthread_create(&th[i], NULL, lookup_loop, &w[i]), 0);
     }
+    /* every reader is running before the swaps start */
+    for (i = 0; i < 2; i++)
+        while (__atomic_load_n(&w[i].lookups, __ATOMIC_ACQUIRE) == 0)
+            sched_yield();
     for (i = 0; i < 60; i++) {
         ck_assert_int_eq(load(st, i % 2 ? one : other), MAILSSL_OK);
         ck_assert_int_eq(load(st, broken), MAILSSL_ERR_CREDENTIAL);

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -696,7 +697,7 @@ static void *lookup_loop(void *arg)
         if (rc != MAILSSL_OK || !c)
             w->errors++;
         mailssl_credential_free(c);
-        w->lookups++;
+        __atomic_add_fetch(&w->lookups, 1, __ATOMIC_RELEASE);
     }
     return NULL;
 }
@@ -719,6 +720,10 @@ START_TEST(lookups_during_replace)
         w[i].s = st;
         ck_assert_int_eq(pthread_create(&th[i], NULL, lookup_loop, &w[i]), 0);
     }
+    /* every reader is running before the swaps start */
+    for (i = 0; i < 3; i++)
+        while (__atomic_load_n(&w[i].lookups, __ATOMIC_ACQUIRE) == 0)
+            sched_yield();
     for (i = 0; i < 2000; i++)
         ck_assert_int_eq(mailssl_store_replace(st, i % 2 ? a : b),
                          MAILSSL_OK);
