@@ -3,12 +3,14 @@
  * lock-free swap of tables (SPEC.md section 3).
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * A table holds the bindings twice: in insertion order (for saving and
- * auditing) and in an open-addressing hash keyed by the whole normalized
- * key. A second hash maps each name key (exact name, "*.suffix", "*") to
- * the set of address prefix lengths bound under it, so that a lookup
- * probes only the prefixes that exist: its cost depends on how many
- * prefix lengths a name uses, not on how many bindings there are.
+ * A table holds the bindings in insertion order (for saving and
+ * auditing) and in three hashes: whole keys (duplicates, removal); name
+ * keys (exact name, "*.suffix", "*"), each with the set of address prefix
+ * lengths bound under it; and groups (a name key and an address key) with
+ * the forms of port and service bound there. A lookup walks the names in
+ * precedence order, and for each only the prefix lengths that exist, one
+ * group probe each: its cost depends on how many prefix lengths a name
+ * uses, not on how many bindings there are.
  *
  * Readers never lock. A lookup announces itself in one of two counters
  * (chosen by the store's epoch), then reads the table pointer. A writer
