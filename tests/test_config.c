@@ -14,6 +14,7 @@
 
 static char *dir;
 static mailssl_store *st;
+static mailssl_credential *a_cred; /* a.pem and a.key, loaded once */
 
 static char *path(const char *name)
 {
@@ -61,10 +62,15 @@ static void setup(void)
                                     "base64!\n-----END CERTIFICATE-----\n");
     certgen_free(&leaf);
     certgen_free(&other);
+    a_cred = mailssl_credential_new();
+    ck_assert_int_eq(mailssl_credential_load_pem_files(a_cred, path("a.pem"),
+                                                       path("a.key"), NULL),
+                     MAILSSL_OK);
 }
 
 static void teardown(void)
 {
+    mailssl_credential_free(a_cred);
     certgen_rmdir(dir);
     free(dir);
     mailssl_deinit();
@@ -203,9 +209,12 @@ START_TEST(error_message)
                                   strstr(b->text, "password=wrong")))
         return; /* key derivations: see certgen.h */
     /* a store with one binding: a failing load must leave it as it was */
-    write_text(path("ok.conf"), "bind imaps * 993 * cert=a.pem key=a.key\n"
-                                "listen imaps 192.0.2.1 993\n");
-    ck_assert_int_eq(mailssl_store_load_file(st, path("ok.conf")), MAILSSL_OK);
+    ck_assert_int_eq(mailssl_store_add(st, MAILSSL_SERVICE_IMAPS, "*", 993,
+                                       "*", a_cred),
+                     MAILSSL_OK);
+    ck_assert_int_eq(mailssl_store_add_listener(st, MAILSSL_SERVICE_IMAPS,
+                                                "192.0.2.1", 993),
+                     MAILSSL_OK);
     saved = mailssl_store_to_string(st);
     ck_assert_ptr_nonnull(saved);
     snprintf(before, sizeof before, "%s", saved);

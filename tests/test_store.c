@@ -19,7 +19,10 @@ static mailssl_credential *cred[NCRED];
 static mailssl_store *st;
 static char *cert_pem, *key_pem;
 
-static void setup(void)
+/* The credentials once for the whole run (unchecked fixture: loading
+ * checks each key against its certificate, which is slow under
+ * valgrind); a fresh store per test. */
+static void setup_creds(void)
 {
     static const char *const names[] = {"mail.example.com", NULL};
     struct certgen_opts o = {0};
@@ -41,19 +44,27 @@ static void setup(void)
                              strlen(key_pem), NULL),
                          MAILSSL_OK);
     }
+}
+
+static void teardown_creds(void)
+{
+    int i;
+    for (i = 0; i < NCRED; i++)
+        mailssl_credential_free(cred[i]);
+    free(cert_pem);
+    free(key_pem);
+    mailssl_deinit();
+}
+
+static void setup(void)
+{
     st = mailssl_store_new();
     ck_assert_ptr_nonnull(st);
 }
 
 static void teardown(void)
 {
-    int i;
     mailssl_store_free(st);
-    for (i = 0; i < NCRED; i++)
-        mailssl_credential_free(cred[i]);
-    free(cert_pem);
-    free(key_pem);
-    mailssl_deinit();
 }
 
 static void add(int k, int service, const char *addr, int port,
@@ -765,6 +776,10 @@ int main(void)
     SRunner *sr;
     int failed;
 
+    tcase_add_unchecked_fixture(p, setup_creds, teardown_creds);
+    tcase_add_unchecked_fixture(n, setup_creds, teardown_creds);
+    tcase_add_unchecked_fixture(o, setup_creds, teardown_creds);
+    tcase_add_unchecked_fixture(t, setup_creds, teardown_creds);
     tcase_add_checked_fixture(p, setup, teardown);
     tcase_add_checked_fixture(n, setup, teardown);
     tcase_add_checked_fixture(o, setup, teardown);
