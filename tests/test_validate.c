@@ -632,6 +632,38 @@ START_TEST(client_auth_only_eku_is_bad_usage)
 }
 END_TEST
 
+START_TEST(key_usage_must_allow_a_handshake)
+{
+    struct certgen_opts o = leaf_opts();
+    int st;
+
+    o.key_usage = GNUTLS_KEY_KEY_ENCIPHERMENT;
+    ck_assert_str_eq(leaf_codes(o, &st, r), "cert-bad-usage");
+    ck_assert_int_eq(st, MAILSSL_SEVERITY_CRITICAL);
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0),
+                                 "keyUsage without digitalSignature"));
+    /* RSA key transport only: usable by TLS 1.2 RSA suites */
+    mailssl_report_clear(r);
+    o.key_type = CERTGEN_RSA;
+    ck_assert_str_eq(leaf_codes(o, &st, r), "cert-bad-usage");
+    ck_assert_int_eq(st, MAILSSL_SEVERITY_WARNING);
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0),
+                                 "allows only RSA key transport"));
+}
+END_TEST
+
+START_TEST(dsa_key_is_weak)
+{
+    struct certgen_opts o = leaf_opts();
+    int st;
+
+    o.key_type = CERTGEN_DSA;
+    ck_assert_str_eq(leaf_codes(o, &st, r), "cert-weak-key");
+    ck_assert_int_eq(st, MAILSSL_SEVERITY_WARNING);
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0), "has a DSA key"));
+}
+END_TEST
+
 START_TEST(weak_rsa_key_is_a_warning)
 {
     struct certgen_opts o = leaf_opts();
@@ -722,6 +754,122 @@ START_TEST(must_staple_without_staple)
                      MAILSSL_SEVERITY_WARNING);
     ck_assert_str_eq(codes(r), "ocsp-staple-invalid");
     certgen_free(&leaf);
+}
+END_TEST
+
+/* Validates [leaf, intermediate] of a must-staple leaf with a staple made
+ * by certgen_ocsp_response(); returns the codes. */
+static const char *staple_codes(const struct certgen_ocsp_opts *oo,
+                                const struct certgen_cert *about, int *st)
+{
+    struct certgen_opts o = leaf_opts();
+    struct certgen_cert leaf;
+    const struct certgen_cert *chain[2] = {&leaf, &inter};
+    unsigned char *der = NULL;
+    size_t len = 0;
+
+    o.must_staple = 1;
+    ck_assert_int_eq(certgen_make(&leaf, &o, &inter), 0);
+    ck_assert_int_eq(
+        certgen_ocsp_response(&der, &len, about ? about : &leaf, &inter, oo),
+        0);
+    mailssl_report_clear(r);
+    *st = check_chain_ocsp(v, chain, 2, der, len, r);
+    free(der);
+    certgen_free(&leaf);
+    return codes(r);
+}
+
+START_TEST(good_staple_is_fine)
+{
+    struct certgen_ocsp_opts oo = {0};
+    int st;
+
+    oo.status = CERTGEN_OCSP_GOOD;
+    oo.this_update = T0 - 3600;
+    oo.next_update = T0 + 3 * DAY;
+    ck_assert_str_eq(staple_codes(&oo, NULL, &st), "");
+    ck_assert_int_eq(st, MAILSSL_SEVERITY_OK);
+    /* without nextUpdate: fresh for 7 days */
+    oo.next_update = 0;
+    ck_assert_str_eq(staple_codes(&oo, NULL, &st), "");
+}
+END_TEST
+
+START_TEST(revoked_staple_is_critical)
+{
+    struct certgen_ocsp_opts oo = {0};
+    int st;
+
+    oo.status = CERTGEN_OCSP_REVOKED;
+    oo.this_update = T0 - 3600;
+    oo.next_update = T0 + 3 * DAY;
+    oo.revoked_at = T0 - 2 * DAY;
+    ck_assert_str_eq(staple_codes(&oo, NULL, &st), "cert-revoked");
+    ck_assert_int_eq(st, MAILSSL_SEVERITY_CRITICAL);
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0),
+                                 "'CN=mail.example.com' was revoked on "
+                                 "2027-01-13T08:00:00Z"));
+}
+END_TEST
+
+START_TEST(stale_staple_is_invalid)
+{
+    struct certgen_ocsp_opts oo = {0};
+    int st;
+
+    oo.this_update = T0 - 10 * DAY;
+    oo.next_update = T0 - 3 * DAY;
+    ck_assert_str_eq(staple_codes(&oo, NULL, &st), "ocsp-staple-invalid");
+    ck_assert_int_eq(st, MAILSSL_SEVERITY_WARNING);
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0),
+                                 "is stale (nextUpdate 2027-01-12T08:00:00Z)"));
+    /* no nextUpdate and 8 days old */
+    oo.this_update = T0 - 8 * DAY;
+    oo.next_update = 0;
+    ck_assert_str_eq(staple_codes(&oo, NULL, &st), "ocsp-staple-invalid");
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0), "is stale"));
+    /* from the future */
+    oo.this_update = T0 + DAY;
+    oo.next_update = T0 + 5 * DAY;
+    ck_assert_str_eq(staple_codes(&oo, NULL, &st), "ocsp-staple-invalid");
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0), "in the future"));
+}
+END_TEST
+
+START_TEST(staple_for_another_certificate_is_invalid)
+{
+    struct certgen_opts o = leaf_opts();
+    struct certgen_cert other;
+    struct certgen_ocsp_opts oo = {0};
+    int st;
+
+    ck_assert_int_eq(certgen_make(&other, &o, &inter), 0);
+    oo.this_update = T0 - 3600;
+    oo.next_update = T0 + 3 * DAY;
+    ck_assert_str_eq(staple_codes(&oo, &other, &st), "ocsp-staple-invalid");
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0),
+                                 "is for another certificate"));
+    certgen_free(&other);
+}
+END_TEST
+
+START_TEST(staple_signed_by_a_stranger_is_invalid)
+{
+    struct certgen_ocsp_opts oo = {0};
+    int st;
+
+    oo.this_update = T0 - 3600;
+    oo.next_update = T0 + 3 * DAY;
+    oo.signer = &other_root;
+    ck_assert_str_eq(staple_codes(&oo, NULL, &st), "ocsp-staple-invalid");
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0),
+                                 "is not signed by its issuer"));
+    /* a status "unknown" from the right responder */
+    oo.signer = NULL;
+    oo.status = CERTGEN_OCSP_UNKNOWN;
+    ck_assert_str_eq(staple_codes(&oo, NULL, &st), "ocsp-staple-invalid");
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0), "unknown"));
 }
 END_TEST
 
@@ -981,8 +1129,14 @@ int main(void)
           unparsable_certificates}},
         {"usage",
          {client_auth_only_eku_is_bad_usage, weak_rsa_key_is_a_warning,
-          sha1_signature_is_a_warning, must_staple_without_staple,
-          credential_good_and_mismatched_key, credential_expiring_in_an_audit}},
+          sha1_signature_is_a_warning, key_usage_must_allow_a_handshake,
+          dsa_key_is_weak, credential_good_and_mismatched_key,
+          credential_expiring_in_an_audit}},
+        {"ocsp",
+         {must_staple_without_staple, good_staple_is_fine,
+          revoked_staple_is_critical, stale_staple_is_invalid,
+          staple_for_another_certificate_is_invalid,
+          staple_signed_by_a_stranger_is_invalid}},
         {"dane",
          {dane_ee_match_ignores_pkix_names_and_dates, dane_ee_mismatch_is_critical,
           dane_ta_needs_the_name, dane_pkix_usages_are_unusable_for_smtp,
