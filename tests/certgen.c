@@ -27,7 +27,7 @@ static int make_key(gnutls_x509_privkey_t *key, const struct certgen_opts *o)
                                             o->rsa_bits ? o->rsa_bits : 2048,
                                             0);
     case CERTGEN_DSA:
-        return gnutls_x509_privkey_generate(*key, GNUTLS_PK_DSA, 2048, 0);
+        return gnutls_x509_privkey_generate(*key, GNUTLS_PK_DSA, 1024, 0);
     case CERTGEN_ED25519:
         return gnutls_x509_privkey_generate(*key, GNUTLS_PK_EDDSA_ED25519, 0,
                                             0);
@@ -286,7 +286,8 @@ static void der_raw(struct der *d, const void *data, size_t n)
         return;
     }
     d->p = q;
-    memcpy(d->p + d->len, data, n);
+    if (n)
+        memcpy(d->p + d->len, data, n);
     d->len += n;
 }
 

@@ -16,7 +16,7 @@
 #define CERTGEN_RSA 1        /* rsa_bits, default 2048 */
 #define CERTGEN_ED25519 2
 #define CERTGEN_ECDSA_P384 3
-#define CERTGEN_DSA 4        /* 2048 bits */
+#define CERTGEN_DSA 4        /* 1024 bits (quick to make) */
 
 #define CERTGEN_EKU_SERVER 0 /* default: TLS server auth */
 #define CERTGEN_EKU_CLIENT 1 /* client auth only */
