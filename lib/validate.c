@@ -522,8 +522,10 @@ static void check_trust(struct run *c)
             (int)c->path_idx[top],
             "the chain ends at '%s', whose issuer '%s' is neither sent nor a "
             "trusted root: append the missing intermediate certificate(s) "
-            "to the certificate file, after the leaf",
-            subj(c, c->path_idx[top]), dn.data ? (char *)dn.data : "?");
+            "to the certificate file, after the leaf (if '%s' is a private "
+            "root, clients must trust it instead)",
+            subj(c, c->path_idx[top]), dn.data ? (char *)dn.data : "?",
+            dn.data ? (char *)dn.data : "?");
         gnutls_free(dn.data);
     }
     rc = gnutls_x509_trust_list_verify_crt2(c->trust, c->path,

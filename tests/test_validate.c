@@ -2,6 +2,7 @@
  * certificate validation, on certificates made at run time, at an
  * explicit validation time. */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,7 +149,7 @@ static int check_chain(const mailssl_validator *v,
 /* The codes of the report, comma-separated, in order. */
 static const char *codes(const mailssl_report *r)
 {
-    static char buf[1024];
+    static _Thread_local char buf[1024]; /* threads_share_a_validator */
     size_t i;
 
     buf[0] = '\0';
@@ -483,7 +484,9 @@ START_TEST(missing_intermediate_is_reported)
                      "the chain ends at 'CN=mail.example.com', whose issuer "
                      "'CN=Test Intermediate' is neither sent nor a trusted "
                      "root: append the missing intermediate certificate(s) "
-                     "to the certificate file, after the leaf");
+                     "to the certificate file, after the leaf (if 'CN=Test "
+                     "Intermediate' is a private root, clients must trust it "
+                     "instead)");
     ck_assert_int_eq(mailssl_report_severity(r, 1), MAILSSL_SEVERITY_CRITICAL);
     ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 1),
                                  "an intermediate certificate is missing"));
@@ -573,6 +576,57 @@ START_TEST(self_made_root_is_untrusted_by_the_system_store)
     ck_assert_int_eq(check_chain(v, chain, 3, r), MAILSSL_SEVERITY_OK);
     ck_assert_int_eq(mailssl_validator_set_cafile(v, NULL), MAILSSL_OK);
     ck_assert_int_eq(check_chain(v, chain, 3, r), MAILSSL_SEVERITY_CRITICAL);
+    certgen_free(&leaf);
+}
+END_TEST
+
+struct thread_job {
+    const struct certgen_cert *const *chain;
+    int results[5];
+    char codes[5][128];
+};
+
+static void *validate_in_thread(void *arg)
+{
+    struct thread_job *job = arg;
+    int i;
+
+    for (i = 0; i < 5; i++) {
+        mailssl_report *mine = mailssl_report_new();
+        if (!mine)
+            return NULL;
+        job->results[i] = check_chain(v, job->chain, 3, mine);
+        snprintf(job->codes[i], sizeof job->codes[i], "%s", codes(mine));
+        mailssl_report_free(mine);
+    }
+    return NULL;
+}
+
+START_TEST(threads_share_a_validator)
+{
+    struct certgen_opts o = leaf_opts();
+    struct certgen_cert leaf;
+    const struct certgen_cert *chain[3] = {&leaf, &inter, &root};
+    struct thread_job jobs[4];
+    pthread_t tid[4];
+    int i, k;
+
+    ck_assert_int_eq(certgen_make(&leaf, &o, &inter), 0);
+    /* the system store is loaded by whichever thread comes first */
+    ck_assert_int_eq(mailssl_validator_set_cafile(v, NULL), MAILSSL_OK);
+    for (i = 0; i < 4; i++) {
+        memset(&jobs[i], 0, sizeof jobs[i]);
+        jobs[i].chain = chain;
+        ck_assert_int_eq(
+            pthread_create(&tid[i], NULL, validate_in_thread, &jobs[i]), 0);
+    }
+    for (i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_join(tid[i], NULL), 0);
+    for (i = 0; i < 4; i++)
+        for (k = 0; k < 5; k++) {
+            ck_assert_int_eq(jobs[i].results[k], MAILSSL_SEVERITY_CRITICAL);
+            ck_assert_str_eq(jobs[i].codes[k], "cert-untrusted");
+        }
     certgen_free(&leaf);
 }
 END_TEST
@@ -994,6 +1048,45 @@ START_TEST(dane_ee_match_ignores_pkix_names_and_dates)
 }
 END_TEST
 
+START_TEST(dane_selectors_and_matching_types)
+{
+    struct certgen_opts o = leaf_opts();
+    struct certgen_cert leaf;
+    const struct certgen_cert *chain[1] = {&leaf};
+    gnutls_datum_t der;
+    unsigned char h[64];
+
+    ck_assert_int_eq(certgen_make(&leaf, &o, NULL), 0);
+    ck_assert_int_ge(gnutls_x509_crt_export2(leaf.crt, GNUTLS_X509_FMT_DER,
+                                             &der),
+                     0);
+    /* 3 0 0: the whole certificate */
+    ck_assert_int_eq(mailssl_validator_add_tlsa(v, 3, 0, 0, der.data, der.size),
+                     MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 1, r), MAILSSL_SEVERITY_OK);
+    mailssl_validator_free(v);
+    /* 3 0 2: SHA-512 of the certificate */
+    v = validator();
+    ck_assert_int_ge(gnutls_hash_fast(GNUTLS_DIG_SHA512, der.data, der.size, h),
+                     0);
+    ck_assert_int_eq(mailssl_validator_add_tlsa(v, 3, 0, 2, h, 64), MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 1, r), MAILSSL_SEVERITY_OK);
+    /* a second, non-matching record does not spoil a match */
+    h[0] ^= 1;
+    ck_assert_int_eq(mailssl_validator_add_tlsa(v, 3, 0, 2, h, 64), MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 1, r), MAILSSL_SEVERITY_OK);
+    ck_assert_str_eq(codes(r), "");
+    mailssl_validator_free(v);
+    /* 3 1 1 with a wrong length is unusable */
+    v = validator();
+    ck_assert_int_eq(mailssl_validator_add_tlsa(v, 3, 1, 1, h, 31), MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 1, r), MAILSSL_SEVERITY_CRITICAL);
+    ck_assert_str_eq(codes(r), "dane-unusable,cert-untrusted,cert-self-signed");
+    gnutls_free(der.data);
+    certgen_free(&leaf);
+}
+END_TEST
+
 START_TEST(dane_ee_mismatch_is_critical)
 {
     struct certgen_opts o = leaf_opts();
@@ -1129,7 +1222,8 @@ int main(void)
          {missing_intermediate_is_reported, wrong_order_is_a_warning,
           unrelated_certificate_in_chain, untrusted_root_is_critical,
           self_made_root_is_untrusted_by_the_system_store,
-          ca_directory_is_a_trust_store, self_signed_leaf,
+          threads_share_a_validator, ca_directory_is_a_trust_store,
+      self_signed_leaf,
           unparsable_certificates}},
         {"usage",
          {client_auth_only_eku_is_bad_usage, weak_rsa_key_is_a_warning,
@@ -1142,7 +1236,8 @@ int main(void)
           staple_for_another_certificate_is_invalid,
           staple_signed_by_a_stranger_is_invalid}},
         {"dane",
-         {dane_ee_match_ignores_pkix_names_and_dates, dane_ee_mismatch_is_critical,
+         {dane_ee_match_ignores_pkix_names_and_dates,
+          dane_selectors_and_matching_types, dane_ee_mismatch_is_critical,
           dane_ta_needs_the_name, dane_pkix_usages_are_unusable_for_smtp,
           setters_check_their_arguments}},
     };
