@@ -1026,7 +1026,7 @@ MAILSSL_EXPORT int mailssl_validate_chain(const mailssl_validator *v,
 {
     gnutls_x509_crt_t certs[MAX_CHAIN];
     struct run c;
-    size_t i, nparsed = 0;
+    size_t i;
 
     if (!v || !der_certs || !der_lens || ncerts == 0 || !report ||
         (!ocsp_der && ocsp_len))
@@ -1066,12 +1066,9 @@ MAILSSL_EXPORT int mailssl_validate_chain(const mailssl_validator *v,
                 "server sends a corrupt certificate; reinstall the "
                 "certificate file",
                 i, gnutls_strerror(rc));
-        else
-            nparsed++;
     }
     if (certs[0] && !c.err)
         run_checks(&c, ocsp_der, ocsp_len, 1);
-    (void)nparsed;
     run_free(&c);
     for (i = 0; i < ncerts; i++)
         if (certs[i])
