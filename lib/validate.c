@@ -43,6 +43,7 @@ struct mailssl_validator {
     char *name;              /* DNS reference identifier: A-labels, lower */
     unsigned char ip[16];    /* IP reference identifier */
     size_t iplen;            /* 0: name is a DNS name (or none) */
+    int service;             /* MAILSSL_SERVICE_*: picks the DANE rules */
     struct mailssl__dane dane;
     char err[MAILSSL_ERRLEN];
 };
@@ -304,6 +305,15 @@ MAILSSL_EXPORT int mailssl_validator_add_tlsa(mailssl_validator *v, int usage,
     rc = mailssl__dane_add(&v->dane, usage, selector, matching_type, data,
                            data_len, v->err, sizeof v->err);
     return rc;
+}
+
+MAILSSL_EXPORT int mailssl_validator_set_service(mailssl_validator *v,
+                                                 int service)
+{
+    if (!v || !mailssl_service_name(service))
+        return MAILSSL_ERR_INVALID;
+    v->service = service;
+    return MAILSSL_OK;
 }
 
 /* ---- one validation run ------------------------------------------------ */
@@ -946,14 +956,27 @@ out:
         gnutls_ocsp_resp_deinit(resp);
 }
 
+/* RFC 7672 governs DANE for SMTP between MTAs (and LMTP); other services
+ * follow the general rules of RFC 7671. */
+static int smtp_rules(int service)
+{
+    return service == MAILSSL_SERVICE_ANY || service == MAILSSL_SERVICE_SMTP ||
+           service == MAILSSL_SERVICE_LMTP;
+}
+
 static void check_dane(struct run *c)
 {
     struct mailssl__dane_result res;
     const mailssl_validator *v = c->v;
+    int smtp = smtp_rules(v->service);
+    size_t top = c->npath - 1;
+    gnutls_x509_crt_t anchor = NULL;
 
     if (!mailssl__dane_count(&v->dane))
         return;
-    mailssl__dane_check(&v->dane, c->path, c->npath, &res);
+    if (!smtp && c->trust && !self_issued(c, c->path_idx[top]))
+        gnutls_x509_trust_list_get_issuer(c->trust, c->path[top], &anchor, 0);
+    mailssl__dane_check(&v->dane, smtp, c->path, c->npath, anchor, &res);
     if (res.ee_match) {
         c->dane_ee = 1;
         return;
@@ -962,24 +985,31 @@ static void check_dane(struct run *c)
         c->dane_ta = 1;
         return;
     }
+    if (res.pkix_match)
+        return; /* PKIX-TA/PKIX-EE: the usual PKIX checks decide */
     if (res.usable == 0) {
         add(c, MAILSSL_CODE_DANE_UNUSABLE, MAILSSL_SEVERITY_WARNING,
             MAILSSL_NO_CERT,
-            "none of the %zu TLSA records is usable for SMTP (RFC 7672 "
-            "allows only DANE-TA(2) and DANE-EE(3) with selector 0/1 and "
-            "matching type 0/1/2): publish a 3 1 1 or 2 1 1 record",
+            smtp ? "none of the %zu TLSA records is usable for SMTP (RFC 7672 "
+                   "allows only DANE-TA(2) and DANE-EE(3) with selector 0/1 "
+                   "and matching type 0/1/2): publish a 3 1 1 or 2 1 1 record"
+                 : "none of the %zu TLSA records is usable (unknown usage, "
+                   "selector or matching type, or data of the wrong length): "
+                   "publish a 3 1 1 or 2 1 1 record",
             mailssl__dane_count(&v->dane));
         return;
     }
     if (res.unusable)
         add(c, MAILSSL_CODE_DANE_UNUSABLE, MAILSSL_SEVERITY_WARNING,
             MAILSSL_NO_CERT,
-            "%zu of the TLSA records are unusable for SMTP (usages 0/1 or "
-            "unknown parameters, RFC 7672) and were ignored; remove them",
-            res.unusable);
+            "%zu of the TLSA records are unusable%s and were ignored; remove "
+            "them",
+            res.unusable,
+            smtp ? " for SMTP (usages 0/1 or unknown parameters, RFC 7672)"
+                 : " (unknown parameters)");
     add(c, MAILSSL_CODE_DANE_MISMATCH, MAILSSL_SEVERITY_CRITICAL, 0,
         "no usable TLSA record matches the chain of '%s'%s: DANE clients "
-        "will not deliver; publish TLSA records for the certificate in use "
+        "will not connect; publish TLSA records for the certificate in use "
         "(or install the certificate they describe)",
         subj(c, 0), res.ta_chain_error ? " (a DANE-TA record matches a "
                                          "certificate, but the chain to it "

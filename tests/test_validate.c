@@ -1153,6 +1153,58 @@ START_TEST(dane_pkix_usages_are_unusable_for_smtp)
 }
 END_TEST
 
+START_TEST(dane_pkix_usages_for_other_services)
+{
+    struct certgen_opts o = leaf_opts();
+    struct certgen_cert leaf;
+    const struct certgen_cert *chain[2] = {&leaf, &inter};
+    unsigned char h[32];
+
+    ck_assert_int_eq(certgen_make(&leaf, &o, &inter), 0);
+    ck_assert_int_eq(mailssl_validator_set_service(v, MAILSSL_SERVICE_IMAPS),
+                     MAILSSL_OK);
+    /* PKIX-EE(1) of the leaf: usable for IMAP, PKIX passes */
+    spki_sha256(&leaf, h);
+    ck_assert_int_eq(mailssl_validator_add_tlsa(v, 1, 1, 1, h, 32), MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 2, r), MAILSSL_SEVERITY_OK);
+    ck_assert_str_eq(codes(r), "");
+    /* a PKIX-EE match does not replace the trust store */
+    ck_assert_int_eq(mailssl_validator_set_cafile(v, other_cafile), MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 2, r), MAILSSL_SEVERITY_CRITICAL);
+    ck_assert_str_eq(codes(r), "cert-chain-incomplete,cert-untrusted");
+    mailssl_validator_free(v);
+
+    /* PKIX-TA(0) of the root, which the server does not send: the trust
+     * anchor from the store counts */
+    v = validator();
+    mailssl_report_clear(r);
+    ck_assert_int_eq(mailssl_validator_set_service(v, MAILSSL_SERVICE_POP3),
+                     MAILSSL_OK);
+    cert_sha256(&root, h);
+    ck_assert_int_eq(mailssl_validator_add_tlsa(v, 0, 0, 1, h, 32), MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 2, r), MAILSSL_SEVERITY_OK);
+    mailssl_validator_free(v);
+
+    /* PKIX-TA(0) of another root: mismatch */
+    v = validator();
+    ck_assert_int_eq(mailssl_validator_set_service(v, MAILSSL_SERVICE_SUBMISSION),
+                     MAILSSL_OK);
+    cert_sha256(&other_root, h);
+    ck_assert_int_eq(mailssl_validator_add_tlsa(v, 0, 0, 1, h, 32), MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 2, r), MAILSSL_SEVERITY_CRITICAL);
+    ck_assert_str_eq(codes(r), "dane-mismatch");
+    /* the same record for SMTP is unusable instead */
+    mailssl_report_clear(r);
+    ck_assert_int_eq(mailssl_validator_set_service(v, MAILSSL_SERVICE_SMTP),
+                     MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 2, r), MAILSSL_SEVERITY_WARNING);
+    ck_assert_str_eq(codes(r), "dane-unusable");
+    ck_assert_int_eq(mailssl_validator_set_service(v, 10), MAILSSL_ERR_INVALID);
+    ck_assert_int_eq(mailssl_validator_set_service(v, -1), MAILSSL_ERR_INVALID);
+    certgen_free(&leaf);
+}
+END_TEST
+
 /* ---- API misuse ------------------------------------------------------ */
 
 START_TEST(setters_check_their_arguments)
@@ -1239,6 +1291,7 @@ int main(void)
          {dane_ee_match_ignores_pkix_names_and_dates,
           dane_selectors_and_matching_types, dane_ee_mismatch_is_critical,
           dane_ta_needs_the_name, dane_pkix_usages_are_unusable_for_smtp,
+          dane_pkix_usages_for_other_services,
           setters_check_their_arguments}},
     };
     Suite *s = suite_create("validate");
