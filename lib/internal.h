@@ -138,6 +138,10 @@ void mailssl__certinfo_json_append(struct mailssl_buf *b,
 void mailssl__rfc3339(int64_t t, char *out, size_t n);
 /* Whole days from now to not_after, rounded down (-1 as soon as passed). */
 int64_t mailssl__days_left(int64_t not_after, int64_t now);
+/* notAfter of crt in epoch seconds; 99991231235959Z (no expiry, RFC 5280)
+ * is MAILSSL__NO_EXPIRY. */
+#define MAILSSL__NO_EXPIRY ((int64_t)253402300799) /* 9999-12-31T23:59:59Z */
+int64_t mailssl__crt_not_after(gnutls_x509_crt_t crt);
 /* The GnuTLS verification flags of validation (also used by the bench). */
 extern const unsigned mailssl__verify_flags;
 

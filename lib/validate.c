@@ -599,7 +599,7 @@ static void check_dates(struct run *c)
     for (i = 0; i < c->npath; i++) {
         size_t idx = c->path_idx[i];
         int64_t nb = (int64_t)gnutls_x509_crt_get_activation_time(c->path[i]);
-        int64_t na = (int64_t)gnutls_x509_crt_get_expiration_time(c->path[i]);
+        int64_t na = mailssl__crt_not_after(c->path[i]);
         int64_t left = na - c->now;
         int64_t days = mailssl__days_left(na, c->now);
         char date[40];

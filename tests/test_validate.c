@@ -321,6 +321,17 @@ START_TEST(expired_intermediate_is_named)
 }
 END_TEST
 
+START_TEST(no_well_defined_expiry_never_expires)
+{
+    struct certgen_opts o = leaf_opts();
+    int st;
+
+    o.not_after = -1; /* 99991231235959Z */
+    ck_assert_str_eq(leaf_codes(o, &st, r), "");
+    ck_assert_int_eq(st, MAILSSL_SEVERITY_OK);
+}
+END_TEST
+
 /* ---- names (RFC 9525) -------------------------------------------------- */
 
 /* Validates a leaf with these SANs against ref; returns 1 when the name
@@ -1263,7 +1274,7 @@ int main(void)
           expiring_within_critical_window,
           expiry_windows_are_exclusive_and_settable,
           validation_time_answers_will_it_be_valid,
-          expired_intermediate_is_named}},
+          expired_intermediate_is_named, no_well_defined_expiry_never_expires}},
         {"names",
          {wrong_name_is_critical,
           names_match_case_insensitively_without_trailing_dot,
