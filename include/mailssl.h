@@ -351,6 +351,265 @@ int mailssl_credential_load_pem_files(mailssl_credential *cred,
  */
 const char *mailssl_credential_error(const mailssl_credential *cred);
 
+/*
+ * mailssl_credential_load_pem_memory - as mailssl_credential_load_pem_files
+ * but from memory: cert_pem (cert_len bytes) holds the PEM chain, leaf
+ * first, and key_pem (key_len bytes) the PEM private key, or key_pem is
+ * NULL when the key is in cert_pem. The data is copied. Messages name the
+ * source "memory". A credential loaded from memory cannot be written to a
+ * config file (mailssl_store_save_file refuses it). Returns MAILSSL_OK or
+ * a negative code; MAILSSL_ERR_CREDENTIAL for a key that does not match
+ * the certificate (the credential then keeps both, so that validation can
+ * report key-cert-mismatch, but a store refuses it).
+ * Thread-safety: one thread at a time per credential while loading.
+ */
+int mailssl_credential_load_pem_memory(mailssl_credential *cred,
+                                       const char *cert_pem, size_t cert_len,
+                                       const char *key_pem, size_t key_len,
+                                       const char *password);
+
+/*
+ * mailssl_credential_load_pkcs12_file - load the chain and key of a
+ * PKCS#12 file (DER or PEM armoured, .p12/.pfx). The password comes from
+ * password, or from the first line of password_file (line end removed),
+ * or there is none (both NULL); giving both is MAILSSL_ERR_INVALID.
+ * Detects: unreadable file, not PKCS#12, protected without password, wrong
+ * password, no key, no certificate, key not matching the leaf. A PKCS#12
+ * file or password file readable by group or other adds a
+ * key-file-permissions warning (mailssl_credential_warnings). Returns
+ * MAILSSL_OK or a negative code with mailssl_credential_error().
+ */
+int mailssl_credential_load_pkcs12_file(mailssl_credential *cred,
+                                        const char *file,
+                                        const char *password,
+                                        const char *password_file);
+
+/*
+ * mailssl_credential_load_pkcs11 - load the certificate and key from a
+ * PKCS#11 token by RFC 7512 URIs ("pkcs11:token=...;object=..."); key_url
+ * NULL means cert_url names both. pin (NULL: none) logs in to the token.
+ * Returns MAILSSL_ERR_UNSUPPORTED, with a message saying so, when the
+ * GnuTLS in use cannot open PKCS#11 URIs, MAILSSL_ERR_INVALID for a URI
+ * that is not "pkcs11:", MAILSSL_ERR_CREDENTIAL when the token refuses.
+ */
+int mailssl_credential_load_pkcs11(mailssl_credential *cred,
+                                   const char *cert_url, const char *key_url,
+                                   const char *pin);
+
+/*
+ * mailssl_credential_warnings - warnings found while loading (today:
+ * key-file-permissions, a private key file or PKCS#12 file or password
+ * file readable by group or other), or NULL when there were none. Owned by
+ * the credential; valid while it lives. A warning never fails the load.
+ */
+const mailssl_report *
+mailssl_credential_warnings(const mailssl_credential *cred);
+
+/*
+ * mailssl_credential_usable - 1 when the credential is loaded and its key
+ * matches its certificate (a store accepts it), 0 otherwise (also NULL).
+ * Thread-safe on a loaded credential.
+ */
+int mailssl_credential_usable(const mailssl_credential *cred);
+
+/* ------------------------------------------------------------------ */
+/* Store: bindings of credentials to (service, address, port, name)     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A binding store (SPEC.md section 3). A key has four fields; in each,
+ * the forms most specific first:
+ *   name     exact host name . "*.example.com" (one label) . "*"
+ *   address  exact IPv4/IPv6 . CIDR (longer prefix first) . "0.0.0.0"
+ *            (every IPv4) or "::" (every IPv6) . "*"
+ *   port     a number . MAILSSL_PORT_ANY ("*")
+ *   service  MAILSSL_SERVICE_* . MAILSSL_SERVICE_ANY ("*")
+ * Among the bindings that match a connection, the winner is the most
+ * specific comparing name first, then address, then port, then service.
+ * Normalization: ::ffff:a.b.c.d is a.b.c.d; names are lower-cased with no
+ * trailing dot; an SNI name that is not a host name, or is an IP literal,
+ * is ignored (as if none was sent); "/32" and "/128" are exact addresses,
+ * "0.0.0.0/0" is "0.0.0.0" and "::/0" is "::". Equal keys are duplicates.
+ *
+ * Thread-safety, in one paragraph: lookups (mailssl_store_lookup*, and the
+ * GnuTLS glue) may run in any number of threads at once and during a
+ * reload (mailssl_store_load_file/_string, mailssl_store_replace); they
+ * take no lock, never wait for a reload and see the old table or the new
+ * one, whole. Reloads, saves and audits may be called from any thread;
+ * they are serialized by a mutex of the store. mailssl_store_add,
+ * _remove and _add_listener change the table in place: they are
+ * serialized with each other, but must not run while lookups run on the
+ * same store (fill a store before serving; at run time change bindings
+ * with a reload, or fill a second store and mailssl_store_replace()).
+ */
+typedef struct mailssl_store mailssl_store;
+struct mailssl_validator; /* declared in the validation section */
+
+/* "*" for a port in a binding. */
+#define MAILSSL_PORT_ANY (-1)
+
+/*
+ * mailssl_store_new - an empty store (no bindings, no listeners, strict
+ * mode off). Free with mailssl_store_free(). NULL when out of memory or
+ * when mailssl_init() was not called.
+ */
+mailssl_store *mailssl_store_new(void);
+
+/*
+ * mailssl_store_free - free the store and drop its credential references.
+ * No call may be running on it. Credentials returned by lookups stay
+ * valid (each is a reference of its own). NULL is fine.
+ */
+void mailssl_store_free(mailssl_store *store);
+
+/*
+ * mailssl_store_error - the message of the last failed call on the store
+ * other than a lookup (lookups write their reason into the caller's
+ * buffer), "" when none. Valid until the next such call.
+ */
+const char *mailssl_store_error(const mailssl_store *store);
+
+/*
+ * mailssl_store_add - bind cred to a key. service: MAILSSL_SERVICE_* or
+ * MAILSSL_SERVICE_ANY; address: "*", "0.0.0.0", "::", an exact address or
+ * a CIDR ("192.0.2.0/24", "2001:db8::/64"); port: 1-65535 or
+ * MAILSSL_PORT_ANY; name: "*" (or NULL), an exact host name, or
+ * "*.domain". The store takes its own reference on cred. Returns
+ * MAILSSL_OK; MAILSSL_ERR_INVALID for a bad field (a CIDR with host bits
+ * set, a name that is not a host name or is an IP address);
+ * MAILSSL_ERR_CREDENTIAL for a credential that is not loaded or whose key
+ * does not match; MAILSSL_ERR_DUPLICATE when an equal key is bound.
+ * Thread-safety: see above (not during lookups).
+ */
+int mailssl_store_add(mailssl_store *store, int service, const char *address,
+                      int port, const char *name, mailssl_credential *cred);
+
+/*
+ * mailssl_store_remove - remove the binding with this key (same forms and
+ * normalization as mailssl_store_add). Returns MAILSSL_OK or
+ * MAILSSL_ERR_NOT_FOUND / MAILSSL_ERR_INVALID. Not during lookups.
+ */
+int mailssl_store_remove(mailssl_store *store, int service,
+                         const char *address, int port, const char *name);
+
+/*
+ * mailssl_store_add_listener - declare a socket the server listens on, for
+ * mailssl_store_audit(): service (not ANY), an exact address or "0.0.0.0"
+ * / "::" (every address of that family), port 1-65535. "*", CIDRs and
+ * duplicates are MAILSSL_ERR_INVALID / MAILSSL_ERR_DUPLICATE. Not during
+ * lookups.
+ */
+int mailssl_store_add_listener(mailssl_store *store, int service,
+                               const char *address, int port);
+
+/* Number of bindings / listeners in the current table (0 for NULL). */
+size_t mailssl_store_count(const mailssl_store *store);
+size_t mailssl_store_listener_count(const mailssl_store *store);
+
+/*
+ * mailssl_store_set_strict - strict on (1) or off (0). In strict mode a
+ * client that sends an SNI name that no exact or "*.domain" binding
+ * covers gets no certificate (lookup returns MAILSSL_ERR_NOT_FOUND, the
+ * GnuTLS glue fails the handshake with an unrecognized_name alert),
+ * instead of the "*" binding. Clients that send no name are not affected.
+ * Thread-safe (an atomic flag).
+ */
+int mailssl_store_set_strict(mailssl_store *store, int strict);
+
+/*
+ * mailssl_store_lookup - the credential to present on an accepted
+ * connection. local is the socket's local address (getsockname(); the
+ * port is taken from it; AF_INET or AF_INET6, IPv4-mapped IPv6 counts as
+ * IPv4); service a MAILSSL_SERVICE_* (not ANY); sni the name the client
+ * sent, or NULL. On success returns MAILSSL_OK and *out holds a new
+ * reference (release it with mailssl_credential_free(); it stays valid
+ * after reloads and mailssl_store_free). On a miss returns
+ * MAILSSL_ERR_NOT_FOUND, *out is NULL and why (whylen bytes, may be
+ * NULL/0) says in words what was looked up and why nothing matched.
+ * MAILSSL_ERR_INVALID for bad arguments.
+ * Thread-safety: lock-free; any number of threads, also during reloads.
+ */
+int mailssl_store_lookup(mailssl_store *store, const struct sockaddr *local,
+                         int service, const char *sni,
+                         mailssl_credential **out, char *why, size_t whylen);
+
+/*
+ * mailssl_store_lookup_text - as mailssl_store_lookup with the local
+ * address as text ("192.0.2.10", "2001:db8::1", "::ffff:192.0.2.10") and
+ * the port (1-65535) given apart.
+ */
+int mailssl_store_lookup_text(mailssl_store *store, const char *address,
+                              int port, int service, const char *sni,
+                              mailssl_credential **out, char *why,
+                              size_t whylen);
+
+/*
+ * mailssl_store_load_file - the atomic reload: parse the config file of
+ * SPEC.md section 3 at path, load every credential, build a new table,
+ * and only when all of it succeeded replace the store's bindings and
+ * listeners with it. On any error nothing changes (the old table stays in
+ * force), the return is negative (MAILSSL_ERR_IO, _SYNTAX, _CREDENTIAL,
+ * _DUPLICATE, _NOMEM) and mailssl_store_error() is
+ * "FILE:LINE:COLUMN: message" (COLUMN 1-based, the offending field).
+ * Relative file names in the config resolve against the directory of
+ * path. Lookups running meanwhile finish with the old or the new table.
+ * Thread-safe.
+ */
+int mailssl_store_load_file(mailssl_store *store, const char *path);
+
+/*
+ * mailssl_store_load_string - as mailssl_store_load_file from len bytes of
+ * text; name is used as FILE in messages and origins (NULL: "config").
+ * Relative file names resolve against the directory part of name when it
+ * has one, else against the current directory.
+ */
+int mailssl_store_load_string(mailssl_store *store, const char *text,
+                              size_t len, const char *name);
+
+/*
+ * mailssl_store_replace - atomically replace the bindings and listeners of
+ * store with a copy of those of from (credentials shared by reference).
+ * For servers that build their bindings through the API: fill a second
+ * store, then replace. Thread-safe like a reload; from must not be
+ * changed meanwhile. Returns MAILSSL_OK or MAILSSL_ERR_NOMEM/_INVALID.
+ */
+int mailssl_store_replace(mailssl_store *store, const mailssl_store *from);
+
+/*
+ * mailssl_store_to_string - the bindings and listeners as config text
+ * that mailssl_store_load_string() reads back into the same store (file
+ * names absolute when they were resolved at load time). Returns a new
+ * string to free with mailssl_free(), or NULL with mailssl_store_error()
+ * saying why (out of memory; a credential loaded from memory or PKCS#11,
+ * or a file name with blanks, which a config line cannot hold).
+ * Thread-safe.
+ */
+char *mailssl_store_to_string(mailssl_store *store);
+
+/*
+ * mailssl_store_save_file - write mailssl_store_to_string() to path
+ * (through a temporary file renamed over it, mode 0600 since it may hold
+ * passwords). Returns MAILSSL_OK or a negative code. Thread-safe.
+ */
+int mailssl_store_save_file(mailssl_store *store, const char *path);
+
+/*
+ * mailssl_store_audit - prove every listener resolves. Every binding's
+ * credential is validated (findings with context ("binding", "FILE:LINE"),
+ * or ("binding", "SERVICE ADDRESS PORT NAME") for bindings added through
+ * the API); for every listener, a client sending no SNI must resolve to a
+ * credential: when it does not, a critical no-binding finding with
+ * context ("listener", "SERVICE ADDRESS PORT") says that clients will see
+ * the connection dropped during the handshake and which binding would fix
+ * it; when it does, the findings of that credential are repeated with the
+ * listener's context. v: the validation settings (NULL: defaults).
+ * Findings are appended to out. Returns the worst severity added (0-3)
+ * or a negative error. Thread-safe (works on the current table).
+ */
+int mailssl_store_audit(mailssl_store *store,
+                        const struct mailssl_validator *v,
+                        mailssl_report *out);
+
 /* ------------------------------------------------------------------ */
 /* Validation (validation issue)                                       */
 /* ------------------------------------------------------------------ */

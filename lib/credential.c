@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <gnutls/pkcs12.h>
+
 #include "internal.h"
 
 /* Files larger than this are not certificates: refuse them rather than
@@ -34,6 +36,10 @@ mailssl_credential *mailssl__credential_ref(mailssl_credential *c)
     return c;
 }
 
+static int check_fresh(mailssl_credential *c);
+static int pem_files_done(mailssl_credential *c,
+                          const char *key_or_cert_file, const char *password);
+
 static void credential_clear(mailssl_credential *c)
 {
     unsigned i;
@@ -55,6 +61,14 @@ static void credential_clear(mailssl_credential *c)
     free(c->cert_source);
     free(c->key_source);
     c->cert_source = c->key_source = NULL;
+    if (c->password) {
+        memset(c->password, 0, strlen(c->password));
+        free(c->password);
+    }
+    c->password = NULL;
+    free(c->password_file);
+    c->password_file = NULL;
+    c->format = MAILSSL__CRED_NONE;
     mailssl_report_free(c->load_warnings);
     c->load_warnings = NULL;
     c->loaded = 0;
@@ -203,14 +217,24 @@ static int key_matches_leaf(mailssl_credential *c)
 {
     unsigned char a[64], b[64];
     size_t alen = sizeof a, blen = sizeof b;
+    gnutls_pubkey_t pub;
+    int rc;
 
     if (gnutls_x509_crt_get_key_id(c->certs[0], GNUTLS_KEYID_USE_SHA256, a,
                                    &alen) < 0)
         return 0;
-    if (gnutls_x509_privkey_get_key_id(c->key, GNUTLS_KEYID_USE_SHA256, b,
-                                       &blen) < 0)
+    if (c->key)
+        return gnutls_x509_privkey_get_key_id(c->key, GNUTLS_KEYID_USE_SHA256,
+                                              b, &blen) >= 0 &&
+               alen == blen && memcmp(a, b, alen) == 0;
+    /* a token key: compare through its public half */
+    if (!c->privkey || gnutls_pubkey_init(&pub) < 0)
         return 0;
-    return alen == blen && memcmp(a, b, alen) == 0;
+    rc = gnutls_pubkey_import_privkey(pub, c->privkey, 0, 0);
+    if (rc >= 0)
+        rc = gnutls_pubkey_get_key_id(pub, GNUTLS_KEYID_USE_SHA256, b, &blen);
+    gnutls_pubkey_deinit(pub);
+    return rc >= 0 && alen == blen && memcmp(a, b, alen) == 0;
 }
 
 /* Builds the abstract key and the server credentials once the chain and
@@ -283,11 +307,8 @@ MAILSSL_EXPORT int mailssl_credential_load_pem_files(mailssl_credential *c,
                            "invalid argument: no certificate file name");
         return MAILSSL_ERR_INVALID;
     }
-    if (c->loaded || c->ncerts) {
-        mailssl__set_error(c->err, sizeof c->err,
-                           "this credential is already loaded");
-        return MAILSSL_ERR_STATE;
-    }
+    if ((rc = check_fresh(c)) < 0)
+        return rc;
     rc = read_file(c, cert_file, &cert);
     if (rc == 0 && key_file)
         rc = read_file(c, key_file, &key);
@@ -295,6 +316,12 @@ MAILSSL_EXPORT int mailssl_credential_load_pem_files(mailssl_credential *c,
         rc = mailssl__credential_load_pem(c, &cert, cert_file,
                                           key_file ? &key : NULL, key_file,
                                           password);
+    if (rc == 0 || c->loaded) {
+        int wrc =
+            pem_files_done(c, key_file ? key_file : cert_file, password);
+        if (rc == 0)
+            rc = wrc;
+    }
     if (rc < 0 && !c->loaded)
         credential_clear(c);
     free(cert.data);
@@ -303,4 +330,369 @@ MAILSSL_EXPORT int mailssl_credential_load_pem_files(mailssl_credential *c,
         free(key.data);
     }
     return rc;
+}
+
+/* A private key readable by group or other is a warning, not an error:
+ * the server still works, but the key may already have leaked. */
+static int warn_permissions(mailssl_credential *c, const char *path,
+                            const char *what)
+{
+    struct stat st;
+    char msg[MAILSSL_ERRLEN];
+
+    if (stat(path, &st) != 0 || !(st.st_mode & (S_IRGRP | S_IROTH)))
+        return MAILSSL_OK;
+    if (!c->load_warnings && !(c->load_warnings = mailssl_report_new()))
+        return MAILSSL_ERR_NOMEM;
+    mailssl__set_error(msg, sizeof msg,
+                       "%s: the %s is readable by %s (mode %04o); anyone "
+                       "with that access can impersonate this server: "
+                       "chmod 600 it",
+                       path, what,
+                       (st.st_mode & S_IRGRP) && (st.st_mode & S_IROTH)
+                           ? "group and other"
+                           : (st.st_mode & S_IRGRP) ? "group" : "other",
+                       (unsigned)(st.st_mode & 07777));
+    return mailssl_report_add(c->load_warnings,
+                              MAILSSL_CODE_KEY_FILE_PERMISSIONS,
+                              MAILSSL_SEVERITY_WARNING, MAILSSL_NO_CERT, NULL,
+                              NULL, msg) < 0
+               ? MAILSSL_ERR_NOMEM
+               : MAILSSL_OK;
+}
+
+static int check_fresh(mailssl_credential *c)
+{
+    if (c->loaded || c->ncerts) {
+        mailssl__set_error(c->err, sizeof c->err,
+                           "this credential is already loaded");
+        return MAILSSL_ERR_STATE;
+    }
+    return MAILSSL_OK;
+}
+
+static void wipe_free(gnutls_datum_t *d)
+{
+    if (d->data) {
+        memset(d->data, 0, d->size);
+        free(d->data);
+    }
+    d->data = NULL;
+    d->size = 0;
+}
+
+static int pem_files_done(mailssl_credential *c,
+                          const char *key_or_cert_file, const char *password)
+{
+    int rc = MAILSSL_OK;
+
+    c->format = MAILSSL__CRED_PEM;
+    if (password && !(c->password = mailssl__strdup(password)))
+        return MAILSSL_ERR_NOMEM;
+    if (c->loaded)
+        rc = warn_permissions(c, key_or_cert_file, "private key file");
+    return rc;
+}
+
+MAILSSL_EXPORT int mailssl_credential_load_pem_memory(
+    mailssl_credential *c, const char *cert_pem, size_t cert_len,
+    const char *key_pem, size_t key_len, const char *password)
+{
+    gnutls_datum_t cert = {NULL, 0}, key = {NULL, 0};
+    int rc;
+
+    if (!c)
+        return MAILSSL_ERR_INVALID;
+    if (!cert_pem || !cert_len || (key_pem && !key_len)) {
+        mailssl__set_error(c->err, sizeof c->err,
+                           "invalid argument: no certificate data");
+        return MAILSSL_ERR_INVALID;
+    }
+    if (cert_len > CRED_MAX_FILE || key_len > CRED_MAX_FILE) {
+        mailssl__set_error(c->err, sizeof c->err,
+                           "memory: too large for a certificate or key");
+        return MAILSSL_ERR_TOO_LONG;
+    }
+    if ((rc = check_fresh(c)) < 0)
+        return rc;
+    /* NUL-terminated copies: the PEM scanners use string functions */
+    cert.data = malloc(cert_len + 1);
+    key.data = key_pem ? malloc(key_len + 1) : NULL;
+    if (!cert.data || (key_pem && !key.data)) {
+        free(cert.data);
+        free(key.data);
+        return MAILSSL_ERR_NOMEM;
+    }
+    memcpy(cert.data, cert_pem, cert_len);
+    cert.data[cert_len] = '\0';
+    cert.size = (unsigned)cert_len;
+    if (key_pem) {
+        memcpy(key.data, key_pem, key_len);
+        key.data[key_len] = '\0';
+        key.size = (unsigned)key_len;
+    }
+    rc = mailssl__credential_load_pem(c, &cert, "memory",
+                                      key_pem ? &key : NULL,
+                                      key_pem ? "memory (key)" : NULL,
+                                      password);
+    if (rc >= 0 || c->loaded)
+        c->format = MAILSSL__CRED_MEMORY;
+    if (rc < 0 && !c->loaded)
+        credential_clear(c);
+    wipe_free(&cert);
+    wipe_free(&key);
+    return rc;
+}
+
+/* The first line of a password file, without its line end. */
+static int read_password_file(mailssl_credential *c, const char *path,
+                              char **out)
+{
+    gnutls_datum_t d = {NULL, 0};
+    size_t n;
+    int rc;
+
+    if ((rc = read_file(c, path, &d)) < 0)
+        return rc;
+    n = strcspn((const char *)d.data, "\r\n");
+    d.data[n] = '\0';
+    *out = mailssl__strdup((const char *)d.data);
+    wipe_free(&d);
+    if (!*out)
+        return MAILSSL_ERR_NOMEM;
+    return warn_permissions(c, path, "password file");
+}
+
+static int parse_pkcs12(mailssl_credential *c, const gnutls_datum_t *d,
+                        const char *src, const char *password)
+{
+    gnutls_pkcs12_t p12;
+    gnutls_x509_crt_t *extra = NULL;
+    unsigned nextra = 0, i;
+    int rc;
+
+    if (gnutls_pkcs12_init(&p12) < 0)
+        return MAILSSL_ERR_NOMEM;
+    rc = gnutls_pkcs12_import(p12, d, GNUTLS_X509_FMT_DER, 0);
+    if (rc < 0)
+        rc = gnutls_pkcs12_import(p12, d, GNUTLS_X509_FMT_PEM, 0);
+    if (rc < 0) {
+        gnutls_pkcs12_deinit(p12);
+        mailssl__set_error(c->err, sizeof c->err,
+                           "%s: not a PKCS#12 file (cannot be parsed: %s)",
+                           src, gnutls_strerror(rc));
+        return MAILSSL_ERR_CREDENTIAL;
+    }
+    if (gnutls_pkcs12_verify_mac(p12, password ? password : "") < 0 &&
+        gnutls_pkcs12_verify_mac(p12, NULL) < 0) {
+        gnutls_pkcs12_deinit(p12);
+        if (!password)
+            mailssl__set_error(c->err, sizeof c->err,
+                               "%s: the PKCS#12 file is protected by a "
+                               "password and none was given",
+                               src);
+        else
+            mailssl__set_error(c->err, sizeof c->err,
+                               "%s: wrong password for this PKCS#12 file",
+                               src);
+        return MAILSSL_ERR_CREDENTIAL;
+    }
+    rc = gnutls_pkcs12_simple_parse(p12, password ? password : "", &c->key,
+                                    &c->certs, &c->ncerts, &extra, &nextra,
+                                    NULL, 0);
+    gnutls_pkcs12_deinit(p12);
+    for (i = 0; i < nextra; i++)
+        gnutls_x509_crt_deinit(extra[i]);
+    gnutls_free(extra);
+    if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+        rc = 0; /* whichever is absent is named below */
+    if (rc < 0 || !c->ncerts || !c->key) {
+        if (rc >= 0 && !c->key)
+            mailssl__set_error(c->err, sizeof c->err,
+                               "%s: no private key in this PKCS#12 file", src);
+        else if (rc >= 0)
+            mailssl__set_error(c->err, sizeof c->err,
+                               "%s: no certificate in this PKCS#12 file", src);
+        else if (!password)
+            mailssl__set_error(c->err, sizeof c->err,
+                               "%s: the PKCS#12 file is protected by a "
+                               "password and none was given (%s)",
+                               src, gnutls_strerror(rc));
+        else
+            mailssl__set_error(c->err, sizeof c->err,
+                               "%s: the PKCS#12 contents cannot be used: %s",
+                               src, gnutls_strerror(rc));
+        return MAILSSL_ERR_CREDENTIAL;
+    }
+    return MAILSSL_OK;
+}
+
+MAILSSL_EXPORT int mailssl_credential_load_pkcs12_file(mailssl_credential *c,
+                                                       const char *file,
+                                                       const char *password,
+                                                       const char *password_file)
+{
+    gnutls_datum_t d = {NULL, 0};
+    char *pw = NULL;
+    int rc;
+
+    if (!c)
+        return MAILSSL_ERR_INVALID;
+    if (!file || !*file || (password && password_file) ||
+        (password_file && !*password_file)) {
+        mailssl__set_error(c->err, sizeof c->err,
+                           "invalid argument: a PKCS#12 file name and at "
+                           "most one of password and password file");
+        return MAILSSL_ERR_INVALID;
+    }
+    if ((rc = check_fresh(c)) < 0)
+        return rc;
+    if (password_file)
+        rc = read_password_file(c, password_file, &pw);
+    else if (password && !(pw = mailssl__strdup(password)))
+        rc = MAILSSL_ERR_NOMEM;
+    if (rc == 0)
+        rc = read_file(c, file, &d);
+    if (rc == 0) {
+        c->cert_source = mailssl__strdup(file);
+        c->key_source = mailssl__strdup(file);
+        rc = (c->cert_source && c->key_source) ? 0 : MAILSSL_ERR_NOMEM;
+    }
+    if (rc == 0)
+        rc = parse_pkcs12(c, &d, file, pw);
+    if (rc == 0)
+        rc = finish_load(c);
+    if (c->loaded) {
+        int wrc = warn_permissions(c, file, "PKCS#12 file (it holds the "
+                                            "private key)");
+        c->format = MAILSSL__CRED_PKCS12;
+        if (password_file)
+            c->password_file = mailssl__strdup(password_file);
+        else if (password)
+            c->password = mailssl__strdup(password);
+        if (rc == 0 && (wrc < 0 || (password_file && !c->password_file) ||
+                        (password && !c->password)))
+            rc = MAILSSL_ERR_NOMEM;
+    } else if (rc < 0) {
+        /* keep the message: credential_clear does not touch err */
+        credential_clear(c);
+    }
+    wipe_free(&d);
+    if (pw) {
+        memset(pw, 0, strlen(pw));
+        free(pw);
+    }
+    return rc;
+}
+
+/* PKCS#11 PIN callback: the PIN given at load time, for every token. */
+static int give_pin(void *user, int attempt, const char *token_url,
+                    const char *token_label, unsigned flags, char *pin,
+                    size_t pin_max)
+{
+    const char *given = user;
+    (void)token_url;
+    (void)token_label;
+    (void)flags;
+    if (attempt > 0 || !given || strlen(given) >= pin_max)
+        return -1;
+    memcpy(pin, given, strlen(given) + 1);
+    return 0;
+}
+
+MAILSSL_EXPORT int mailssl_credential_load_pkcs11(mailssl_credential *c,
+                                                  const char *cert_url,
+                                                  const char *key_url,
+                                                  const char *pin)
+{
+    int rc;
+
+    if (!c)
+        return MAILSSL_ERR_INVALID;
+    if (!cert_url || !*cert_url) {
+        mailssl__set_error(c->err, sizeof c->err,
+                           "invalid argument: no certificate URL");
+        return MAILSSL_ERR_INVALID;
+    }
+    if (!key_url)
+        key_url = cert_url;
+    if ((rc = check_fresh(c)) < 0)
+        return rc;
+    if (strncmp(cert_url, "pkcs11:", 7) != 0 ||
+        strncmp(key_url, "pkcs11:", 7) != 0) {
+        mailssl__set_error(c->err, sizeof c->err,
+                           "%s: not a PKCS#11 URI (RFC 7512, \"pkcs11:...\")",
+                           strncmp(cert_url, "pkcs11:", 7) ? cert_url
+                                                           : key_url);
+        return MAILSSL_ERR_INVALID;
+    }
+    if (!gnutls_url_is_supported(cert_url) ||
+        !gnutls_url_is_supported(key_url)) {
+        mailssl__set_error(c->err, sizeof c->err,
+                           "%s: PKCS#11 URIs are not supported by the GnuTLS "
+                           "this library runs with (built without p11-kit)",
+                           cert_url);
+        return MAILSSL_ERR_UNSUPPORTED;
+    }
+    c->cert_source = mailssl__strdup(cert_url);
+    c->key_source = mailssl__strdup(key_url);
+    if (!c->cert_source || !c->key_source)
+        return MAILSSL_ERR_NOMEM;
+    if (gnutls_certificate_allocate_credentials(&c->server_cred) < 0 ||
+        gnutls_privkey_init(&c->privkey) < 0) {
+        credential_clear(c);
+        return MAILSSL_ERR_NOMEM;
+    }
+    if (pin) {
+        if (!(c->password = mailssl__strdup(pin))) {
+            credential_clear(c);
+            return MAILSSL_ERR_NOMEM;
+        }
+        gnutls_certificate_set_pin_function(c->server_cred, give_pin,
+                                            c->password);
+        gnutls_privkey_set_pin_function(c->privkey, give_pin, c->password);
+    }
+    rc = gnutls_certificate_set_x509_key_file2(
+        c->server_cred, cert_url, key_url, GNUTLS_X509_FMT_PEM, pin, 0);
+    if (rc >= 0)
+        rc = gnutls_privkey_import_url(c->privkey, key_url, 0);
+    if (rc >= 0) {
+        c->certs = gnutls_malloc(sizeof(*c->certs));
+        if (!c->certs || gnutls_x509_crt_init(&c->certs[0]) < 0) {
+            credential_clear(c);
+            return MAILSSL_ERR_NOMEM;
+        }
+        c->ncerts = 1;
+        rc = gnutls_x509_crt_import_url(c->certs[0], cert_url, 0);
+    }
+    if (rc < 0) {
+        mailssl__set_error(c->err, sizeof c->err,
+                           "%s: cannot load from the PKCS#11 token: %s",
+                           cert_url, gnutls_strerror(rc));
+        credential_clear(c);
+        return MAILSSL_ERR_CREDENTIAL;
+    }
+    c->loaded = 1;
+    c->format = MAILSSL__CRED_PKCS11;
+    c->key_matches = key_matches_leaf(c);
+    if (!c->key_matches) {
+        mailssl__set_error(c->err, sizeof c->err,
+                           "%s: the private key (%s) does not match the "
+                           "certificate's public key",
+                           cert_url, key_url);
+        return MAILSSL_ERR_CREDENTIAL;
+    }
+    c->err[0] = '\0';
+    return MAILSSL_OK;
+}
+
+MAILSSL_EXPORT const mailssl_report *
+mailssl_credential_warnings(const mailssl_credential *c)
+{
+    return c ? c->load_warnings : NULL;
+}
+
+MAILSSL_EXPORT int mailssl_credential_usable(const mailssl_credential *c)
+{
+    return c && c->loaded && c->key_matches && c->server_cred;
 }

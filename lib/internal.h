@@ -66,13 +66,6 @@ int mailssl__worse(int a, int b);
 void mailssl__report_json_append(struct mailssl_buf *b,
                                  const mailssl_report *r);
 
-/* ---- reports (lib/report.c) ------------------------------------------- */
-/* The worse of two severities (critical > unknown > warning > ok). */
-int mailssl__worse(int a, int b);
-/* Appends the findings array of SPEC.md section 5. */
-void mailssl__report_json_append(struct mailssl_buf *b,
-                                 const mailssl_report *r);
-
 /* ---- credentials (lib/credential.c) ----------------------------------- */
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -92,8 +85,19 @@ struct mailssl_credential {
     char *cert_source;                /* file name or "memory" */
     char *key_source;
     mailssl_report *load_warnings;    /* e.g. key-file-permissions */
+    /* How it was loaded, so that a store can write its binding back to a
+     * config file (MAILSSL__CRED_*); the password is kept only for that. */
+    int format;
+    char *password;                   /* PEM key / PKCS#12 password, PIN */
+    char *password_file;              /* PKCS#12 password file */
     char err[MAILSSL_ERRLEN];
 };
+
+#define MAILSSL__CRED_NONE 0
+#define MAILSSL__CRED_PEM 1           /* cert_source / key_source files */
+#define MAILSSL__CRED_MEMORY 2        /* cannot be written to a file */
+#define MAILSSL__CRED_PKCS12 3
+#define MAILSSL__CRED_PKCS11 4
 
 /* Takes a new reference; returns cred. */
 mailssl_credential *mailssl__credential_ref(mailssl_credential *cred);
@@ -130,8 +134,6 @@ void mailssl__certinfo_clear(struct mailssl_certinfo *ci);
 void mailssl__certinfo_json_append(struct mailssl_buf *b,
                                    const struct mailssl_certinfo *ci,
                                    int64_t now_epoch);
-
-#endif
 
 /* ---- validation helpers (lib/certinfo.c, lib/dane.c; validation issue) - */
 /* "2026-01-01T00:00:00Z" (RFC 3339, UTC) into out (>= 32 bytes). */
@@ -177,3 +179,113 @@ void mailssl__dane_check(const struct mailssl__dane *d, int smtp_rules,
                          gnutls_x509_crt_t anchor,
                          struct mailssl__dane_result *res);
 void mailssl__dane_clear(struct mailssl__dane *d);
+
+/* ---- binding store (lib/store.c, lib/config.c, lib/audit.c) ------------ */
+/* An address key of SPEC.md section 3: family 0 is "*" (every address);
+ * family 4/6 with prefix 0 is 0.0.0.0 / ::, with the full length (32/128)
+ * an exact address, in between a CIDR. Bytes past the prefix are zero. */
+struct mailssl__addr {
+    int family;
+    int prefix;
+    unsigned char b[16];
+};
+
+#define MAILSSL__NAME_EXACT 0
+#define MAILSSL__NAME_WILD 1 /* name holds the suffix after "*." */
+#define MAILSSL__NAME_ANY 2
+
+struct mailssl__binding {
+    int service;              /* MAILSSL_SERVICE_* (ANY = "*") */
+    int port;                 /* MAILSSL_PORT_ANY or 1-65535 */
+    int name_kind;            /* MAILSSL__NAME_* */
+    char *name;               /* normalized; NULL for ANY */
+    struct mailssl__addr addr;
+    mailssl_credential *cred; /* one reference held */
+    char *origin;             /* "FILE:LINE", or NULL when added by API */
+    uint64_t hash;
+};
+
+struct mailssl__listener {
+    int service;
+    int port;
+    struct mailssl__addr addr; /* exact or family default */
+    char *origin;
+};
+
+struct mailssl__table; /* immutable once published (lib/store.c) */
+
+/* Parsers shared by the API and the config file; on error they write a
+ * message (without position) into err and return a negative code. */
+int mailssl__parse_address(const char *text, int listener,
+                           struct mailssl__addr *out, char *err, size_t n);
+int mailssl__parse_name(const char *text, int *kind, char **out, char *err,
+                        size_t n);
+void mailssl__addr_text(const struct mailssl__addr *a, char *buf, size_t n);
+
+struct mailssl__table *mailssl__table_new(void);
+void mailssl__table_free(struct mailssl__table *t);
+/* Adds a binding (the table takes a new reference on cred, copies the
+ * rest). Duplicates: MAILSSL_ERR_DUPLICATE with *dup the binding there. */
+int mailssl__table_add(struct mailssl__table *t, int service,
+                       const struct mailssl__addr *a, int port, int name_kind,
+                       const char *name, mailssl_credential *cred,
+                       const char *origin,
+                       const struct mailssl__binding **dup);
+int mailssl__table_add_listener(struct mailssl__table *t, int service,
+                                const struct mailssl__addr *a, int port,
+                                const char *origin,
+                                const struct mailssl__listener **dup);
+size_t mailssl__table_count(const struct mailssl__table *t);
+const struct mailssl__binding *
+mailssl__table_binding(const struct mailssl__table *t, size_t i);
+size_t mailssl__table_listener_count(const struct mailssl__table *t);
+const struct mailssl__listener *
+mailssl__table_listener(const struct mailssl__table *t, size_t i);
+
+/* Why a lookup missed. */
+#define MAILSSL__MISS_NONE 0
+#define MAILSSL__MISS_NO_BINDING 1
+#define MAILSSL__MISS_UNKNOWN_NAME 2 /* strict mode, SNI not bound */
+/* Lookup in one table. addr is an exact address, or a family default
+ * (prefix 0) to ask "what covers every address of that family". sni is
+ * normalized or NULL. Returns the winner or NULL with *miss set. */
+const struct mailssl__binding *
+mailssl__table_lookup(const struct mailssl__table *t, int service,
+                      const struct mailssl__addr *addr, int port,
+                      const char *sni, int strict, int *miss);
+
+/* Takes a reference on the store's current table for reading without
+ * locks; release it with mailssl__store_read_end(store, token). */
+const struct mailssl__table *mailssl__store_read_begin(mailssl_store *s,
+                                                       int *token);
+void mailssl__store_read_end(mailssl_store *s, int token);
+int mailssl__store_strict(const mailssl_store *s);
+/* Normalizes an SNI name into buf: NULL when absent or to be ignored. */
+const char *mailssl__sni_normalize(const char *sni, char *buf, size_t n);
+/* Swaps t in (the store owns it from now on) and frees the old table once
+ * no lookup uses it. */
+void mailssl__store_swap(mailssl_store *s, struct mailssl__table *t);
+char *mailssl__store_errbuf(mailssl_store *s); /* MAILSSL_ERRLEN bytes */
+void mailssl__store_lock(mailssl_store *s);
+void mailssl__store_unlock(mailssl_store *s);
+/* The "imaps 192.0.2.10 993" text of a listener. */
+void mailssl__listener_text(const struct mailssl__listener *l, char *buf,
+                            size_t n);
+/* Parses config text into a new table; errors as FILE:LINE:COLUMN. */
+int mailssl__config_parse(const char *text, size_t len, const char *name,
+                          const char *basedir, struct mailssl__table **out,
+                          char *err, size_t errlen);
+void mailssl__binding_text(const struct mailssl__binding *b, char *buf,
+                           size_t n);
+struct sockaddr;
+int mailssl__sockaddr_addr(const struct sockaddr *sa, struct mailssl__addr *a,
+                           int *port);
+/* mailssl_store_lookup that also says why it missed (MAILSSL__MISS_*). */
+int mailssl__store_lookup_sa(mailssl_store *s, const struct sockaddr *local,
+                             int service, const char *sni,
+                             mailssl_credential **out, char *why,
+                             size_t whylen, int *miss);
+/* Drops the GnuTLS glue state of a store being freed (lib/glue_gnutls.c). */
+void mailssl__glue_forget(mailssl_store *s);
+
+#endif

@@ -13,6 +13,7 @@
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/x509-ext.h>
+#include <gnutls/pkcs12.h>
 
 static unsigned next_serial = 1;
 
@@ -496,5 +497,70 @@ out:
     gnutls_free(sig.data);
     if (pk)
         gnutls_privkey_deinit(pk);
+
+static int write_datum(const char *path, const gnutls_datum_t *d)
+{
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(d->data, 1, d->size, f) == d->size;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (ok)
+        chmod(path, 0600);
+    return ok ? 0 : -1;
+}
+
+int certgen_write_key_encrypted(const char *path, const struct certgen_cert *c,
+                                const char *password)
+{
+    gnutls_datum_t d;
+    int rc;
+
+    if (gnutls_x509_privkey_export2_pkcs8(c->key, GNUTLS_X509_FMT_PEM,
+                                          password, GNUTLS_PKCS_PBES2_AES_256,
+                                          &d) < 0)
+        return -1;
+    rc = write_datum(path, &d);
+    gnutls_free(d.data);
+    return rc;
+}
+
+int certgen_write_p12(const char *path, const struct certgen_cert *const *chain,
+                      size_t n, const struct certgen_cert *key,
+                      const char *password)
+{
+    gnutls_pkcs12_t p12 = NULL;
+    gnutls_pkcs12_bag_t certs = NULL, keys = NULL;
+    gnutls_datum_t d = {NULL, 0};
+    size_t i;
+    int rc = -1;
+
+    if (!password)
+        password = "";
+    if (gnutls_pkcs12_init(&p12) < 0 || gnutls_pkcs12_bag_init(&certs) < 0 ||
+        gnutls_pkcs12_bag_init(&keys) < 0)
+        goto done;
+    for (i = 0; i < n; i++)
+        if (gnutls_pkcs12_bag_set_crt(certs, chain[i]->crt) < 0)
+            goto done;
+    if (gnutls_pkcs12_bag_encrypt(certs, password, GNUTLS_PKCS_PBES2_AES_256) <
+        0)
+        goto done;
+    if (key && gnutls_pkcs12_bag_set_privkey(keys, key->key, password,
+                                             GNUTLS_PKCS_PBES2_AES_256) < 0)
+        goto done;
+    if (gnutls_pkcs12_set_bag(p12, certs) < 0 ||
+        (key && gnutls_pkcs12_set_bag(p12, keys) < 0) ||
+        gnutls_pkcs12_generate_mac(p12, password) < 0 ||
+        gnutls_pkcs12_export2(p12, GNUTLS_X509_FMT_DER, &d) < 0)
+        goto done;
+    rc = write_datum(path, &d);
+done:
+    gnutls_free(d.data);
+    if (certs)
+        gnutls_pkcs12_bag_deinit(certs);
+    if (keys)
+        gnutls_pkcs12_bag_deinit(keys);
+    if (p12)
+        gnutls_pkcs12_deinit(p12);
     return rc;
 }

@@ -79,6 +79,16 @@ int certgen_ocsp_response(unsigned char **der, size_t *len,
                           const struct certgen_cert *issuer,
                           const struct certgen_ocsp_opts *opts);
 
+/* Writes the private key of c as encrypted PKCS#8 PEM (mode 0600). */
+int certgen_write_key_encrypted(const char *path, const struct certgen_cert *c,
+                                const char *password);
+/* Writes a PKCS#12 file (DER, mode 0600) holding chain[0..n-1] and the
+ * key of key, encrypted and MACed with password (NULL: "" ). Returns 0 or
+ * -1. */
+int certgen_write_p12(const char *path, const struct certgen_cert *const *chain,
+                      size_t n, const struct certgen_cert *key,
+                      const char *password);
+
 /* A fresh temporary directory (malloc'd path) and its recursive removal. */
 char *certgen_tmpdir(void);
 void certgen_rmdir(const char *dir);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "certgen.h"
 #include "mailssl.h"
@@ -36,6 +37,19 @@ static void setup(void)
     ck_assert_int_eq(certgen_write_pem(path("both.pem"), chain, 1, &leaf), 0);
     ck_assert_int_eq(certgen_write_key(path("key.pem"), &leaf), 0);
     ck_assert_int_eq(certgen_write_key(path("other.key"), &other), 0);
+    ck_assert_int_eq(certgen_write_key_encrypted(path("enc.key"), &leaf,
+                                                 "s3cret"), 0);
+    ck_assert_int_eq(certgen_write_p12(path("a.p12"), chain, 1, &leaf,
+                                       "p12pass"), 0);
+    ck_assert_int_eq(certgen_write_p12(path("nokey.p12"), chain, 1, NULL,
+                                       "p12pass"), 0);
+    {
+        FILE *f = fopen(path("pass.txt"), "w");
+        fputs("p12pass\n", f);
+        fclose(f);
+        chmod(path("pass.txt"), 0600);
+        chmod(path("both.pem"), 0600);
+    }
     {
         FILE *f = fopen(path("garbage.pem"), "w");
         fputs("-----BEGIN CERTIFICATE-----\nnot base64 at all!\n"
@@ -143,6 +157,191 @@ START_TEST(null_arguments)
 }
 END_TEST
 
+START_TEST(pem_from_memory)
+{
+    char *cp = certgen_cert_pem(&leaf), *kp = certgen_key_pem(&leaf);
+    char *ok = certgen_key_pem(&other);
+    mailssl_credential *c = mailssl_credential_new();
+    ck_assert_int_eq(mailssl_credential_load_pem_memory(c, cp, strlen(cp), kp,
+                                                        strlen(kp), NULL),
+                     MAILSSL_OK);
+    ck_assert_int_eq(mailssl_credential_usable(c), 1);
+    ck_assert_ptr_null(mailssl_credential_warnings(c));
+    /* loaded once only */
+    ck_assert_int_eq(mailssl_credential_load_pem_memory(c, cp, strlen(cp), kp,
+                                                        strlen(kp), NULL),
+                     MAILSSL_ERR_STATE);
+    mailssl_credential_free(c);
+    c = mailssl_credential_new();
+    ck_assert_int_eq(mailssl_credential_load_pem_memory(c, cp, strlen(cp), ok,
+                                                        strlen(ok), NULL),
+                     MAILSSL_ERR_CREDENTIAL);
+    ck_assert_str_eq(mailssl_credential_error(c),
+                     "memory: the private key (memory (key)) does not match "
+                     "the certificate's public key");
+    /* a mismatch keeps both, for validation to report */
+    ck_assert_int_eq(mailssl_credential_usable(c), 0);
+    mailssl_credential_free(c);
+    c = mailssl_credential_new();
+    ck_assert_int_eq(mailssl_credential_load_pem_memory(c, cp, strlen(cp),
+                                                        NULL, 0, NULL),
+                     MAILSSL_ERR_CREDENTIAL);
+    ck_assert_str_eq(mailssl_credential_error(c),
+                     "memory: no private key in this file (expected a PEM "
+                     "block BEGIN ... PRIVATE KEY)");
+    ck_assert_int_eq(mailssl_credential_load_pem_memory(c, NULL, 0, NULL, 0,
+                                                        NULL),
+                     MAILSSL_ERR_INVALID);
+    mailssl_credential_free(c);
+    free(cp);
+    free(kp);
+    free(ok);
+}
+END_TEST
+
+START_TEST(encrypted_key)
+{
+    char msg[512];
+    ck_assert_int_eq(load(path("cert.pem"), path("enc.key"), NULL, msg,
+                          sizeof msg),
+                     MAILSSL_ERR_CREDENTIAL);
+    ck_assert_ptr_nonnull(strstr(msg, "enc.key: the private key is "
+                                      "encrypted and no password was given"));
+    ck_assert_int_eq(load(path("cert.pem"), path("enc.key"), "wrong", msg,
+                          sizeof msg),
+                     MAILSSL_ERR_CREDENTIAL);
+    ck_assert_ptr_nonnull(strstr(msg, "cannot be decrypted"));
+    ck_assert_int_eq(load(path("cert.pem"), path("enc.key"), "s3cret", msg,
+                          sizeof msg),
+                     MAILSSL_OK);
+}
+END_TEST
+
+START_TEST(key_file_permissions_warn)
+{
+    mailssl_credential *c = mailssl_credential_new();
+    const mailssl_report *w;
+    char expect[600];
+    ck_assert_int_eq(chmod(path("key.pem"), 0640), 0);
+    ck_assert_int_eq(mailssl_credential_load_pem_files(c, path("cert.pem"),
+                                                       path("key.pem"), NULL),
+                     MAILSSL_OK);
+    w = mailssl_credential_warnings(c);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_int_eq(mailssl_report_count(w), 1);
+    ck_assert_int_eq(mailssl_report_code(w, 0),
+                     MAILSSL_CODE_KEY_FILE_PERMISSIONS);
+    ck_assert_int_eq(mailssl_report_severity(w, 0), MAILSSL_SEVERITY_WARNING);
+    snprintf(expect, sizeof expect,
+             "%s: the private key file is readable by group (mode 0640); "
+             "anyone with that access can impersonate this server: chmod "
+             "600 it",
+             path("key.pem"));
+    ck_assert_str_eq(mailssl_report_message(w, 0), expect);
+    mailssl_credential_free(c);
+    c = mailssl_credential_new();
+    ck_assert_int_eq(chmod(path("key.pem"), 0600), 0);
+    ck_assert_int_eq(mailssl_credential_load_pem_files(c, path("cert.pem"),
+                                                       path("key.pem"), NULL),
+                     MAILSSL_OK);
+    ck_assert_ptr_null(mailssl_credential_warnings(c));
+    mailssl_credential_free(c);
+}
+END_TEST
+
+static int p12(const char *file, const char *pw, const char *pwfile,
+               char *msg, size_t msglen)
+{
+    mailssl_credential *c = mailssl_credential_new();
+    int rc = mailssl_credential_load_pkcs12_file(c, file, pw, pwfile);
+    snprintf(msg, msglen, "%s", mailssl_credential_error(c));
+    if (rc == MAILSSL_OK)
+        ck_assert_int_eq(mailssl_credential_usable(c), 1);
+    mailssl_credential_free(c);
+    return rc;
+}
+
+START_TEST(pkcs12_files)
+{
+    char msg[512], expect[600];
+    ck_assert_int_eq(p12(path("a.p12"), "p12pass", NULL, msg, sizeof msg),
+                     MAILSSL_OK);
+    ck_assert_int_eq(p12(path("a.p12"), NULL, path("pass.txt"), msg,
+                         sizeof msg),
+                     MAILSSL_OK);
+    ck_assert_int_eq(p12(path("a.p12"), NULL, NULL, msg, sizeof msg),
+                     MAILSSL_ERR_CREDENTIAL);
+    snprintf(expect, sizeof expect,
+             "%s: the PKCS#12 file is protected by a password and none was "
+             "given", path("a.p12"));
+    ck_assert_str_eq(msg, expect);
+    ck_assert_int_eq(p12(path("a.p12"), "nope", NULL, msg, sizeof msg),
+                     MAILSSL_ERR_CREDENTIAL);
+    snprintf(expect, sizeof expect,
+             "%s: wrong password for this PKCS#12 file", path("a.p12"));
+    ck_assert_str_eq(msg, expect);
+    ck_assert_int_eq(p12(path("nokey.p12"), "p12pass", NULL, msg, sizeof msg),
+                     MAILSSL_ERR_CREDENTIAL);
+    snprintf(expect, sizeof expect,
+             "%s: no private key in this PKCS#12 file", path("nokey.p12"));
+    ck_assert_str_eq(msg, expect);
+    ck_assert_int_eq(p12(path("cert.pem"), "x", NULL, msg, sizeof msg),
+                     MAILSSL_ERR_CREDENTIAL);
+    ck_assert_ptr_nonnull(strstr(msg, "not a PKCS#12 file"));
+    ck_assert_int_eq(p12(path("absent.p12"), "x", NULL, msg, sizeof msg),
+                     MAILSSL_ERR_IO);
+    ck_assert_int_eq(p12(path("a.p12"), "x", path("pass.txt"), msg,
+                         sizeof msg),
+                     MAILSSL_ERR_INVALID);
+    ck_assert_int_eq(p12(path("a.p12"), NULL, path("absent.txt"), msg,
+                         sizeof msg),
+                     MAILSSL_ERR_IO);
+}
+END_TEST
+
+START_TEST(pkcs12_permissions_warn)
+{
+    mailssl_credential *c = mailssl_credential_new();
+    ck_assert_int_eq(chmod(path("a.p12"), 0644), 0);
+    ck_assert_int_eq(mailssl_credential_load_pkcs12_file(c, path("a.p12"),
+                                                         "p12pass", NULL),
+                     MAILSSL_OK);
+    ck_assert_int_eq(mailssl_report_count(mailssl_credential_warnings(c)), 1);
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(
+                                     mailssl_credential_warnings(c), 0),
+                                 "readable by group and other (mode 0644)"));
+    mailssl_credential_free(c);
+}
+END_TEST
+
+START_TEST(pkcs11_uri)
+{
+    mailssl_credential *c = mailssl_credential_new();
+    int rc;
+    ck_assert_int_eq(mailssl_credential_load_pkcs11(c, "/etc/x.pem", NULL,
+                                                    NULL),
+                     MAILSSL_ERR_INVALID);
+    ck_assert_str_eq(mailssl_credential_error(c),
+                     "/etc/x.pem: not a PKCS#11 URI (RFC 7512, "
+                     "\"pkcs11:...\")");
+    /* no token here: either this GnuTLS cannot open PKCS#11 at all, or
+     * the token is not found; both are named, neither loads */
+    rc = mailssl_credential_load_pkcs11(
+        c, "pkcs11:token=mailssl-absent;object=none", NULL, "1234");
+    ck_assert_msg(rc == MAILSSL_ERR_UNSUPPORTED ||
+                      rc == MAILSSL_ERR_CREDENTIAL,
+                  "rc %d", rc);
+    if (rc == MAILSSL_ERR_UNSUPPORTED)
+        ck_assert_ptr_nonnull(strstr(mailssl_credential_error(c),
+                                     "not supported"));
+    else
+        ck_assert_ptr_nonnull(strstr(mailssl_credential_error(c),
+                                     "cannot load from the PKCS#11 token"));
+    ck_assert_int_eq(mailssl_credential_usable(c), 0);
+    mailssl_credential_free(c);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("credential");
@@ -159,6 +358,12 @@ int main(void)
     tcase_add_test(tc, garbage_is_named);
     tcase_add_test(tc, mismatched_key_is_named);
     tcase_add_test(tc, null_arguments);
+    tcase_add_test(tc, pem_from_memory);
+    tcase_add_test(tc, encrypted_key);
+    tcase_add_test(tc, key_file_permissions_warn);
+    tcase_add_test(tc, pkcs12_files);
+    tcase_add_test(tc, pkcs12_permissions_warn);
+    tcase_add_test(tc, pkcs11_uri);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,1245 @@
+/*
+ * store.c - the binding store: keys, precedence, lookups and the
+ * lock-free swap of tables (SPEC.md section 3).
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A table holds the bindings twice: in insertion order (for saving and
+ * auditing) and in an open-addressing hash keyed by the whole normalized
+ * key. A second hash maps each name key (exact name, "*.suffix", "*") to
+ * the set of address prefix lengths bound under it, so that a lookup
+ * probes only the prefixes that exist: its cost depends on how many
+ * prefix lengths a name uses, not on how many bindings there are.
+ *
+ * Readers never lock. A lookup announces itself in one of two counters
+ * (chosen by the store's epoch), then reads the table pointer. A writer
+ * publishes the new table, then waits until each counter has been seen at
+ * zero once; any reader that could still hold the old table incremented a
+ * counter before the publication, so the old table is free after that.
+ * Flipping the epoch first lets the counters drain while new readers keep
+ * coming (the scheme of sleepable RCU, reduced to what we need).
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "internal.h"
+
+struct nameinfo {
+    int kind;
+    char *name;
+    uint64_t hash;
+    size_t count;       /* bindings under this name */
+    uint64_t mask4;     /* bit p: an IPv4 key with prefix p (0-32) */
+    uint64_t mask6[3];  /* bit p: an IPv6 key with prefix p (0-128) */
+    int any;            /* an address "*" key */
+};
+
+struct mailssl__table {
+    struct mailssl__binding **list; /* insertion order */
+    size_t n, cap;
+    struct mailssl__binding **slots; /* hash, power-of-two size */
+    size_t nslots;
+    struct nameinfo **names;
+    size_t nnames, nnslots;
+    struct mailssl__listener *listeners;
+    size_t nl, capl;
+};
+
+struct mailssl_store {
+    struct mailssl__table *table; /* atomic pointer */
+    unsigned epoch;               /* atomic */
+    size_t readers[2];            /* atomic */
+    int strict;                   /* atomic */
+    pthread_mutex_t lock;         /* writers */
+    char err[MAILSSL_ERRLEN];
+};
+
+/* ---- hashing ---------------------------------------------------------- */
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 33);
+}
+
+static uint64_t name_hash(int kind, const char *name)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
+    if (name)
+        for (; *name; name++)
+            h = (h ^ (unsigned char)*name) * 1099511628211ull;
+    return mix(h, (uint64_t)kind);
+}
+
+static uint64_t key_hash(uint64_t nh, const struct mailssl__addr *a, int port,
+                         int service)
+{
+    uint64_t h = mix(nh, (uint64_t)(a->family * 256 + a->prefix));
+    uint64_t w[2];
+    memcpy(w, a->b, 16);
+    h = mix(h, w[0]);
+    h = mix(h, w[1]);
+    return mix(h, ((uint64_t)(uint32_t)port << 8) | (uint64_t)service);
+}
+
+static int addr_eq(const struct mailssl__addr *a, const struct mailssl__addr *b)
+{
+    return a->family == b->family && a->prefix == b->prefix &&
+           memcmp(a->b, b->b, 16) == 0;
+}
+
+static int name_eq(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static int addr_bits(int family)
+{
+    return family == 4 ? 32 : family == 6 ? 128 : 0;
+}
+
+/* ---- parsing and normalization --------------------------------------- */
+
+/* Zeroes the bits after prefix; returns 1 when some were set. */
+static int clear_host_bits(struct mailssl__addr *a)
+{
+    int bytes = addr_bits(a->family) / 8, i, set = 0;
+    for (i = 0; i < bytes; i++) {
+        int keep = a->prefix - i * 8;
+        unsigned char m = keep >= 8 ? 0xff
+                          : keep <= 0 ? 0
+                                      : (unsigned char)(0xff << (8 - keep));
+        if (a->b[i] & ~m)
+            set = 1;
+        a->b[i] &= m;
+    }
+    return set;
+}
+
+static int parse_ip(const char *text, struct mailssl__addr *a)
+{
+    unsigned char b[16];
+    memset(a, 0, sizeof *a);
+    if (inet_pton(AF_INET, text, b) == 1) {
+        a->family = 4;
+        memcpy(a->b, b, 4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, text, b) == 1) {
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0,
+                                                 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(b, mapped, 12) == 0) {
+            a->family = 4;
+            memcpy(a->b, b + 12, 4);
+        } else {
+            a->family = 6;
+            memcpy(a->b, b, 16);
+        }
+        return 0;
+    }
+    return -1;
+}
+
+void mailssl__addr_text(const struct mailssl__addr *a, char *buf, size_t n)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (a->family == 0) {
+        snprintf(buf, n, "*");
+        return;
+    }
+    inet_ntop(a->family == 4 ? AF_INET : AF_INET6, a->b, ip, sizeof ip);
+    if (a->prefix == 0 || a->prefix == addr_bits(a->family))
+        snprintf(buf, n, "%s", ip);
+    else
+        snprintf(buf, n, "%s/%d", ip, a->prefix);
+}
+
+int mailssl__parse_address(const char *text, int listener,
+                           struct mailssl__addr *out, char *err, size_t n)
+{
+    char ip[64];
+    const char *slash;
+    int prefix = -1, was_mapped;
+
+    if (!text || !*text) {
+        mailssl__set_error(err, n, "missing address");
+        return MAILSSL_ERR_INVALID;
+    }
+    if (strcmp(text, "*") == 0) {
+        if (listener) {
+            mailssl__set_error(err, n,
+                               "a listener needs an exact address, or "
+                               "0.0.0.0 / :: for every address of a "
+                               "family, not \"*\"");
+            return MAILSSL_ERR_INVALID;
+        }
+        memset(out, 0, sizeof *out);
+        return MAILSSL_OK;
+    }
+    slash = strchr(text, '/');
+    if (strlen(text) >= sizeof ip) {
+        mailssl__set_error(err, n, "invalid address \"%.60s...\": too long",
+                           text);
+        return MAILSSL_ERR_INVALID;
+    }
+    snprintf(ip, sizeof ip, "%s", text);
+    if (slash) {
+        const char *p = slash + 1;
+        ip[slash - text] = '\0';
+        if (listener) {
+            mailssl__set_error(err, n,
+                               "a listener needs an exact address, or "
+                               "0.0.0.0 / :: for every address of a "
+                               "family, not a CIDR (\"%s\")",
+                               text);
+            return MAILSSL_ERR_INVALID;
+        }
+        prefix = 0;
+        if (!*p || strlen(p) > 3)
+            prefix = -2;
+        for (; *p && prefix >= 0; p++)
+            prefix = isdigit((unsigned char)*p) ? prefix * 10 + (*p - '0')
+                                                : -2;
+    }
+    was_mapped = strchr(ip, ':') != NULL;
+    if (parse_ip(ip, out) < 0) {
+        mailssl__set_error(err, n,
+                           "invalid address \"%s\": not an IPv4 or IPv6 "
+                           "address, a CIDR, 0.0.0.0, :: or *",
+                           text);
+        return MAILSSL_ERR_INVALID;
+    }
+    was_mapped = was_mapped && out->family == 4;
+    if (prefix == -2 ||
+        prefix > (was_mapped ? 128 : addr_bits(out->family)) ||
+        (was_mapped && prefix >= 0 && prefix < 96)) {
+        mailssl__set_error(err, n,
+                           "invalid address \"%s\": the prefix length must "
+                           "be a number from %d to %d",
+                           text, was_mapped ? 96 : 0,
+                           was_mapped ? 128 : addr_bits(out->family));
+        return MAILSSL_ERR_INVALID;
+    }
+    if (was_mapped && prefix >= 0)
+        prefix -= 96;
+    if (prefix < 0) {
+        /* an exact address; 0.0.0.0 and :: mean the whole family */
+        static const unsigned char zero[16];
+        out->prefix = memcmp(out->b, zero, 16) == 0 ? 0
+                                                    : addr_bits(out->family);
+        return MAILSSL_OK;
+    }
+    out->prefix = prefix;
+    if (clear_host_bits(out)) {
+        char fixed[64];
+        mailssl__addr_text(out, fixed, sizeof fixed);
+        mailssl__set_error(err, n,
+                           "invalid address \"%s\": host bits are set after "
+                           "the prefix (the network is %s)",
+                           text, fixed);
+        return MAILSSL_ERR_INVALID;
+    }
+    return MAILSSL_OK;
+}
+
+/* Lower-cases a host name into buf, drops one trailing dot, checks the
+ * syntax (labels of 1-63 letters, digits, '-' or '_', 253 in all).
+ * Returns 0, or -1 with the reason in *why. */
+static int host_normalize(const char *in, char *buf, size_t n,
+                          const char **why)
+{
+    size_t len = strlen(in), i, label = 0;
+
+    if (len && in[len - 1] == '.')
+        len--;
+    if (len == 0 || len > 253 || len >= n) {
+        *why = len == 0 ? "empty" : "longer than 253 characters";
+        return -1;
+    }
+    for (i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        if (ch == '.') {
+            if (label == 0) {
+                *why = "an empty label";
+                return -1;
+            }
+            label = 0;
+        } else if (isalnum(ch) || ch == '-' || ch == '_') {
+            if (++label > 63) {
+                *why = "a label longer than 63 characters";
+                return -1;
+            }
+        } else {
+            *why = "a character that is not a letter, digit, '-' or '_'";
+            return -1;
+        }
+        buf[i] = (char)tolower(ch);
+    }
+    if (label == 0) {
+        *why = "an empty label";
+        return -1;
+    }
+    buf[len] = '\0';
+    return 0;
+}
+
+static int is_ip_literal(const char *s)
+{
+    struct mailssl__addr a;
+    return strchr(s, ':') != NULL || parse_ip(s, &a) == 0;
+}
+
+const char *mailssl__sni_normalize(const char *sni, char *buf, size_t n)
+{
+    const char *why;
+    if (!sni || !*sni || is_ip_literal(sni) ||
+        host_normalize(sni, buf, n, &why) < 0)
+        return NULL;
+    return buf;
+}
+
+int mailssl__parse_name(const char *text, int *kind, char **out, char *err,
+                        size_t n)
+{
+    char buf[256];
+    const char *why = NULL, *host = text;
+
+    *out = NULL;
+    if (!text || strcmp(text, "*") == 0) {
+        *kind = MAILSSL__NAME_ANY;
+        return MAILSSL_OK;
+    }
+    *kind = MAILSSL__NAME_EXACT;
+    if (strncmp(text, "*.", 2) == 0) {
+        *kind = MAILSSL__NAME_WILD;
+        host = text + 2;
+    }
+    if (is_ip_literal(host)) {
+        mailssl__set_error(err, n,
+                           "invalid server name \"%s\": clients never send "
+                           "an IP address as a server name (RFC 6066); bind "
+                           "the address with name *",
+                           text);
+        return MAILSSL_ERR_INVALID;
+    }
+    if (host_normalize(host, buf, sizeof buf, &why) < 0) {
+        mailssl__set_error(err, n,
+                           "invalid server name \"%s\": %s (a host name, "
+                           "*.domain or *)",
+                           text, why);
+        return MAILSSL_ERR_INVALID;
+    }
+    if (!(*out = mailssl__strdup(buf)))
+        return MAILSSL_ERR_NOMEM;
+    return MAILSSL_OK;
+}
+
+/* ---- tables ------------------------------------------------------------ */
+
+struct mailssl__table *mailssl__table_new(void)
+{
+    struct mailssl__table *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->nslots = 16;
+    t->nnslots = 16;
+    t->slots = calloc(t->nslots, sizeof *t->slots);
+    t->names = calloc(t->nnslots, sizeof *t->names);
+    if (!t->slots || !t->names) {
+        mailssl__table_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static void binding_free(struct mailssl__binding *b)
+{
+    if (!b)
+        return;
+    mailssl_credential_free(b->cred);
+    free(b->name);
+    free(b->origin);
+    free(b);
+}
+
+void mailssl__table_free(struct mailssl__table *t)
+{
+    size_t i;
+    if (!t)
+        return;
+    for (i = 0; i < t->n; i++)
+        binding_free(t->list[i]);
+    for (i = 0; t->names && i < t->nnslots; i++)
+        if (t->names[i]) {
+            free(t->names[i]->name);
+            free(t->names[i]);
+        }
+    for (i = 0; i < t->nl; i++)
+        free(t->listeners[i].origin);
+    free(t->listeners);
+    free(t->list);
+    free(t->slots);
+    free(t->names);
+    free(t);
+}
+
+size_t mailssl__table_count(const struct mailssl__table *t)
+{
+    return t ? t->n : 0;
+}
+
+const struct mailssl__binding *
+mailssl__table_binding(const struct mailssl__table *t, size_t i)
+{
+    return t && i < t->n ? t->list[i] : NULL;
+}
+
+size_t mailssl__table_listener_count(const struct mailssl__table *t)
+{
+    return t ? t->nl : 0;
+}
+
+const struct mailssl__listener *
+mailssl__table_listener(const struct mailssl__table *t, size_t i)
+{
+    return t && i < t->nl ? &t->listeners[i] : NULL;
+}
+
+static size_t find_name_slot(const struct mailssl__table *t, int kind,
+                             const char *name, uint64_t h)
+{
+    size_t m = t->nnslots - 1, i = (size_t)h & m;
+    for (; t->names[i]; i = (i + 1) & m)
+        if (t->names[i]->hash == h && t->names[i]->kind == kind &&
+            name_eq(t->names[i]->name, name))
+            break;
+    return i;
+}
+
+static size_t find_slot(const struct mailssl__table *t, int kind,
+                        const char *name, const struct mailssl__addr *a,
+                        int port, int service, uint64_t h)
+{
+    size_t m = t->nslots - 1, i = (size_t)h & m;
+    for (; t->slots[i]; i = (i + 1) & m) {
+        const struct mailssl__binding *b = t->slots[i];
+        if (b->hash == h && b->port == port && b->service == service &&
+            b->name_kind == kind && addr_eq(&b->addr, a) &&
+            name_eq(b->name, name))
+            break;
+    }
+    return i;
+}
+
+static int grow_slots(struct mailssl__table *t)
+{
+    size_t ncap = t->nslots * 2, i, m = ncap - 1;
+    struct mailssl__binding **ns = calloc(ncap, sizeof *ns);
+    if (!ns)
+        return MAILSSL_ERR_NOMEM;
+    for (i = 0; i < t->nslots; i++)
+        if (t->slots[i]) {
+            size_t j = (size_t)t->slots[i]->hash & m;
+            while (ns[j])
+                j = (j + 1) & m;
+            ns[j] = t->slots[i];
+        }
+    free(t->slots);
+    t->slots = ns;
+    t->nslots = ncap;
+    return 0;
+}
+
+static int grow_names(struct mailssl__table *t)
+{
+    size_t ncap = t->nnslots * 2, i, m = ncap - 1;
+    struct nameinfo **ns = calloc(ncap, sizeof *ns);
+    if (!ns)
+        return MAILSSL_ERR_NOMEM;
+    for (i = 0; i < t->nnslots; i++)
+        if (t->names[i]) {
+            size_t j = (size_t)t->names[i]->hash & m;
+            while (ns[j])
+                j = (j + 1) & m;
+            ns[j] = t->names[i];
+        }
+    free(t->names);
+    t->names = ns;
+    t->nnslots = ncap;
+    return 0;
+}
+
+static void mask_set(struct nameinfo *ni, const struct mailssl__addr *a)
+{
+    if (a->family == 0)
+        ni->any = 1;
+    else if (a->family == 4)
+        ni->mask4 |= 1ull << a->prefix;
+    else
+        ni->mask6[a->prefix / 64] |= 1ull << (a->prefix % 64);
+}
+
+int mailssl__table_add(struct mailssl__table *t, int service,
+                       const struct mailssl__addr *a, int port, int name_kind,
+                       const char *name, mailssl_credential *cred,
+                       const char *origin,
+                       const struct mailssl__binding **dup)
+{
+    uint64_t nh = name_hash(name_kind, name);
+    uint64_t h = key_hash(nh, a, port, service);
+    struct mailssl__binding *b;
+    struct nameinfo *ni;
+    size_t i;
+
+    if (dup)
+        *dup = NULL;
+    i = find_slot(t, name_kind, name, a, port, service, h);
+    if (t->slots[i]) {
+        if (dup)
+            *dup = t->slots[i];
+        return MAILSSL_ERR_DUPLICATE;
+    }
+    if ((t->n + 1) * 2 > t->nslots && grow_slots(t) < 0)
+        return MAILSSL_ERR_NOMEM;
+    if ((t->nnames + 1) * 2 > t->nnslots && grow_names(t) < 0)
+        return MAILSSL_ERR_NOMEM;
+    if (t->n == t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 16;
+        void *p = realloc(t->list, ncap * sizeof *t->list);
+        if (!p)
+            return MAILSSL_ERR_NOMEM;
+        t->list = p;
+        t->cap = ncap;
+    }
+    b = calloc(1, sizeof *b);
+    if (!b)
+        return MAILSSL_ERR_NOMEM;
+    b->service = service;
+    b->port = port;
+    b->name_kind = name_kind;
+    b->addr = *a;
+    b->hash = h;
+    b->name = mailssl__strdup(name);
+    b->origin = mailssl__strdup(origin);
+    if ((name && !b->name) || (origin && !b->origin)) {
+        binding_free(b);
+        return MAILSSL_ERR_NOMEM;
+    }
+    i = find_name_slot(t, name_kind, name, nh);
+    ni = t->names[i];
+    if (!ni) {
+        ni = calloc(1, sizeof *ni);
+        if (!ni || (name && !(ni->name = mailssl__strdup(name)))) {
+            free(ni);
+            binding_free(b);
+            return MAILSSL_ERR_NOMEM;
+        }
+        ni->kind = name_kind;
+        ni->hash = nh;
+        t->names[i] = ni;
+        t->nnames++;
+    }
+    ni->count++;
+    mask_set(ni, a);
+    b->cred = mailssl__credential_ref(cred);
+    t->slots[find_slot(t, name_kind, name, a, port, service, h)] = b;
+    t->list[t->n++] = b;
+    return MAILSSL_OK;
+}
+
+/* Backward-shift deletion keeps linear probing free of tombstones. */
+static void slot_delete(struct mailssl__binding **slots, size_t cap, size_t i)
+{
+    size_t m = cap - 1, j = i;
+    for (;;) {
+        size_t home;
+        j = (j + 1) & m;
+        if (!slots[j])
+            break;
+        home = (size_t)slots[j]->hash & m;
+        /* move slots[j] into the hole at i unless its home lies in (i, j] */
+        if ((j > i && (home <= i || home > j)) ||
+            (j < i && (home <= i && home > j))) {
+            slots[i] = slots[j];
+            i = j;
+        }
+    }
+    slots[i] = NULL;
+}
+
+static void name_delete(struct mailssl__table *t, size_t i)
+{
+    size_t m = t->nnslots - 1, j = i;
+    free(t->names[i]->name);
+    free(t->names[i]);
+    for (;;) {
+        size_t home;
+        j = (j + 1) & m;
+        if (!t->names[j])
+            break;
+        home = (size_t)t->names[j]->hash & m;
+        if ((j > i && (home <= i || home > j)) ||
+            (j < i && (home <= i && home > j))) {
+            t->names[i] = t->names[j];
+            i = j;
+        }
+    }
+    t->names[i] = NULL;
+    t->nnames--;
+}
+
+static int table_remove(struct mailssl__table *t, int service,
+                        const struct mailssl__addr *a, int port, int kind,
+                        const char *name)
+{
+    uint64_t nh = name_hash(kind, name);
+    uint64_t h = key_hash(nh, a, port, service);
+    size_t i = find_slot(t, kind, name, a, port, service, h), k;
+    struct mailssl__binding *b = t->slots[i];
+
+    if (!b)
+        return MAILSSL_ERR_NOT_FOUND;
+    slot_delete(t->slots, t->nslots, i);
+    for (k = 0; k < t->n && t->list[k] != b; k++)
+        ;
+    memmove(&t->list[k], &t->list[k + 1], (t->n - k - 1) * sizeof *t->list);
+    t->n--;
+    /* a stale prefix bit only costs one probe; the count frees the name */
+    i = find_name_slot(t, kind, name, nh);
+    if (t->names[i] && --t->names[i]->count == 0)
+        name_delete(t, i);
+    binding_free(b);
+    return MAILSSL_OK;
+}
+
+int mailssl__table_add_listener(struct mailssl__table *t, int service,
+                                const struct mailssl__addr *a, int port,
+                                const char *origin,
+                                const struct mailssl__listener **dup)
+{
+    size_t i;
+    struct mailssl__listener *l;
+
+    if (dup)
+        *dup = NULL;
+    for (i = 0; i < t->nl; i++)
+        if (t->listeners[i].service == service &&
+            t->listeners[i].port == port && addr_eq(&t->listeners[i].addr, a)) {
+            if (dup)
+                *dup = &t->listeners[i];
+            return MAILSSL_ERR_DUPLICATE;
+        }
+    if (t->nl == t->capl) {
+        size_t ncap = t->capl ? t->capl * 2 : 8;
+        void *p = realloc(t->listeners, ncap * sizeof *t->listeners);
+        if (!p)
+            return MAILSSL_ERR_NOMEM;
+        t->listeners = p;
+        t->capl = ncap;
+    }
+    l = &t->listeners[t->nl];
+    memset(l, 0, sizeof *l);
+    l->service = service;
+    l->port = port;
+    l->addr = *a;
+    if (origin && !(l->origin = mailssl__strdup(origin)))
+        return MAILSSL_ERR_NOMEM;
+    t->nl++;
+    return MAILSSL_OK;
+}
+
+static struct mailssl__table *table_copy(const struct mailssl__table *from)
+{
+    struct mailssl__table *t = mailssl__table_new();
+    size_t i;
+    if (!t)
+        return NULL;
+    for (i = 0; from && i < from->n; i++) {
+        const struct mailssl__binding *b = from->list[i];
+        if (mailssl__table_add(t, b->service, &b->addr, b->port, b->name_kind,
+                               b->name, b->cred, b->origin, NULL) < 0)
+            goto fail;
+    }
+    for (i = 0; from && i < from->nl; i++) {
+        const struct mailssl__listener *l = &from->listeners[i];
+        if (mailssl__table_add_listener(t, l->service, &l->addr, l->port,
+                                        l->origin, NULL) < 0)
+            goto fail;
+    }
+    return t;
+fail:
+    mailssl__table_free(t);
+    return NULL;
+}
+
+/* ---- lookup ------------------------------------------------------------ */
+
+/* The best binding for one name key and one address key: port first,
+ * then service. */
+static const struct mailssl__binding *
+probe_ports(const struct mailssl__table *t, const struct nameinfo *ni,
+            const struct mailssl__addr *a, int port, int service)
+{
+    static const int any_port = MAILSSL_PORT_ANY;
+    int ports[2], services[2], pi, si;
+    ports[0] = port;
+    ports[1] = any_port;
+    services[0] = service;
+    services[1] = MAILSSL_SERVICE_ANY;
+    for (pi = 0; pi < 2; pi++)
+        for (si = 0; si < 2; si++) {
+            uint64_t h = key_hash(ni->hash, a, ports[pi], services[si]);
+            size_t i = find_slot(t, ni->kind, ni->name, a, ports[pi],
+                                 services[si], h);
+            if (t->slots[i])
+                return t->slots[i];
+        }
+    return NULL;
+}
+
+/* Highest set bit of the prefix mask at or below 'below' (exclusive), or
+ * -1. */
+static int next_prefix(const struct nameinfo *ni, int family, int below)
+{
+    if (family == 4) {
+        uint64_t m = ni->mask4 & (below >= 64 ? ~0ull : ((1ull << below) - 1));
+        return m ? 63 - __builtin_clzll(m) : -1;
+    }
+    while (below > 0) {
+        int w = (below - 1) / 64, top = (below - 1) % 64;
+        uint64_t m = ni->mask6[w] & (top == 63 ? ~0ull : ((2ull << top) - 1));
+        if (m)
+            return w * 64 + 63 - __builtin_clzll(m);
+        below = w * 64;
+    }
+    return -1;
+}
+
+static const struct mailssl__binding *
+probe_name(const struct mailssl__table *t, const struct nameinfo *ni,
+           const struct mailssl__addr *addr, int port, int service)
+{
+    const struct mailssl__binding *b;
+    struct mailssl__addr a;
+    int p = addr->prefix + 1;
+
+    /* an exact address walks every prefix present, longest first; a
+     * family default (listener audit) only matches the family default */
+    while ((p = next_prefix(ni, addr->family, p)) >= 0) {
+        a = *addr;
+        a.prefix = p;
+        clear_host_bits(&a);
+        if ((b = probe_ports(t, ni, &a, port, service)))
+            return b;
+    }
+    if (ni->any) {
+        memset(&a, 0, sizeof a);
+        if ((b = probe_ports(t, ni, &a, port, service)))
+            return b;
+    }
+    return NULL;
+}
+
+static const struct nameinfo *find_name(const struct mailssl__table *t,
+                                        int kind, const char *name)
+{
+    uint64_t h = name_hash(kind, name);
+    return t->names[find_name_slot(t, kind, name, h)];
+}
+
+const struct mailssl__binding *
+mailssl__table_lookup(const struct mailssl__table *t, int service,
+                      const struct mailssl__addr *addr, int port,
+                      const char *sni, int strict, int *miss)
+{
+    const struct nameinfo *ni;
+    const struct mailssl__binding *b;
+
+    *miss = MAILSSL__MISS_NONE;
+    if (sni) {
+        const char *dot = strchr(sni, '.');
+        if ((ni = find_name(t, MAILSSL__NAME_EXACT, sni)) &&
+            (b = probe_name(t, ni, addr, port, service)))
+            return b;
+        if (dot && (ni = find_name(t, MAILSSL__NAME_WILD, dot + 1)) &&
+            (b = probe_name(t, ni, addr, port, service)))
+            return b;
+        if (strict) {
+            *miss = MAILSSL__MISS_UNKNOWN_NAME;
+            return NULL;
+        }
+    }
+    if ((ni = find_name(t, MAILSSL__NAME_ANY, NULL)) &&
+        (b = probe_name(t, ni, addr, port, service)))
+        return b;
+    *miss = MAILSSL__MISS_NO_BINDING;
+    return NULL;
+}
+
+/* ---- the store ---------------------------------------------------------- */
+
+MAILSSL_EXPORT mailssl_store *mailssl_store_new(void)
+{
+    mailssl_store *s;
+    if (!mailssl__initialized())
+        return NULL;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    if (pthread_mutex_init(&s->lock, NULL) != 0) {
+        free(s);
+        return NULL;
+    }
+    s->table = mailssl__table_new();
+    if (!s->table) {
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+MAILSSL_EXPORT void mailssl_store_free(mailssl_store *s)
+{
+    if (!s)
+        return;
+    mailssl__glue_forget(s);
+    mailssl__table_free(s->table);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+MAILSSL_EXPORT const char *mailssl_store_error(const mailssl_store *s)
+{
+    return s ? s->err : "invalid argument: NULL store";
+}
+
+char *mailssl__store_errbuf(mailssl_store *s)
+{
+    return s->err;
+}
+
+void mailssl__store_lock(mailssl_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+}
+
+void mailssl__store_unlock(mailssl_store *s)
+{
+    pthread_mutex_unlock(&s->lock);
+}
+
+const struct mailssl__table *mailssl__store_read_begin(mailssl_store *s,
+                                                       int *token)
+{
+    unsigned e = __atomic_load_n(&s->epoch, __ATOMIC_SEQ_CST) & 1u;
+    __atomic_add_fetch(&s->readers[e], 1, __ATOMIC_SEQ_CST);
+    *token = (int)e;
+    return __atomic_load_n(&s->table, __ATOMIC_SEQ_CST);
+}
+
+void mailssl__store_read_end(mailssl_store *s, int token)
+{
+    __atomic_sub_fetch(&s->readers[token], 1, __ATOMIC_RELEASE);
+}
+
+static void wait_zero(size_t *counter)
+{
+    while (__atomic_load_n(counter, __ATOMIC_ACQUIRE) != 0)
+        sched_yield();
+}
+
+/* Caller holds s->lock. */
+void mailssl__store_swap(mailssl_store *s, struct mailssl__table *t)
+{
+    struct mailssl__table *old =
+        __atomic_exchange_n(&s->table, t, __ATOMIC_SEQ_CST);
+    unsigned e = __atomic_fetch_add(&s->epoch, 1, __ATOMIC_SEQ_CST) & 1u;
+    /* every reader that may hold old incremented a counter before the
+     * exchange; each counter seen at zero once afterwards proves those
+     * readers gone */
+    wait_zero(&s->readers[e]);
+    wait_zero(&s->readers[e ^ 1u]);
+    mailssl__table_free(old);
+}
+
+int mailssl__store_strict(const mailssl_store *s)
+{
+    return __atomic_load_n(&s->strict, __ATOMIC_RELAXED);
+}
+
+MAILSSL_EXPORT int mailssl_store_set_strict(mailssl_store *s, int strict)
+{
+    if (!s || (strict != 0 && strict != 1))
+        return MAILSSL_ERR_INVALID;
+    __atomic_store_n(&s->strict, strict, __ATOMIC_RELAXED);
+    return MAILSSL_OK;
+}
+
+MAILSSL_EXPORT size_t mailssl_store_count(const mailssl_store *s)
+{
+    size_t n;
+    int tok;
+    if (!s)
+        return 0;
+    n = mailssl__table_count(
+        mailssl__store_read_begin((mailssl_store *)s, &tok));
+    mailssl__store_read_end((mailssl_store *)s, tok);
+    return n;
+}
+
+MAILSSL_EXPORT size_t mailssl_store_listener_count(const mailssl_store *s)
+{
+    size_t n;
+    int tok;
+    if (!s)
+        return 0;
+    n = mailssl__table_listener_count(
+        mailssl__store_read_begin((mailssl_store *)s, &tok));
+    mailssl__store_read_end((mailssl_store *)s, tok);
+    return n;
+}
+
+static int check_port(int port, int any_ok)
+{
+    return (port >= 1 && port <= 65535) || (any_ok && port == MAILSSL_PORT_ANY);
+}
+
+static int check_service(int service, int any_ok)
+{
+    return mailssl_service_name(service) != NULL &&
+           (any_ok || service != MAILSSL_SERVICE_ANY);
+}
+
+/* Parses the key fields of the API calls; the message goes to s->err. */
+static int api_key(mailssl_store *s, int service, const char *address,
+                   int port, const char *name, struct mailssl__addr *a,
+                   int *kind, char **norm)
+{
+    int rc;
+    *norm = NULL;
+    if (!check_service(service, 1)) {
+        mailssl__set_error(s->err, sizeof s->err, "unknown service %d",
+                           service);
+        return MAILSSL_ERR_INVALID;
+    }
+    if (!check_port(port, 1)) {
+        mailssl__set_error(s->err, sizeof s->err,
+                           "invalid port %d: 1-65535 or MAILSSL_PORT_ANY",
+                           port);
+        return MAILSSL_ERR_INVALID;
+    }
+    if ((rc = mailssl__parse_address(address, 0, a, s->err, sizeof s->err)) <
+        0)
+        return rc;
+    return mailssl__parse_name(name, kind, norm, s->err, sizeof s->err);
+}
+
+/* "imaps 192.0.2.10 993 mail.example.com": a key as a config line has it. */
+static void key_text(int service, const struct mailssl__addr *a, int port,
+                     int kind, const char *name, char *buf, size_t n)
+{
+    char at[64], pt[8];
+    mailssl__addr_text(a, at, sizeof at);
+    if (port == MAILSSL_PORT_ANY)
+        snprintf(pt, sizeof pt, "*");
+    else
+        snprintf(pt, sizeof pt, "%d", port);
+    snprintf(buf, n, "%s %s %s %s%s", mailssl_service_name(service), at, pt,
+             kind == MAILSSL__NAME_WILD ? "*." : "",
+             kind == MAILSSL__NAME_ANY ? "*" : name);
+}
+
+void mailssl__binding_text(const struct mailssl__binding *b, char *buf,
+                           size_t n)
+{
+    key_text(b->service, &b->addr, b->port, b->name_kind, b->name, buf, n);
+}
+
+MAILSSL_EXPORT int mailssl_store_add(mailssl_store *s, int service,
+                                     const char *address, int port,
+                                     const char *name,
+                                     mailssl_credential *cred)
+{
+    struct mailssl__addr a;
+    const struct mailssl__binding *dup;
+    char *norm = NULL;
+    int kind, rc;
+
+    if (!s)
+        return MAILSSL_ERR_INVALID;
+    pthread_mutex_lock(&s->lock);
+    rc = api_key(s, service, address, port, name, &a, &kind, &norm);
+    if (rc == 0 && !cred) {
+        mailssl__set_error(s->err, sizeof s->err,
+                           "invalid argument: NULL credential");
+        rc = MAILSSL_ERR_INVALID;
+    } else if (rc == 0 && !mailssl_credential_usable(cred)) {
+        mailssl__set_error(s->err, sizeof s->err,
+                           "the credential cannot be bound: %s",
+                           !cred->loaded ? "it is not loaded"
+                                         : "its private key does not match "
+                                           "its certificate");
+        rc = MAILSSL_ERR_CREDENTIAL;
+    }
+    if (rc == 0) {
+        rc = mailssl__table_add(s->table, service, &a, port, kind, norm, cred,
+                                NULL, &dup);
+        if (rc == MAILSSL_ERR_DUPLICATE) {
+            char kt[400];
+            mailssl__binding_text(dup, kt, sizeof kt);
+            mailssl__set_error(s->err, sizeof s->err,
+                               "duplicate binding: \"%s\" is already bound%s%s",
+                               kt, dup->origin ? " at " : "",
+                               dup->origin ? dup->origin : "");
+        } else if (rc < 0) {
+            mailssl__set_error(s->err, sizeof s->err, "out of memory");
+        }
+    }
+    if (rc == 0)
+        s->err[0] = '\0';
+    pthread_mutex_unlock(&s->lock);
+    free(norm);
+    return rc;
+}
+
+MAILSSL_EXPORT int mailssl_store_remove(mailssl_store *s, int service,
+                                        const char *address, int port,
+                                        const char *name)
+{
+    struct mailssl__addr a;
+    char *norm = NULL;
+    int kind, rc;
+
+    if (!s)
+        return MAILSSL_ERR_INVALID;
+    pthread_mutex_lock(&s->lock);
+    rc = api_key(s, service, address, port, name, &a, &kind, &norm);
+    if (rc == 0) {
+        rc = table_remove(s->table, service, &a, port, kind, norm);
+        if (rc < 0) {
+            char kt[400];
+            key_text(service, &a, port, kind, norm, kt, sizeof kt);
+            mailssl__set_error(s->err, sizeof s->err,
+                               "no binding \"%s\" to remove", kt);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(norm);
+    return rc;
+}
+
+MAILSSL_EXPORT int mailssl_store_add_listener(mailssl_store *s, int service,
+                                              const char *address, int port)
+{
+    struct mailssl__addr a;
+    int rc;
+
+    if (!s)
+        return MAILSSL_ERR_INVALID;
+    pthread_mutex_lock(&s->lock);
+    if (!check_service(service, 0)) {
+        mailssl__set_error(s->err, sizeof s->err,
+                           "a listener needs one service, not %d", service);
+        rc = MAILSSL_ERR_INVALID;
+    } else if (!check_port(port, 0)) {
+        mailssl__set_error(s->err, sizeof s->err,
+                           "a listener needs a port from 1 to 65535, not %d",
+                           port);
+        rc = MAILSSL_ERR_INVALID;
+    } else {
+        rc = mailssl__parse_address(address, 1, &a, s->err, sizeof s->err);
+    }
+    if (rc == 0) {
+        rc = mailssl__table_add_listener(s->table, service, &a, port, NULL,
+                                         NULL);
+        if (rc == MAILSSL_ERR_DUPLICATE)
+            mailssl__set_error(s->err, sizeof s->err,
+                               "duplicate listener: %s %s %d",
+                               mailssl_service_name(service), address, port);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+MAILSSL_EXPORT int mailssl_store_replace(mailssl_store *s,
+                                         const mailssl_store *from)
+{
+    struct mailssl__table *t;
+    int tok;
+
+    if (!s || !from || s == from)
+        return MAILSSL_ERR_INVALID;
+    t = table_copy(
+        mailssl__store_read_begin((mailssl_store *)from, &tok));
+    mailssl__store_read_end((mailssl_store *)from, tok);
+    if (!t) {
+        pthread_mutex_lock(&s->lock);
+        mailssl__set_error(s->err, sizeof s->err, "out of memory");
+        pthread_mutex_unlock(&s->lock);
+        return MAILSSL_ERR_NOMEM;
+    }
+    pthread_mutex_lock(&s->lock);
+    mailssl__store_swap(s, t);
+    s->err[0] = '\0';
+    pthread_mutex_unlock(&s->lock);
+    return MAILSSL_OK;
+}
+
+/* ---- lookups ------------------------------------------------------------- */
+
+static void miss_text(char *why, size_t whylen, int miss, int service,
+                      const struct mailssl__addr *a, int port,
+                      const char *sni, size_t nbindings)
+{
+    char at[64];
+    if (!why || !whylen)
+        return;
+    mailssl__addr_text(a, at, sizeof at);
+    if (miss == MAILSSL__MISS_UNKNOWN_NAME)
+        snprintf(why, whylen,
+                 "no certificate: server name \"%s\" is not bound for %s on "
+                 "%s port %d (strict mode refuses unknown names)",
+                 sni, mailssl_service_name(service), at, port);
+    else
+        snprintf(why, whylen,
+                 "no certificate: none of the %zu bindings covers %s on %s "
+                 "port %d%s%s%s",
+                 nbindings, mailssl_service_name(service), at, port,
+                 sni ? " for server name \"" : " for a client sending no "
+                                               "server name",
+                 sni ? sni : "", sni ? "\"" : "");
+}
+
+static int lookup_addr(mailssl_store *s, const struct mailssl__addr *a,
+                       int port, int service, const char *sni,
+                       mailssl_credential **out, char *why, size_t whylen,
+                       int *missp)
+{
+    const struct mailssl__table *t;
+    const struct mailssl__binding *b;
+    char nbuf[256];
+    const char *name;
+    int tok, miss, dummy;
+
+    if (!missp)
+        missp = &dummy;
+    *missp = MAILSSL__MISS_NONE;
+    *out = NULL;
+    if (!check_service(service, 0) || !check_port(port, 0)) {
+        if (why && whylen)
+            snprintf(why, whylen, "invalid service or port");
+        return MAILSSL_ERR_INVALID;
+    }
+    name = mailssl__sni_normalize(sni, nbuf, sizeof nbuf);
+    t = mailssl__store_read_begin(s, &tok);
+    b = mailssl__table_lookup(t, service, a, port, name,
+                              mailssl__store_strict(s), &miss);
+    if (b)
+        *out = mailssl__credential_ref(b->cred);
+    else
+        miss_text(why, whylen, miss, service, a, port, name,
+                  mailssl__table_count(t));
+    mailssl__store_read_end(s, tok);
+    *missp = miss;
+    if (!b)
+        return MAILSSL_ERR_NOT_FOUND;
+    if (why && whylen)
+        why[0] = '\0';
+    return MAILSSL_OK;
+}
+
+int mailssl__sockaddr_addr(const struct sockaddr *sa, struct mailssl__addr *a,
+                           int *port)
+{
+    memset(a, 0, sizeof *a);
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        a->family = 4;
+        a->prefix = 32;
+        memcpy(a->b, &in->sin_addr, 4);
+        *port = ntohs(in->sin_port);
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0,
+                                                 0, 0, 0, 0, 0xff, 0xff};
+        const unsigned char *b = in6->sin6_addr.s6_addr;
+        if (memcmp(b, mapped, 12) == 0) {
+            a->family = 4;
+            a->prefix = 32;
+            memcpy(a->b, b + 12, 4);
+        } else {
+            a->family = 6;
+            a->prefix = 128;
+            memcpy(a->b, b, 16);
+        }
+        *port = ntohs(in6->sin6_port);
+        return 0;
+    }
+    return -1;
+}
+
+MAILSSL_EXPORT int mailssl_store_lookup(mailssl_store *s,
+                                        const struct sockaddr *local,
+                                        int service, const char *sni,
+                                        mailssl_credential **out, char *why,
+                                        size_t whylen)
+{
+    return mailssl__store_lookup_sa(s, local, service, sni, out, why, whylen,
+                                    NULL);
+}
+
+int mailssl__store_lookup_sa(mailssl_store *s, const struct sockaddr *local,
+                             int service, const char *sni,
+                             mailssl_credential **out, char *why,
+                             size_t whylen, int *miss)
+{
+    struct mailssl__addr a;
+    int port;
+
+    if (!s || !local || !out) {
+        if (out)
+            *out = NULL;
+        return MAILSSL_ERR_INVALID;
+    }
+    if (mailssl__sockaddr_addr(local, &a, &port) < 0) {
+        *out = NULL;
+        if (why && whylen)
+            snprintf(why, whylen, "the local address is not IPv4 or IPv6");
+        return MAILSSL_ERR_INVALID;
+    }
+    return lookup_addr(s, &a, port, service, sni, out, why, whylen, miss);
+}
+
+MAILSSL_EXPORT int mailssl_store_lookup_text(mailssl_store *s,
+                                             const char *address, int port,
+                                             int service, const char *sni,
+                                             mailssl_credential **out,
+                                             char *why, size_t whylen)
+{
+    struct mailssl__addr a;
+
+    if (out)
+        *out = NULL;
+    if (!s || !address || !out)
+        return MAILSSL_ERR_INVALID;
+    if (parse_ip(address, &a) < 0) {
+        if (why && whylen)
+            snprintf(why, whylen,
+                     "invalid local address \"%s\": an exact IPv4 or IPv6 "
+                     "address is needed",
+                     address);
+        return MAILSSL_ERR_INVALID;
+    }
+    a.prefix = addr_bits(a.family);
+    return lookup_addr(s, &a, port, service, sni, out, why, whylen, NULL);
+}
