@@ -497,6 +497,8 @@ out:
     gnutls_free(sig.data);
     if (pk)
         gnutls_privkey_deinit(pk);
+    return rc;
+}
 
 static int write_datum(const char *path, const gnutls_datum_t *d)
 {

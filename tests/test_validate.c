@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
@@ -990,6 +991,31 @@ START_TEST(credential_good_and_mismatched_key)
 }
 END_TEST
 
+START_TEST(credential_load_warnings_come_first)
+{
+    struct certgen_opts o = leaf_opts();
+    struct certgen_cert leaf;
+    mailssl_credential *c;
+
+    o.not_after = T0 + 20 * DAY;
+    ck_assert_int_eq(certgen_make(&leaf, &o, &inter), 0);
+    c = load_cred(&leaf, &leaf);
+    mailssl_credential_free(c);
+    /* the same files, the key now readable by everyone */
+    ck_assert_int_eq(chmod(path("cred.key"), 0644), 0);
+    c = mailssl_credential_new();
+    ck_assert_int_eq(mailssl_credential_load_pem_files(
+                         c, path("cred.pem"), path("cred.key"), NULL),
+                     MAILSSL_OK);
+    ck_assert_int_eq(mailssl_validate_credential(v, c, r),
+                     MAILSSL_SEVERITY_WARNING);
+    ck_assert_str_eq(codes(r), "key-file-permissions,cert-expiring");
+    ck_assert_int_eq(mailssl_report_cert_index(r, 0), MAILSSL_NO_CERT);
+    mailssl_credential_free(c);
+    certgen_free(&leaf);
+}
+END_TEST
+
 START_TEST(credential_expiring_in_an_audit)
 {
     struct certgen_opts o = leaf_opts();
@@ -1292,7 +1318,8 @@ int main(void)
          {client_auth_only_eku_is_bad_usage, weak_rsa_key_is_a_warning,
           sha1_signature_is_a_warning, key_usage_must_allow_a_handshake,
           dsa_key_is_weak, credential_good_and_mismatched_key,
-          credential_expiring_in_an_audit}},
+          credential_expiring_in_an_audit,
+          credential_load_warnings_come_first}},
         {"ocsp",
          {must_staple_without_staple, good_staple_is_fine,
           revoked_staple_is_critical, stale_staple_is_invalid,
