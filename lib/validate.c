@@ -36,6 +36,7 @@ struct mailssl_validator {
      * use (under lock, since validation takes a const validator). */
     gnutls_x509_trust_list_t trust;
     int trust_loaded; /* 1 loaded, 0 not yet, < 0 failed (code) */
+    int shares_system; /* trust is the shared system store */
     pthread_mutex_t lock;
     int64_t time;   /* 0: now */
     int warn_days;
@@ -77,12 +78,58 @@ MAILSSL_EXPORT mailssl_validator *mailssl_validator_new(void)
     return v;
 }
 
+/* The system trust store, loaded once and shared by the validators that
+ * use it: loading it costs about 25 ms, validating a chain about 1 ms, and
+ * a monitoring agent makes a validator per probe. It is freed with the
+ * last validator holding it, so a later one sees an updated store. */
+static pthread_mutex_t system_lock = PTHREAD_MUTEX_INITIALIZER;
+static gnutls_x509_trust_list_t system_trust;
+static unsigned system_refs;
+
+static gnutls_x509_trust_list_t system_acquire(int *rc_out)
+{
+    gnutls_x509_trust_list_t tl = NULL;
+    int rc = 0;
+
+    pthread_mutex_lock(&system_lock);
+    if (!system_trust) {
+        rc = gnutls_x509_trust_list_init(&tl, 0);
+        if (rc >= 0)
+            rc = gnutls_x509_trust_list_add_system_trust(tl, 0, 0);
+        if (rc < 0) {
+            if (tl)
+                gnutls_x509_trust_list_deinit(tl, 1);
+        } else {
+            system_trust = tl;
+        }
+    }
+    if (system_trust)
+        system_refs++;
+    tl = system_trust;
+    pthread_mutex_unlock(&system_lock);
+    *rc_out = rc;
+    return tl;
+}
+
+static void system_release(void)
+{
+    pthread_mutex_lock(&system_lock);
+    if (system_refs > 0 && --system_refs == 0) {
+        gnutls_x509_trust_list_deinit(system_trust, 1);
+        system_trust = NULL;
+    }
+    pthread_mutex_unlock(&system_lock);
+}
+
 static void drop_trust(mailssl_validator *v)
 {
-    if (v->trust)
+    if (v->shares_system)
+        system_release();
+    else if (v->trust)
         gnutls_x509_trust_list_deinit(v->trust, 1);
     v->trust = NULL;
     v->trust_loaded = 0;
+    v->shares_system = 0;
 }
 
 MAILSSL_EXPORT void mailssl_validator_free(mailssl_validator *v)
@@ -419,26 +466,23 @@ static int self_issued(const struct run *c, size_t i)
     return issued_by(c, i, i);
 }
 
-/* Trust list of the validator; the system store is loaded on first use. */
+/* Trust list of the validator; the system store is taken on first use. */
 static gnutls_x509_trust_list_t get_trust(const mailssl_validator *cv,
                                           int *rc_out)
 {
     mailssl_validator *v = (mailssl_validator *)cv; /* lock-protected */
-    gnutls_x509_trust_list_t tl = NULL;
+    gnutls_x509_trust_list_t tl;
     int rc;
 
     pthread_mutex_lock(&v->lock);
     if (v->trust_loaded == 0) {
-        rc = gnutls_x509_trust_list_init(&tl, 0);
-        if (rc >= 0)
-            rc = gnutls_x509_trust_list_add_system_trust(tl, 0, 0);
-        if (rc < 0) {
-            if (tl)
-                gnutls_x509_trust_list_deinit(tl, 1);
-            v->trust_loaded = rc;
+        tl = system_acquire(&rc);
+        if (!tl) {
+            v->trust_loaded = rc < 0 ? rc : GNUTLS_E_INTERNAL_ERROR;
         } else {
             v->trust = tl;
             v->trust_loaded = 1;
+            v->shares_system = 1;
         }
     }
     *rc_out = v->trust_loaded;

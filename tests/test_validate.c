@@ -588,6 +588,23 @@ START_TEST(self_made_root_is_untrusted_by_the_system_store)
     ck_assert_int_eq(check_chain(v, chain, 3, r), MAILSSL_SEVERITY_OK);
     ck_assert_int_eq(mailssl_validator_set_cafile(v, NULL), MAILSSL_OK);
     ck_assert_int_eq(check_chain(v, chain, 3, r), MAILSSL_SEVERITY_CRITICAL);
+    /* validators share one copy of the system store: another one works
+     * on after the first is freed */
+    {
+        mailssl_validator *v2 = mailssl_validator_new();
+        mailssl_report *r2 = mailssl_report_new();
+        ck_assert_int_eq(mailssl_validator_set_time(v2, T0), MAILSSL_OK);
+        ck_assert_int_eq(check_chain(v2, chain, 3, r2),
+                         MAILSSL_SEVERITY_CRITICAL);
+        mailssl_validator_free(v);
+        v = NULL;
+        mailssl_report_clear(r2);
+        ck_assert_int_eq(check_chain(v2, chain, 3, r2),
+                         MAILSSL_SEVERITY_CRITICAL);
+        ck_assert_str_eq(codes(r2), "cert-untrusted");
+        mailssl_validator_free(v2);
+        mailssl_report_free(r2);
+    }
     certgen_free(&leaf);
 }
 END_TEST
