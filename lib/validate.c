@@ -277,7 +277,7 @@ MAILSSL_EXPORT int mailssl_validator_set_name(mailssl_validator *v,
         return MAILSSL_OK;
     }
     n = strlen(name);
-    if (n == 0 || n >= sizeof buf) {
+    if (n == 0 || n > 254) { /* 253 and a trailing dot */
         mailssl__set_error(v->err, sizeof v->err,
                            "the name to check must have 1 to 253 characters");
         return n ? MAILSSL_ERR_TOO_LONG : MAILSSL_ERR_INVALID;

@@ -1281,6 +1281,31 @@ START_TEST(setters_check_their_arguments)
     ck_assert_int_eq(mailssl_validator_set_cafile(v, path("missing.pem")),
                      MAILSSL_ERR_IO);
     ck_assert_ptr_nonnull(strstr(mailssl_validator_error(v), "missing.pem"));
+    {
+        char *empty = certgen_tmpdir();
+        FILE *f = fopen(path("garbage.pem"), "w");
+        char longname[300];
+        ck_assert_ptr_nonnull(f);
+        fputs("not a certificate\n", f);
+        fclose(f);
+        ck_assert_int_eq(mailssl_validator_set_cafile(v, empty),
+                         MAILSSL_ERR_CREDENTIAL);
+        ck_assert_int_eq(mailssl_validator_set_cafile(v, path("garbage.pem")),
+                         MAILSSL_ERR_CREDENTIAL);
+        ck_assert_ptr_nonnull(strstr(mailssl_validator_error(v),
+                                     "no CA certificate could be loaded"));
+        certgen_rmdir(empty);
+        free(empty);
+        memset(longname, 'a', sizeof longname - 1);
+        longname[sizeof longname - 1] = '\0';
+        ck_assert_int_eq(mailssl_validator_set_name(v, longname),
+                         MAILSSL_ERR_TOO_LONG);
+        longname[64] = '\0'; /* one label of 64 */
+        ck_assert_int_eq(mailssl_validator_set_name(v, longname),
+                         MAILSSL_ERR_SYNTAX);
+        ck_assert_int_eq(mailssl_validator_set_name(v, "xn--\xc3\xbc.example"),
+                         MAILSSL_ERR_SYNTAX);
+    }
     ck_assert_int_eq(mailssl_validator_add_tlsa(v, 3, 1, 1, NULL, 32),
                      MAILSSL_ERR_INVALID);
     ck_assert_int_eq(mailssl_validator_add_tlsa(v, 256, 1, 1, h, 32),
