@@ -155,14 +155,16 @@ static int port_free(const char *addr, int port)
     return ok;
 }
 
-/* Picks n consecutive ports above 10000, free on both loopback addresses.
+/* Picks n consecutive ports in 10001..32000 (above 10000 and below the
+ * kernel's ephemeral range, so no test's port-0 socket takes them between
+ * the pick and the server's bind), free on both loopback addresses.
  * attempt varies the choice between retries. */
 static int pick_ports(int *ports, int n, unsigned attempt)
 {
     unsigned seed = (unsigned)getpid() * 2654435761u + attempt * 40503u +
                     (unsigned)monotonic_ms();
     for (int tries = 0; tries < 200; tries++) {
-        int base = 10001 + (int)((seed + (unsigned)tries * 977u) % 50000u);
+        int base = 10001 + (int)((seed + (unsigned)tries * 977u) % 22000u);
         int i;
         for (i = 0; i < n; i++)
             if (!port_free("127.0.0.1", base + i) ||
