@@ -172,8 +172,6 @@ void mailssl__dane_check(const struct mailssl__dane *d,
                          struct mailssl__dane_result *res);
 void mailssl__dane_clear(struct mailssl__dane *d);
 
-#endif
-
 /* ---- binding store (lib/store.c, lib/config.c, lib/audit.c) ------------ */
 /* An address key of SPEC.md section 3: family 0 is "*" (every address);
  * family 4/6 with prefix 0 is 0.0.0.0 / ::, with the full length (32/128)
@@ -281,3 +279,5 @@ int mailssl__store_lookup_sa(mailssl_store *s, const struct sockaddr *local,
                              size_t whylen, int *miss);
 /* Drops the GnuTLS glue state of a store being freed (lib/glue_gnutls.c). */
 void mailssl__glue_forget(mailssl_store *s);
+
+#endif

@@ -696,9 +696,20 @@ static void *lookup_loop(void *arg)
         if (rc != MAILSSL_OK || !c)
             w->errors++;
         mailssl_credential_free(c);
-        w->lookups++;
+        __atomic_add_fetch(&w->lookups, 1, __ATOMIC_RELAXED);
     }
     return NULL;
+}
+
+/* Every reader has done some lookups (on a loaded 2-core machine threads
+ * may start late: keep swapping until they all took part). */
+static int all_readers_busy(struct worker *w, int n)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        if (__atomic_load_n(&w[i].lookups, __ATOMIC_RELAXED) < 100)
+            return 0;
+    return 1;
 }
 
 START_TEST(lookups_during_replace)
@@ -719,9 +730,11 @@ START_TEST(lookups_during_replace)
         w[i].s = st;
         ck_assert_int_eq(pthread_create(&th[i], NULL, lookup_loop, &w[i]), 0);
     }
-    for (i = 0; i < 2000; i++)
+    for (i = 0; i < 2000 || !all_readers_busy(w, 3); i++)
         ck_assert_int_eq(mailssl_store_replace(st, i % 2 ? a : b),
                          MAILSSL_OK);
+    /* end on table a whatever the count of swaps was */
+    ck_assert_int_eq(mailssl_store_replace(st, a), MAILSSL_OK);
     for (i = 0; i < 3; i++) {
         __atomic_store_n(&w[i].stop, 1, __ATOMIC_RELEASE);
         pthread_join(th[i], NULL);
