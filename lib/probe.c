@@ -825,7 +825,7 @@ static int dialogue_io(mailssl_probe *p)
 
     for (;;) {
         rc = flush_out(p);
-        if (rc < 0)
+        if (rc == -1) /* finished; MAILSSL_WANT_* are negative too */
             return MAILSSL_OK;
         if (rc != 0)
             return p->want = rc;
@@ -835,7 +835,7 @@ static int dialogue_io(mailssl_probe *p)
         if (p->out.len > 0)
             continue;
         rc = fill_in(p);
-        if (rc < 0)
+        if (rc == -1) /* finished; MAILSSL_WANT_* are negative too */
             return MAILSSL_OK;
         if (rc != IO_AGAIN)
             return p->want = rc;
