@@ -744,6 +744,14 @@ static int system_alternate_dirs(const char *dir, int add, char *err,
     lock = open(LOCK_FILE, O_RDWR | O_CREAT, 0600);
     if (lock >= 0)
         flock(lock, LOCK_EX);
+    /* Debian's "No configuration" install leaves no main.cf, and postfix
+     * -c DIR reads that file to find DIR listed. */
+    if (add && access(SYSTEM_POSTFIX_DIR "/main.cf", F_OK) < 0 &&
+        write_file(SYSTEM_POSTFIX_DIR "/main.cf",
+                   "# created by the libmailssl interop tests\n", 0644) < 0) {
+        seterr(err, errlen, "cannot create %s/main.cf", SYSTEM_POSTFIX_DIR);
+        goto out;
+    }
     if (run_capture(get, cur, sizeof cur) != 0) {
         seterr(err, errlen, "postconf failed: %s", cur);
         goto out;
