@@ -205,6 +205,10 @@ static int imap_line(struct serve_dialogue *d, const char *l, size_t len,
         return SD_CONTINUE;
     }
     taglen = (int)(sp - l);
+    if (taglen > 64) { /* keeps every reply well inside SD_OUT_MAX */
+        *outn = put(out, outlen, 0, "* BAD tag too long\r\n");
+        return SD_CONTINUE;
+    }
     cmd = sp + 1;
     clen = len - (size_t)(cmd - l);
     if (word_is(cmd, clen, "CAPABILITY", NULL)) {
