@@ -618,38 +618,94 @@ typedef struct mailssl_validator mailssl_validator;
 
 /*
  * mailssl_validator_new - validation settings with defaults: system trust
- * store, validation time "now", warn 30 days, critical 7 days, no expected
- * name, no TLSA records. Free with mailssl_validator_free().
+ * store (GnuTLS's system trust, loaded on first use), validation time
+ * "now", warn 30 days, critical 7 days, no expected name, no TLSA
+ * records. Free with mailssl_validator_free(). NULL when out of memory or
+ * when mailssl_init() was not called.
  * Thread-safety: a configured validator may be used by several threads at
  * once for mailssl_validate_*; setters need exclusive access.
  */
 mailssl_validator *mailssl_validator_new(void);
+/* mailssl_validator_free - free a validator. NULL is fine. */
 void mailssl_validator_free(mailssl_validator *v);
+/*
+ * mailssl_validator_error - the message of the last failed setter on v,
+ * or "" when none. Valid until the next call on v.
+ */
 const char *mailssl_validator_error(const mailssl_validator *v);
 
-/* Trust: a PEM file of CA certificates or a directory of them, instead of
- * the system trust store; NULL goes back to the system store. */
+/*
+ * mailssl_validator_set_cafile - trust the CA certificates of a PEM file,
+ * or of every PEM file in a directory, instead of the system trust store;
+ * NULL goes back to the system store. The certificates are loaded now:
+ * MAILSSL_ERR_IO when path cannot be read, MAILSSL_ERR_CREDENTIAL when it
+ * holds no CA certificate; the previous trust stays in force on error.
+ */
 int mailssl_validator_set_cafile(mailssl_validator *v, const char *path);
-/* Validation time in seconds since the epoch (UTC); 0 means "now". */
+/*
+ * mailssl_validator_set_time - the validation time in seconds since the
+ * epoch (UTC); 0 means "now" at each validation. Dates, expiry windows and
+ * OCSP freshness are judged at this time, so an audit can ask "will this
+ * still be valid in 30 days?". MAILSSL_ERR_INVALID when negative.
+ */
 int mailssl_validator_set_time(mailssl_validator *v, int64_t epoch_seconds);
-/* Expiry windows in days: warning when fewer than warn_days are left,
- * critical when fewer than crit_days. 0 <= crit_days <= warn_days. */
+/*
+ * mailssl_validator_set_days - expiry windows in days: cert-expiring is a
+ * warning when fewer than warn_days * 86400 seconds are left, critical
+ * when fewer than crit_days * 86400. 0 <= crit_days <= warn_days <= 36500,
+ * else MAILSSL_ERR_INVALID (settings unchanged). 0, 0 turns them off.
+ */
 int mailssl_validator_set_days(mailssl_validator *v, int warn_days,
                                int crit_days);
-/* The DNS name or IP address the certificate must be valid for (RFC 9525);
- * NULL: no name check. */
+/*
+ * mailssl_validator_set_name - the DNS name or IP address (IPv6 with or
+ * without brackets) the leaf must be valid for, per RFC 9525: DNS-IDs of
+ * subjectAltName, a wildcard only as the whole left-most label and for
+ * exactly one label, IP-IDs octet for octet, never the subject CN.
+ * Internationalized names are converted to A-labels; a trailing dot is
+ * dropped. NULL: no name check. MAILSSL_ERR_SYNTAX for a name that is not
+ * a host name (wildcards included), MAILSSL_ERR_TOO_LONG over 253 bytes.
+ */
 int mailssl_validator_set_name(mailssl_validator *v, const char *name);
-/* Add one TLSA record (RFC 6698 fields; RFC 7672 rules for SMTP). */
+/*
+ * mailssl_validator_add_tlsa - add one TLSA record (RFC 6698 fields: usage,
+ * selector, matching type, association data; data is copied). The caller
+ * vouches that the records are DNSSEC-validated. DANE-EE(3) pins the leaf
+ * and then names, dates and the PKIX chain are not checked; DANE-TA(2)
+ * anchors the chain at a certificate the server sends, names and dates
+ * still apply; PKIX-TA(0) and PKIX-EE(1) depend on the service (see
+ * mailssl_validator_set_service(); unusable for SMTP, RFC 7672); unknown
+ * selectors or matching types are unusable (dane-unusable). When usable
+ * records exist and none matches: dane-mismatch. Returns
+ * MAILSSL_OK, MAILSSL_ERR_INVALID (field over 255, no data),
+ * MAILSSL_ERR_TOO_LONG (over 64 records or 65532 bytes).
+ */
 int mailssl_validator_add_tlsa(mailssl_validator *v, int usage, int selector,
                                int matching_type, const unsigned char *data,
                                size_t data_len);
 
 /*
- * mailssl_validate_credential - check a server credential: key matches
- * certificate, chain complete and in order, trust, dates, usage, key and
- * signature strength, self-signed leaf, name (when set). Findings are
- * appended to report. Returns the worst severity of the findings added
- * (0-3) or a negative error.
+ * mailssl_validator_set_service - the service (MAILSSL_SERVICE_*) the
+ * certificate serves; it picks the DANE rules. MAILSSL_SERVICE_ANY (the
+ * default), SMTP and LMTP follow RFC 7672: PKIX-TA(0) and PKIX-EE(1)
+ * records are unusable. Every other service follows RFC 7671: PKIX-EE(1)
+ * must match the leaf and PKIX-TA(0) a certificate of the chain or its
+ * trust anchor, and the chain must then pass the usual PKIX validation.
+ * MAILSSL_ERR_INVALID for an unknown constant.
+ */
+int mailssl_validator_set_service(mailssl_validator *v, int service);
+
+/*
+ * mailssl_validate_credential - check a server credential (a loaded
+ * mailssl_credential): key matches certificate (key-cert-mismatch), chain
+ * complete and in order, trust, dates, usage, key and signature strength,
+ * self-signed leaf, name (when set), TLSA records (when added). Warnings
+ * recorded when the credential was loaded (e.g. key-file-permissions) are
+ * copied into the report first. Findings are appended to report (the
+ * caller owns it). Returns the worst severity of the findings added (0-3),
+ * MAILSSL_ERR_STATE for a credential that was never loaded, or another
+ * negative error (MAILSSL_ERR_INVALID, MAILSSL_ERR_NOMEM).
+ * Thread-safety: as mailssl_validator_new(); the credential is only read.
  */
 int mailssl_validate_credential(const mailssl_validator *v,
                                 const mailssl_credential *cred,
@@ -657,15 +713,43 @@ int mailssl_validate_credential(const mailssl_validator *v,
 
 /*
  * mailssl_validate_chain - check a chain as a server presented it: ncerts
- * DER certificates (leaf first) and an optional stapled OCSP response (DER,
- * NULL/0 when none). Findings are appended to report; returns the worst
- * severity added (0-3) or a negative error.
+ * (1-32) DER certificates (leaf first) and an optional stapled OCSP
+ * response (DER, NULL/0 when none): the checks of
+ * mailssl_validate_credential() but the key, plus cert-parse-error for a
+ * certificate that does not parse, ocsp-staple-missing for a must-staple
+ * leaf without a staple, and for a staple: cert-revoked, or
+ * ocsp-staple-invalid when it is stale, for another certificate or not
+ * signed by the issuer. Findings are appended to report; returns the
+ * worst severity added (0-3) or a negative error (MAILSSL_ERR_INVALID,
+ * MAILSSL_ERR_TOO_LONG for more than 32 certificates, MAILSSL_ERR_NOMEM).
  */
 int mailssl_validate_chain(const mailssl_validator *v,
                            const unsigned char *const *der_certs,
                            const size_t *der_lens, size_t ncerts,
                            const unsigned char *ocsp_der, size_t ocsp_len,
                            mailssl_report *report);
+
+/*
+ * mailssl_certificate_json - the details of one DER certificate as the
+ * "certificate" JSON object of SPEC.md section 5: {"subject", "issuer"
+ * (RFC 4514), "names" (subjectAltName DNS names and IP addresses),
+ * "not_before", "not_after" (RFC 3339 UTC), "days_left" (whole days from
+ * now_epoch to not_after, rounded down, negative once expired; now_epoch 0
+ * means now), "sha256" (hex fingerprint), "spki_pin" (base64 SHA-256 of
+ * the SubjectPublicKeyInfo, RFC 7469), "key_type", "key_bits",
+ * "signature_algorithm"}. Returns a new string to free with
+ * mailssl_free(), or NULL when der does not parse or memory runs out.
+ */
+char *mailssl_certificate_json(const unsigned char *der, size_t der_len,
+                               int64_t now_epoch);
+
+/*
+ * mailssl_credential_certificate_json - the same object for certificate
+ * number index (0 = leaf) of a loaded credential; NULL when index is out
+ * of range, the credential is not loaded, or memory runs out.
+ */
+char *mailssl_credential_certificate_json(const mailssl_credential *cred,
+                                          size_t index, int64_t now_epoch);
 
 /* ------------------------------------------------------------------ */
 /* Probe: one handshake probe of a mail service (probe issue)          */

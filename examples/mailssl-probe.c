@@ -1,0 +1,254 @@
+/*
+ * mailssl-probe - probe mail services over TLS (SPEC.md section 6).
+ *
+ * Every URL becomes one mailssl_probe; a mailssl_batch runs them all in
+ * this thread, at most --concurrency at once; the results go through one
+ * of the formatters of probe_format.c. The exit status is the worst status
+ * over all targets.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mailssl.h"
+#include "probe_format.h"
+
+#define PROG "mailssl-probe"
+#define EXIT_USAGE 3 /* the monitoring-plugin "unknown" */
+
+/* More than a handful of targets on a terminal: show progress. */
+#define PROGRESS_MIN_TARGETS 5
+
+static void progress(size_t done, size_t total, void *user)
+{
+    (void)user;
+    fprintf(stderr, "\r%s: %zu/%zu probes done", PROG, done, total);
+    fflush(stderr);
+}
+
+/* Says why the program cannot go on: on stderr, and for --format nagios
+ * also as the UNKNOWN status line a monitoring system shows. */
+static void fail(int format, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void fail(int format, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    char *c;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s: %s\n", PROG, msg);
+    if (format == PF_FORMAT_NAGIOS) {
+        for (c = msg; *c; c++)
+            if (*c == '\n' || *c == '|')
+                *c = *c == '|' ? '/' : ' ';
+        printf("MAILSSL-PROBE UNKNOWN - %s\n", msg);
+        fflush(stdout);
+    }
+}
+
+/* Applies the command line to one probe; on failure prints why. */
+static int configure(mailssl_probe *p, const struct probe_options *o,
+                     const char *url)
+{
+    int rc;
+
+    if (mailssl_probe_error(p)[0]) {
+        fail(o->format, "bad URL '%s': %s", url, mailssl_probe_error(p));
+        return -1;
+    }
+#define SET(call, what)                                                       \
+    do {                                                                      \
+        rc = (call);                                                          \
+        if (rc < 0) {                                                         \
+            fail(o->format, "%s: %s", what,                                   \
+                 mailssl_probe_error(p)[0] ? mailssl_probe_error(p)           \
+                                           : mailssl_strerror(rc));           \
+            return -1;                                                        \
+        }                                                                     \
+    } while (0)
+    if (o->cafile)
+        SET(mailssl_probe_set_cafile(p, o->cafile), "--cafile");
+    if (o->servername)
+        SET(mailssl_probe_set_servername(p, o->servername), "--servername");
+    if (o->connect_to)
+        SET(mailssl_probe_set_connect_to(p, o->connect_to), "--connect-to");
+    SET(mailssl_probe_set_timeout_ms(p, o->timeout_ms), "--timeout");
+    SET(mailssl_probe_set_days(p, o->warn_days, o->crit_days),
+        "--warn/--crit");
+#undef SET
+    return 0;
+}
+
+/* Fills v from a finished probe; findings go into the array *fs (owned by
+ * the caller). Returns 0 or -1 when out of memory. */
+static int view_of(const mailssl_probe *p, const char *url,
+                   struct probe_view *v, struct pf_finding **fs)
+{
+    const mailssl_report *r = mailssl_probe_findings(p);
+    size_t i, n = mailssl_report_count(r);
+    int s;
+
+    memset(v, 0, sizeof(*v));
+    v->url = url;
+    v->service = mailssl_service_name(mailssl_probe_service(p));
+    v->host = mailssl_probe_host(p);
+    v->port = mailssl_probe_port(p);
+    v->address = mailssl_probe_address(p);
+    v->status = mailssl_probe_status(p);
+    if (v->status < 0 || v->status > 3)
+        v->status = MAILSSL_SEVERITY_UNKNOWN;
+    v->diagnosis = mailssl_code_name(mailssl_probe_diagnosis(p));
+    v->message = mailssl_probe_message(p);
+    v->stage = mailssl_stage_name(mailssl_probe_stage(p));
+    v->tls_version = mailssl_probe_tls_version(p);
+    v->has_cert = mailssl_probe_cert_sha256(p) != NULL;
+    v->not_before = mailssl_probe_cert_not_before(p);
+    v->not_after = mailssl_probe_cert_not_after(p);
+    v->days_left = mailssl_probe_cert_days_left(p);
+    for (s = 0; s < PF_NTIMINGS; s++)
+        v->timing_us[s] = mailssl_probe_timing_us(
+            p, s == PF_TIMING_TOTAL ? MAILSSL_STAGE_TOTAL
+                                    : MAILSSL_STAGE_RESOLVE + s);
+    *fs = NULL;
+    if (n) {
+        *fs = calloc(n, sizeof(**fs));
+        if (!*fs)
+            return -1;
+        for (i = 0; i < n; i++) {
+            (*fs)[i].code = mailssl_code_name(mailssl_report_code(r, i));
+            (*fs)[i].severity =
+                mailssl_severity_name(mailssl_report_severity(r, i));
+            (*fs)[i].message = mailssl_report_message(r, i);
+        }
+    }
+    v->findings = *fs;
+    v->nfindings = n;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct probe_options o;
+    char err[512];
+    mailssl_probe **probes = NULL;
+    struct probe_view *views = NULL;
+    struct pf_finding **fs = NULL;
+    mailssl_batch *batch = NULL;
+    size_t i, made = 0;
+    int rc, status = EXIT_USAGE, inited = 0, show_progress;
+
+    if (pf_parse_args(argc, argv, &o, err, sizeof(err)) < 0) {
+        fail(o.format, "%s", err);
+        return EXIT_USAGE;
+    }
+    if (o.help) {
+        pf_write_usage(stdout, PROG);
+        free(o.urls);
+        return fflush(stdout) == 0 ? 0 : EXIT_USAGE;
+    }
+    if (o.version) {
+        printf("%s (libmailssl %s)\n", PROG, mailssl_version());
+        free(o.urls);
+        return fflush(stdout) == 0 ? 0 : EXIT_USAGE;
+    }
+    rc = mailssl_init();
+    if (rc < 0) {
+        fail(o.format, "cannot initialise the library: %s",
+             mailssl_strerror(rc));
+        goto out;
+    }
+    inited = 1;
+    probes = calloc(o.nurls, sizeof(*probes));
+    views = calloc(o.nurls, sizeof(*views));
+    fs = calloc(o.nurls, sizeof(*fs));
+    batch = mailssl_batch_new(o.concurrency);
+    if (!probes || !views || !fs || !batch) {
+        fail(o.format, "out of memory");
+        goto out;
+    }
+    for (made = 0; made < o.nurls; made++) {
+        probes[made] = mailssl_probe_new(o.urls[made]);
+        if (!probes[made]) {
+            fail(o.format, "out of memory");
+            goto out;
+        }
+        if (configure(probes[made], &o, o.urls[made]) < 0) {
+            made++;
+            goto out;
+        }
+        rc = mailssl_batch_add(batch, probes[made]);
+        if (rc < 0) {
+            fail(o.format, "%s: %s", o.urls[made], mailssl_strerror(rc));
+            made++;
+            goto out;
+        }
+    }
+    show_progress = o.nurls > PROGRESS_MIN_TARGETS && isatty(2);
+    if (show_progress)
+        progress(0, o.nurls, NULL);
+    rc = mailssl_batch_run(batch, show_progress ? progress : NULL, NULL);
+    if (show_progress) {
+        fputs("\r\033[K", stderr); /* erase the progress line */
+        fflush(stderr);
+    }
+    if (rc < 0) {
+        fail(o.format, "probing failed: %s", mailssl_strerror(rc));
+        goto out;
+    }
+    for (i = 0; i < o.nurls; i++) {
+        if (view_of(probes[i], o.urls[i], &views[i], &fs[i]) < 0) {
+            fail(o.format, "out of memory");
+            goto out;
+        }
+    }
+    switch (o.format) {
+    case PF_FORMAT_JSON:
+        for (i = 0; i < o.nurls; i++) {
+            char *json = mailssl_probe_json(probes[i]);
+            if (!json) {
+                fprintf(stderr, "%s: %s: cannot make the JSON result\n",
+                        PROG, o.urls[i]);
+                views[i].status = MAILSSL_SEVERITY_UNKNOWN;
+                continue;
+            }
+            puts(json);
+            mailssl_free(json);
+        }
+        break;
+    case PF_FORMAT_NAGIOS:
+        pf_write_nagios(stdout, views, o.nurls, o.warn_days, o.crit_days);
+        break;
+    case PF_FORMAT_PROMETHEUS:
+        pf_write_prometheus(stdout, views, o.nurls);
+        break;
+    default:
+        pf_write_text(stdout, views, o.nurls);
+        break;
+    }
+    status = pf_worst_status(views, o.nurls);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "%s: cannot write the results\n", PROG);
+        status = EXIT_USAGE;
+    }
+out:
+    mailssl_batch_free(batch);
+    for (i = 0; probes && i < made; i++)
+        mailssl_probe_free(probes[i]);
+    for (i = 0; fs && i < o.nurls; i++)
+        free(fs[i]);
+    free(fs);
+    free(views);
+    free(probes);
+    free(o.urls);
+    if (inited)
+        mailssl_deinit();
+    return status;
+}

@@ -1,0 +1,161 @@
+/*
+ * probe_internal.h - the probe engine's private definitions, shared by
+ * lib/probe.c (state machine), lib/probe_tls.c (handshake, failure
+ * classification, verification), lib/probe_json.c (result output),
+ * lib/net.c (resolution, sockets, clock) and lib/url.c (URL parsing).
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef MAILSSL_PROBE_INTERNAL_H
+#define MAILSSL_PROBE_INTERNAL_H
+
+#include <netdb.h>
+#include <stdint.h>
+
+#include "dialogue.h"
+#include "internal.h"
+
+/* ---- URL (lib/url.c) --------------------------------------------------- */
+#define MAILSSL_HOST_MAX 256
+
+/* Parses "NAME://HOST[:PORT][/]" (SPEC.md section 2). host receives the
+ * host without brackets (IPv6 literals are checked with inet_pton), port
+ * the explicit port or the service's default. Returns 0 or
+ * MAILSSL_ERR_SYNTAX with a message in err (errlen bytes). */
+int mailssl__url_parse(const char *url, int *service, char *host,
+                       size_t hostlen, int *port, char *err, size_t errlen);
+/* Parses "HOST", "HOST:PORT", "[V6]" or "[V6]:PORT" (connect-to);
+ * *port is left alone when absent. Same returns as mailssl__url_parse. */
+int mailssl__hostport_parse(const char *text, char *host, size_t hostlen,
+                            int *port, char *err, size_t errlen);
+/* Appends "NAME://HOST:PORT" with IPv6 literals in brackets. */
+void mailssl__url_format(struct mailssl_buf *b, int service, const char *host,
+                         int port);
+/* 1 when s is an IPv4 or IPv6 literal. */
+int mailssl__is_ip_literal(const char *s);
+
+/* ---- network helpers (lib/net.c) -------------------------------------- */
+/* Monotonic clock in microseconds. */
+int64_t mailssl__now_us(void);
+/* getaddrinfo for a TCP connection to host:port; family 0, 4 or 6.
+ * Returns 0 or the getaddrinfo error (EAI_*), *res to freeaddrinfo. */
+int mailssl__resolve(const char *host, int port, int family,
+                     struct addrinfo **res);
+/* A non-blocking TCP socket connecting to ai: returns the descriptor
+ * (connect in progress or done) or -errno. */
+int mailssl__connect_start(const struct addrinfo *ai);
+/* After POLLOUT: 0 when connected, else the errno of the failure. */
+int mailssl__connect_result(int fd);
+/* Numeric text of an address ("192.0.2.1", "::1"). */
+void mailssl__sockaddr_text(const struct sockaddr *sa, char *dst, size_t n);
+/* 1 when a byte is waiting on fd right now (MSG_PEEK, no wait). */
+int mailssl__bytes_waiting(int fd);
+
+/* ---- the probe object -------------------------------------------------- */
+#define MAILSSL_PROBE_INBUF (MAILSSL_DIALOGUE_MAX_LINE + 2) /* line + CRLF */
+#define MAILSSL_PROBE_MAX_PHASE_BYTES (128 * 1024)
+
+/* Engine states. */
+enum {
+    PS_NEW = 0,
+    PS_CONNECTING,
+    PS_DIALOGUE,    /* line exchange, plaintext or over TLS */
+    PS_HANDSHAKE,
+    PS_DONE
+};
+
+struct mailssl_probe_tlsa {
+    int usage, selector, matching_type;
+    unsigned char *data;
+    size_t len;
+};
+
+struct mailssl_probe {
+    /* settings */
+    int url_ok;
+    int service;
+    char host[MAILSSL_HOST_MAX];
+    int port;
+    char *cafile;
+    char *servername;               /* NULL: host */
+    char *connect_host;             /* NULL: host */
+    int connect_port;               /* 0: port */
+    int family;
+    int32_t timeout_ms;
+    int32_t stage_timeout_ms[MAILSSL_STAGE_DONE]; /* 0: none */
+    int warn_days, crit_days;
+    char *priority;                 /* NULL: "NORMAL" */
+    int min_version;                /* gnutls_protocol_t */
+    mailssl_credential *client_cred;
+    struct mailssl_probe_tlsa *tlsa;
+    size_t ntlsa;
+    int64_t vtime;
+
+    /* run state */
+    int state;
+    int started;
+    int want;                       /* MAILSSL_WANT_* while running */
+    int64_t t_start, deadline;      /* whole probe (monotonic us) */
+    int64_t stage_start, stage_deadline;
+    int64_t addr_deadline;          /* this address's share of connect */
+    int cur_stage;                  /* stage in progress */
+    struct addrinfo *ai_list, *ai_cur;
+    int naddr_tried, naddr;
+    int connect_errno;
+    int fd;
+    int tls_on;                     /* dialogue I/O goes through TLS */
+    int implicit;
+    gnutls_session_t sess;
+    gnutls_certificate_credentials_t xcred;
+    int pull_errno;                 /* errno of the last failed recv */
+    int pull_eof;                   /* recv returned 0 (FIN) */
+    size_t tls_rx;                  /* bytes received by the TLS layer */
+    unsigned char tls_first[8];     /* its first bytes (non-TLS answers) */
+    unsigned char in[MAILSSL_PROBE_INBUF];
+    size_t inlen;
+    struct mailssl_buf out;
+    size_t outoff;
+    struct mailssl_dialogue dlg;
+    int dlg_inited;
+    size_t phase_lines, phase_bytes;
+
+    int cert_code, cert_severity;   /* what verify found (non-fatal) */
+
+    /* results */
+    int status, diagnosis, stage;
+    char message[512];
+    char address[64];
+    const char *tls_version, *tls_cipher, *tls_group; /* static strings */
+    size_t chain_length;
+    char **caps;
+    size_t ncaps;
+    mailssl_report *findings;
+    int64_t timing[MAILSSL_STAGE_TOTAL + 1];
+    struct mailssl_certinfo cert;
+    int have_cert;
+    int64_t now_epoch;              /* wall clock when verified */
+    char err[MAILSSL_ERRLEN];
+};
+
+/* ---- TLS side (lib/probe_tls.c) ---------------------------------------- */
+/* Creates the client session on p->fd (SNI, priority, credentials).
+ * Returns 0 or a negative MAILSSL_ERR_* with p->err set. */
+int mailssl__probe_tls_setup(mailssl_probe *p);
+/* One handshake step: 0 done, MAILSSL_WANT_* to wait, or -1 when it failed
+ * (p->diagnosis and p->message set). */
+int mailssl__probe_tls_handshake(mailssl_probe *p);
+/* Fills the TLS facts, the certificate block and the findings after a
+ * handshake. Returns the diagnosis the certificate earns (MAILSSL_CODE_OK
+ * when nothing is wrong) and sets *severity; message filled when not OK. */
+int mailssl__probe_tls_verify(mailssl_probe *p, int *severity);
+void mailssl__probe_tls_free(mailssl_probe *p);
+/* "unrecognized_name (112: The server name sent was not recognized)" */
+void mailssl__probe_alert_text(int alert, char *dst, size_t n);
+
+/* Whole days from the verification time to the leaf's notAfter. */
+int64_t mailssl__probe_days_left(const mailssl_probe *p);
+
+/* Ends the probe with a diagnosis (printf-style message). */
+void mailssl__probe_fail(mailssl_probe *p, int code, int severity,
+                         const char *fmt, ...) MAILSSL_PRINTF(4, 5);
+
+#endif

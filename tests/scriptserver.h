@@ -1,0 +1,83 @@
+/*
+ * scriptserver.h - test helper: a scripted loopback server for the probe
+ * tests, the hostile-server suite and the benchmarks. It listens on
+ * 127.0.0.1 or ::1 port 0 in a thread of the test, and plays the same
+ * script on every connection it accepts: send bytes, expect a line, close
+ * with FIN or RST, sleep, trickle bytes slowly, run a GnuTLS server
+ * handshake (then send/expect go over TLS), send a raw fatal alert, drain.
+ * Everything the client sent is recorded, split into what came in
+ * plaintext and what came over TLS, so tests can assert that no
+ * credentials and no plaintext after a STARTTLS go-ahead were sent.
+ * Test code only.
+ */
+#ifndef MAILSSL_TEST_SCRIPTSERVER_H
+#define MAILSSL_TEST_SCRIPTSERVER_H
+
+#include <stddef.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+enum ss_op {
+    SS_END = 0,   /* end of script: close (FIN) */
+    SS_SEND,      /* send data (len 0: strlen); "$TAG" is replaced by the
+                     first word of the last line received (IMAP tags) */
+    SS_EXPECT,    /* read one line; when data is set, it must start with
+                     data (case-insensitive) or the mismatch is counted */
+    SS_CLOSE,     /* close with FIN and stop the script */
+    SS_RST,       /* close with RST (SO_LINGER 0) and stop */
+    SS_SLEEP,     /* wait arg ms (interrupted by ss_stop) */
+    SS_TRICKLE,   /* send data one byte every arg ms */
+    SS_RECV,      /* wait until at least one byte arrives (e.g. the
+                     ClientHello) and record what came, up to 5 s */
+    SS_TLS,       /* server handshake; data: priority (NULL: config's);
+                     a failed handshake stops the script */
+    SS_ALERT,     /* send a plaintext fatal alert record, arg = its code */
+    SS_DRAIN      /* read until the client closes (at most 5 s) */
+};
+
+struct ss_step {
+    enum ss_op op;
+    const char *data;
+    size_t len;
+    int arg;
+};
+
+struct ss_config {
+    int family;                    /* 4 (127.0.0.1, default) or 6 (::1) */
+    const struct ss_step *script;  /* ends with SS_END */
+    gnutls_x509_crt_t *chain;      /* for SS_TLS: chain, leaf first */
+    unsigned nchain;
+    gnutls_x509_privkey_t key;
+    const char *priority;          /* NULL: "NORMAL" */
+    int threads;                   /* connections served at once (0: 1) */
+};
+
+struct scriptserver;
+
+/* Starts listening and serving in a new thread; NULL on failure (the
+ * family may be unavailable: test with ss_ipv6_available()). The config
+ * and script must stay valid until ss_stop. */
+struct scriptserver *ss_start(const struct ss_config *cfg);
+/* The port it listens on. */
+int ss_port(const struct scriptserver *s);
+/* Stops the thread (interrupting waits), closes everything, frees. Call
+ * ss_* accessors before this; the recorded data is freed here. */
+void ss_stop(struct scriptserver *s);
+/* Waits (at most 10 s) until at least n connections were accepted and
+ * the thread is idle again, so recordings are complete. Returns 0, or -1
+ * on timeout. */
+int ss_quiesce(struct scriptserver *s, int n);
+/* Recorded bytes the clients sent, in plaintext and over TLS (all
+ * connections appended). NUL-terminated; *len may be NULL. */
+const char *ss_plain(struct scriptserver *s, size_t *len);
+const char *ss_tls(struct scriptserver *s, size_t *len);
+/* Number of SS_EXPECT mismatches, connections accepted, and TLS
+ * handshakes that failed. */
+int ss_mismatches(struct scriptserver *s);
+int ss_connections(struct scriptserver *s);
+int ss_tls_failures(struct scriptserver *s);
+/* 1 when ::1 can be bound. */
+int ss_ipv6_available(void);
+
+#endif
