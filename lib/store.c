@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include "internal.h"
@@ -85,9 +86,19 @@ static int form_of(int port, int service)
     return (port == MAILSSL_PORT_ANY) * 2 + (service == MAILSSL_SERVICE_ANY);
 }
 
+/* Groups come from chunks of huge-page-backed memory (a lookup reads one
+ * at random), removed ones go to a free list. */
+struct chunk {
+    struct chunk *next;
+};
+
 struct mailssl__table {
     struct mailssl__binding **list; /* insertion order */
     size_t n, cap;
+    struct chunk *chunks;       /* group memory */
+    char *chunk_next, *chunk_end;
+    size_t chunk_size;          /* of the last chunk; doubles to 2 MiB */
+    void *free_groups;          /* removed groups, linked through ni */
     struct hash keys;   /* whole key -> binding (duplicates, removal) */
     struct hash groups; /* name and address -> group (lookups) */
     struct hash names;  /* name key -> nameinfo */
@@ -390,11 +401,28 @@ int mailssl__parse_name(const char *text, int *kind, char **out, char *err,
 
 /* ---- hashes ------------------------------------------------------------ */
 
+/* Zeroed slots. Large arrays ask for huge pages: a lookup reads a few
+ * random slots of each hash, and with 4 KiB pages every one of them would
+ * also miss the TLB. */
+#define HUGE_PAGE (2u * 1024u * 1024u)
+static struct hslot *slots_alloc(size_t n)
+{
+    size_t bytes = n * sizeof(struct hslot);
+    void *p;
+    if (bytes < HUGE_PAGE)
+        return calloc(n, sizeof(struct hslot));
+    if (posix_memalign(&p, HUGE_PAGE, bytes) != 0)
+        return NULL;
+    madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure is fine */
+    memset(p, 0, bytes);
+    return p;
+}
+
 static int hash_init(struct hash *h)
 {
     h->cap = 16;
     h->n = 0;
-    h->s = calloc(h->cap, sizeof *h->s);
+    h->s = slots_alloc(h->cap);
     return h->s ? 0 : MAILSSL_ERR_NOMEM;
 }
 
@@ -408,7 +436,7 @@ static int hash_reserve(struct hash *h)
         return 0;
     ncap = h->cap * 2;
     m = ncap - 1;
-    if (!(ns = calloc(ncap, sizeof *ns)))
+    if (!(ns = slots_alloc(ncap)))
         return MAILSSL_ERR_NOMEM;
     for (i = 0; i < h->cap; i++)
         if (h->s[i].p) {
@@ -522,9 +550,43 @@ static void binding_free(struct mailssl__binding *b)
     free(b);
 }
 
-static void group_free(struct group *g)
+#define CHUNK_SIZE HUGE_PAGE
+
+static struct group *group_alloc(struct mailssl__table *t)
 {
-    free(g);
+    struct group *g;
+    if (t->free_groups) {
+        g = t->free_groups;
+        t->free_groups = *(void **)g;
+    } else {
+        if (!t->chunks || t->chunk_next + GROUP_SIZE > t->chunk_end) {
+            /* small tables stay small: 8 KiB first, doubling */
+            size_t size = t->chunk_size ? t->chunk_size * 2 : 8192;
+            void *p;
+            if (size > CHUNK_SIZE)
+                size = CHUNK_SIZE;
+            if (posix_memalign(&p, size, size) != 0)
+                return NULL;
+            if (size == CHUNK_SIZE)
+                madvise(p, size, MADV_HUGEPAGE); /* advice only */
+            ((struct chunk *)p)->next = t->chunks;
+            t->chunks = p;
+            t->chunk_size = size;
+            /* the chunk header takes the first group's place */
+            t->chunk_next = (char *)p + GROUP_SIZE;
+            t->chunk_end = (char *)p + size;
+        }
+        g = (struct group *)t->chunk_next;
+        t->chunk_next += GROUP_SIZE;
+    }
+    memset(g, 0, sizeof *g);
+    return g;
+}
+
+static void group_free(struct mailssl__table *t, struct group *g)
+{
+    *(void **)g = t->free_groups;
+    t->free_groups = g;
 }
 
 static void nameinfo_free(struct nameinfo *ni)
@@ -539,9 +601,11 @@ void mailssl__table_free(struct mailssl__table *t)
         return;
     for (i = 0; i < t->n; i++)
         binding_free(t->list[i]);
-    for (i = 0; t->groups.s && i < t->groups.cap; i++)
-        if (t->groups.s[i].p)
-            group_free(t->groups.s[i].p);
+    while (t->chunks) {
+        struct chunk *c = t->chunks;
+        t->chunks = c->next;
+        free(c);
+    }
     for (i = 0; t->names.s && i < t->names.cap; i++)
         if (t->names.s[i].p)
             nameinfo_free(t->names.s[i].p);
@@ -640,9 +704,8 @@ static struct group *group_get(struct mailssl__table *t,
     if (g)
         return g;
     if (hash_reserve(&t->groups) < 0 ||
-        !(g = aligned_alloc(GROUP_ALIGN, GROUP_SIZE)))
+        !(g = group_alloc(t)))
         return NULL;
-    memset(g, 0, sizeof *g);
     g->ni = ni;
     g->addr = *a;
     hash_put(&t->groups, find_group_slot(t, ni, a, gh), gh, g);
@@ -738,7 +801,7 @@ static int table_remove(struct mailssl__table *t, int service,
         group_count(t, g, form_of(port, service), NULL);
         if (!g->count[0] && !g->count[1] && !g->count[2] && !g->count[3]) {
             hash_delete(&t->groups, k);
-            group_free(g);
+            group_free(t, g);
         }
     }
     /* a stale prefix bit only costs one probe; the count frees the name */
