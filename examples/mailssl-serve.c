@@ -247,6 +247,7 @@ struct server {
     struct conn **conns;
     size_t nconns;
     int idle_ms;
+    int strict; /* --strict: mailssl_store_set_strict() */
 };
 
 static void conn_free(struct conn *c)
@@ -318,7 +319,12 @@ static void log_handshake_failure(struct server *srv, struct conn *c, int rc)
     } else {
         snprintf(at, sizeof(at), "?");
     }
-    if (lrc == MAILSSL_ERR_NOT_FOUND)
+    /* the certificate callback failing shows as one of these */
+    if (lrc == MAILSSL_ERR_NOT_FOUND &&
+        (rc == GNUTLS_E_NO_CIPHER_SUITES ||
+         rc == GNUTLS_E_INSUFFICIENT_CREDENTIALS ||
+         rc == GNUTLS_E_CERTIFICATE_ERROR ||
+         rc == GNUTLS_E_UNRECOGNIZED_NAME))
         logmsg("%s %s: connection from %s dropped during the TLS "
                "handshake: %s",
                mailssl_service_name(c->l->spec.service), at, c->peer,
@@ -617,7 +623,7 @@ static void reload(struct server *srv)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: %s [--idle-timeout SECONDS] CONFIG\n"
+            "Usage: %s [--idle-timeout SECONDS] [--strict] CONFIG\n"
             "\n"
             "Listens on every 'listen' line of CONFIG (the binding store "
             "format of\nlibmailssl) and speaks just enough of each mail "
@@ -631,6 +637,9 @@ static void usage(FILE *out)
             "\n"
             "  --idle-timeout SECONDS  close a connection idle that long "
             "(default 60)\n"
+            "  --strict                refuse a server name (SNI) that no "
+            "binding names\n"
+            "                          with an unrecognized_name alert\n"
             "  --help                  this text\n"
             "  --version               the program and library versions\n"
             "\n"
@@ -742,6 +751,10 @@ int main(int argc, char **argv)
             printf("%s (libmailssl %s)\n", PROG, mailssl_version());
             return 0;
         }
+        if (strcmp(arg, "--strict") == 0) {
+            srv.strict = 1;
+            continue;
+        }
         if (strcmp(arg, "--idle-timeout") == 0 ||
             strncmp(arg, "--idle-timeout=", 15) == 0) {
             const char *v = arg[14] == '=' ? arg + 15
@@ -793,6 +806,7 @@ int main(int argc, char **argv)
         status = EXIT_RUNTIME;
         goto out;
     }
+    mailssl_store_set_strict(srv.store, srv.strict);
     if (mailssl_store_load_file(srv.store, config) < 0) {
         /* FILE:LINE:COLUMN: message, as a compiler says it */
         fprintf(stderr, "%s\n", mailssl_store_error(srv.store));

@@ -273,6 +273,68 @@ class Unbound(unittest.TestCase):
             shutil.rmtree(d, ignore_errors=True)
 
 
+class Names(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="mailssl-serve-run.")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def config(self):
+        return ("bind * * * * cert=%s key=%s\n" %
+                (path("good.pem"), path("good.key")) +
+                "bind * * * localhost cert=%s key=%s\n" %
+                (path("good2.pem"), path("good2.key")) +
+                "listen imaps 127.0.0.1 {imaps}\n")
+
+    def probe_name(self, s, name):
+        p = subprocess.run([PROBE, "--cafile", path("ca.pem"), "--format",
+                            "json", "--servername", name,
+                            url(s, "imaps")], stdout=subprocess.PIPE,
+                           text=True, timeout=60)
+        return formats.parse_json_lines(p.stdout)[0]
+
+    def test_sni_picks_the_named_binding(self):
+        with Serve(SERVE, self.config(), self.dir, ["imaps"]) as s:
+            r = self.probe_name(s, "localhost")
+            self.assertEqual(r["diagnosis"]["code"], "ok")
+            self.assertEqual(r["certificate"]["sha256"], fingerprint("good2"))
+            r = self.probe_name(s, "mail.test")  # falls back to "*"
+            self.assertEqual(r["diagnosis"]["code"], "ok")
+            self.assertEqual(r["certificate"]["sha256"], fingerprint("good"))
+
+    def test_strict_refuses_an_unknown_name_with_an_alert(self):
+        with Serve(SERVE, self.config(), self.dir, ["imaps"],
+                   args=["--strict"]) as s:
+            r = self.probe_name(s, "mail.test")
+            self.assertEqual(r["diagnosis"]["code"], "tls-alert")
+            self.assertIn("unrecognized", r["diagnosis"]["message"].lower())
+            r = self.probe_name(s, "localhost")
+            self.assertEqual(r["diagnosis"]["code"], "ok")
+            # no name at all: the "*" binding as before
+            rc, [r] = probe(url(s, "imaps"))
+            self.assertEqual(r["certificate"]["sha256"], fingerprint("good"))
+
+    def test_ipv6_listener(self):
+        try:
+            t = socket.socket(socket.AF_INET6)
+            t.bind(("::1", 0))
+            t.close()
+        except OSError:
+            self.skipTest("no ::1 on this machine")
+        with Serve(SERVE, "bind * ::1 * * cert=%s key=%s\n"
+                   "listen imap ::1 {imap}\n" %
+                   (path("good.pem"), path("good.key")), self.dir,
+                   ["imap"]) as s:
+            p = subprocess.run([PROBE, "--cafile", path("ca.pem"), "--format",
+                                "json", "--servername", "localhost",
+                                "imap://[::1]:%d" % s.port["imap"]],
+                               stdout=subprocess.PIPE, text=True, timeout=60)
+            [r] = formats.parse_json_lines(p.stdout)
+            self.assertEqual((r["address"], r["diagnosis"]["code"]),
+                             ("::1", "ok"))
+
+
 class Reload(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="mailssl-serve-run.")
