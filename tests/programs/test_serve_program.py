@@ -88,6 +88,16 @@ def fingerprint(name):
     return hashlib.sha256(der).hexdigest()
 
 
+class InTempDir(unittest.TestCase):
+    """Each test gets self.dir, removed after."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="mailssl-serve-run.")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Services(unittest.TestCase):
     """Every service of SPEC.md section 2, end to end."""
 
@@ -273,13 +283,7 @@ class Unbound(unittest.TestCase):
             shutil.rmtree(d, ignore_errors=True)
 
 
-class Names(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="mailssl-serve-run.")
-
-    def tearDown(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
+class Names(InTempDir):
     def config(self):
         return ("bind * * * * cert=%s key=%s\n" %
                 (path("good.pem"), path("good.key")) +
@@ -335,13 +339,7 @@ class Names(unittest.TestCase):
                              ("::1", "ok"))
 
 
-class Reload(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="mailssl-serve-run.")
-
-    def tearDown(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
+class Reload(InTempDir):
     def test_sighup_under_a_probe_loop(self):
         """Probes keep running while the config swaps between two
         certificates and a broken config: none fails, each sees the old or
@@ -420,13 +418,7 @@ class Reload(unittest.TestCase):
             self.assertEqual(r["diagnosis"]["code"], "ok")
 
 
-class Lifecycle(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="mailssl-serve-run.")
-
-    def tearDown(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
+class Lifecycle(InTempDir):
     def run_serve(self, *args):
         p = subprocess.run([SERVE] + list(args), stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, timeout=30)
