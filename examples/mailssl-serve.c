@@ -54,6 +54,7 @@
 #define MAX_CONNS 1000            /* more wait in the listen backlog */
 #define DEFAULT_IDLE_MS 60000     /* idle deadline of a connection */
 #define MAX_LINES_PER_TURN 32     /* then other connections get a turn */
+#define ACCEPT_PAUSE_MS 200       /* after accept() ran out of resources */
 #define IN_MAX (SD_LINE_MAX + 2)  /* a line and its CRLF */
 #define OUT_MAX (4 * SD_OUT_MAX)
 
@@ -248,6 +249,7 @@ struct server {
     size_t nconns;
     int idle_ms;
     int strict; /* --strict: mailssl_store_set_strict() */
+    int64_t accept_paused_until; /* out of descriptors: wait a little */
 };
 
 static void conn_free(struct conn *c)
@@ -492,11 +494,21 @@ static void accept_all(struct server *srv, struct listener *l)
         int fd = accept4(l->fd, (struct sockaddr *)&peer, &pl,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                errno != ECONNABORTED)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                errno == ENOMEM) {
+                /* the connection waits in the backlog; polling the
+                 * listener meanwhile would only spin */
+                if (srv->accept_paused_until == 0)
+                    logmsg("accept: %s: pausing new connections",
+                           strerror(errno));
+                srv->accept_paused_until = now_ms() + ACCEPT_PAUSE_MS;
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+                       errno != EINTR && errno != ECONNABORTED) {
                 logmsg("accept: %s", strerror(errno));
+            }
             return;
         }
+        srv->accept_paused_until = 0;
         c = calloc(1, sizeof(*c));
         if (!c) {
             logmsg("out of memory: connection refused");
@@ -667,11 +679,16 @@ static int run_loop(struct server *srv)
         size_t np = 0, k;
         int64_t now = now_ms(), next = now + 3600 * 1000;
         int timeout, stop = 0, hup = 0;
+        int accepting = srv->nconns < MAX_CONNS &&
+                        now >= srv->accept_paused_until;
 
+        if (!accepting && srv->accept_paused_until > now)
+            next = srv->accept_paused_until;
         pfd[np].fd = sig_pipe[0];
         pfd[np++].events = POLLIN;
         for (i = 0; i < srv->nls; i++) {
-            pfd[np].fd = srv->nconns < MAX_CONNS ? srv->ls[i].fd : -1;
+            pfd[np].fd = accepting ? srv->ls[i].fd : -1;
+            pfd[np].revents = 0;
             pfd[np++].events = POLLIN;
         }
         for (i = 0; i < srv->nconns; i++) {

@@ -88,6 +88,13 @@ def fingerprint(name):
     return hashlib.sha256(der).hexdigest()
 
 
+def cpu_seconds(pid):
+    """User and system CPU time of a process so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class InTempDir(unittest.TestCase):
     """Each test gets self.dir, removed after."""
 
@@ -483,6 +490,43 @@ class Lifecycle(InTempDir):
                                                b"idle too long, closing\r\n")
                 self.assertEqual(f.readline(), b"")
                 self.assertLess(time.monotonic() - t0, 5)
+
+    def test_out_of_descriptors_pauses_accepting(self):
+        """With 16 descriptors, clients beyond what fits wait in the
+        backlog, without a busy loop, and are served once others leave."""
+        config = ("bind imap 127.0.0.1 {imap} * cert=%s key=%s\n"
+                  "listen imap 127.0.0.1 {imap}\n" %
+                  (path("good.pem"), path("good.key")))
+        with Serve(SERVE, config, self.dir, ["imap"], max_fds=16) as s:
+            conns = [socket.create_connection(("127.0.0.1", s.port["imap"]))
+                     for _ in range(20)]
+            try:
+                cpu = cpu_seconds(s.proc.pid)
+                time.sleep(1)
+                # paused, not spinning on the readable listener
+                self.assertLess(cpu_seconds(s.proc.pid) - cpu, 0.1)
+                greeted = []
+                for c in conns:
+                    c.setblocking(False)
+                    try:
+                        greeted.append(c.recv(100).startswith(b"* OK "))
+                    except BlockingIOError:
+                        greeted.append(False)
+                self.assertIn(False, greeted)
+                self.assertIn(True, greeted)
+                log = s.wait_log("pausing new connections")
+                self.assertEqual(log.count("pausing new connections"), 1)
+                waiting = [c for c, g in zip(conns, greeted) if not g]
+                for c, g in zip(conns, greeted):
+                    if g:
+                        c.close()
+                for c in waiting:
+                    c.setblocking(True)
+                    c.settimeout(5)
+                    self.assertTrue(c.recv(100).startswith(b"* OK "))
+            finally:
+                for c in conns:
+                    c.close()
 
     def test_sigterm_exits_0(self):
         s = Serve(SERVE, bind_all(), self.dir, ALL)
