@@ -622,11 +622,11 @@ static int story(void)
         good = 0;
         goto out;
     }
-    printf("3. The audit (what 'mailssl-check CONFIG --cafile ca.pem' "
-           "says):\n\n");
+    printf("3. The audit of the config (mailssl_store_audit, what "
+           "mailssl-check runs):\n\n");
     crit1 = audit(store, v, &nb1, &total1);
-    printf("\n4. Every listener probed (what 'mailssl-probe --cafile ca.pem "
-           "URL...' says):\n\n");
+    printf("\n4. Every listener probed at once (a mailssl_batch, what "
+           "mailssl-probe runs):\n\n");
     ok1 = probe_all(diag1);
     snprintf(needle, sizeof(needle), "%s 127.0.0.1:%d: connection",
              svcs[UNBOUND].name, svcs[UNBOUND].port);
