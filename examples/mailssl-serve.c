@@ -202,8 +202,12 @@ static int open_listener(const struct listen_spec *spec, char *err,
         return -1;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    /* "::" is every IPv6 address; "0.0.0.0" has its own line and socket */
-    if (ai->ai_family == AF_INET6)
+    /* "::" is every IPv6 address; "0.0.0.0" has its own line and socket
+     * (an IPv4-mapped address, which the store reads as IPv4, needs the
+     * dual stack) */
+    if (ai->ai_family == AF_INET6 &&
+        IN6_IS_ADDR_UNSPECIFIED(
+            &((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr))
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0) {
         snprintf(err, errlen, "%s", strerror(errno));

@@ -346,6 +346,23 @@ class Names(InTempDir):
                              ("::1", "ok"))
 
 
+    def test_ipv4_mapped_listener_is_ipv4(self):
+        """The store reads ::ffff:127.0.0.1 as 127.0.0.1, and so does the
+        socket: the IPv4 binding covers it."""
+        try:
+            t = socket.socket(socket.AF_INET6)
+            t.close()
+        except OSError:
+            self.skipTest("no IPv6 sockets on this machine")
+        with Serve(SERVE, "bind imaps 127.0.0.1 * * cert=%s key=%s\n"
+                   "listen imaps ::ffff:127.0.0.1 {imaps}\n" %
+                   (path("good.pem"), path("good.key")), self.dir,
+                   ["imaps"]) as s:
+            self.assertNotIn("no binding", s.log())
+            rc, [r] = probe(url(s, "imaps"))
+            self.assertEqual((rc, r["diagnosis"]["code"]), (0, "ok"))
+
+
 class Reload(InTempDir):
     def test_sighup_under_a_probe_loop(self):
         """Probes keep running while the config swaps between two
