@@ -423,6 +423,25 @@ class Reload(InTempDir):
                 seen.add(r["certificate"]["sha256"])
         self.assertEqual(seen, set(good.values()))
 
+    def test_a_credential_that_does_not_load_is_not_applied(self):
+        line = "bind * 127.0.0.1 * * cert=%s key=%s\n"
+        listen = "listen imaps 127.0.0.1 {imaps}\n"
+        with Serve(SERVE, line % (path("good.pem"), path("good.key")) +
+                   listen, self.dir, ["imaps"]) as s:
+            # good2's certificate with good's key; then a missing file
+            for n, bad in enumerate([(path("good2.pem"), path("good.key")),
+                                     (path("none.pem"), path("good.key"))]):
+                s.config(listen + line % bad)
+                s.hup()
+                log = s.wait_log("reload failed", n + 1)
+                last = log.splitlines()[-1]
+                self.assertTrue(last.startswith(
+                    "mailssl-serve: reload failed, the previous bindings "
+                    "stay in force: %s:2:" % s.path), last)
+                rc, [r] = probe(url(s, "imaps"))
+                self.assertEqual(r["certificate"]["sha256"],
+                                 fingerprint("good"))
+
     def test_new_and_removed_listen_lines_are_logged(self):
         base = ("bind * 127.0.0.1 * * cert=%s key=%s\n" %
                 (path("good.pem"), path("good.key")))
