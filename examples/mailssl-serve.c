@@ -288,6 +288,10 @@ static ssize_t conn_io(struct conn *c, int sending, void *buf, size_t n)
             c->events = sending ? POLLOUT : POLLIN;
             return -1;
         }
+        if (r < 0 && !gnutls_error_is_fatal((int)r)) {
+            c->again = 1; /* e.g. a warning alert: call again */
+            return -1;
+        }
         return r < 0 ? -2 : r;
     }
     r = sending ? send(c->fd, buf, n, MSG_NOSIGNAL) : recv(c->fd, buf, n, 0);
@@ -381,6 +385,10 @@ static void conn_run(struct server *srv, struct conn *c)
             if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
                 c->events = gnutls_record_get_direction(c->tls) ? POLLOUT
                                                                  : POLLIN;
+                return;
+            }
+            if (rc < 0 && !gnutls_error_is_fatal(rc)) {
+                c->again = 1; /* e.g. a warning alert: go on */
                 return;
             }
             if (rc < 0) {
