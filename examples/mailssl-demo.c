@@ -403,11 +403,12 @@ static void serve_path(char *out, size_t len)
     if (!slash)
         return;
     slash[1] = '\0';
-    if (strlen(self) + strlen("mailssl-serve") < len) {
+    {
         char cand[PATH_MAX];
-        snprintf(cand, sizeof(cand), "%smailssl-serve", self);
-        if (access(cand, X_OK) == 0)
-            snprintf(out, len, "%s", cand);
+        int w = snprintf(cand, sizeof(cand), "%smailssl-serve", self);
+        if (w > 0 && (size_t)w < sizeof(cand) && (size_t)w < len &&
+            access(cand, X_OK) == 0)
+            memcpy(out, cand, (size_t)w + 1);
     }
 }
 
