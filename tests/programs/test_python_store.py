@@ -86,6 +86,13 @@ class StoreAgainstServe(unittest.TestCase):
         self.assertNotEqual(rs[0]["certificate"]["sha256"],
                             rs[3]["certificate"]["sha256"])
 
+    def test_single_probe_of_a_starttls_service(self):
+        r = m.probe("smtp://127.0.0.1:%d" % self.s.port["smtp"],
+                    cafile=self.ca, timeout=5)
+        self.assertEqual((r["status"], r["diagnosis"]["code"], r["stage"]),
+                         ("ok", "ok", "done"))
+        self.assertNotIn("STARTTLS", r["capabilities"])
+
     def test_check_script(self):
         p = subprocess.run([sys.executable, os.path.join(PYDIR, "check.py"),
                             "--cafile", self.ca, self.s.path, "imaps",
