@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 
 #include "mailssl-gnutls.h"
 #include "mailssl.h"
@@ -253,6 +254,7 @@ struct server {
     size_t nconns;
     int idle_ms;
     int strict; /* --strict: mailssl_store_set_strict() */
+    int verbose; /* --verbose: one line per TLS connection */
     int64_t accept_paused_until; /* out of descriptors: wait a little */
 };
 
@@ -345,6 +347,37 @@ static void log_handshake_failure(struct server *srv, struct conn *c, int rc)
                gnutls_strerror(rc));
 }
 
+/* --verbose: which certificate the store chose for a connection. */
+static void log_handshake_done(struct conn *c)
+{
+    const gnutls_datum_t *ours = gnutls_certificate_get_ours(c->tls);
+    gnutls_x509_crt_t crt;
+    gnutls_datum_t dn = {NULL, 0};
+    struct sockaddr_storage local;
+    socklen_t sl = sizeof(local);
+    char at[INET6_ADDRSTRLEN + 8] = "?", sni[256] = "";
+    size_t snilen = sizeof(sni) - 1;
+    unsigned type;
+
+    if (getsockname(c->fd, (struct sockaddr *)&local, &sl) == 0)
+        sockaddr_text(&local, at, sizeof(at));
+    if (gnutls_server_name_get(c->tls, sni, &snilen, &type, 0) != 0 ||
+        type != GNUTLS_NAME_DNS)
+        snprintf(sni, sizeof(sni), "(none)");
+    else
+        sni[snilen < sizeof(sni) ? snilen : sizeof(sni) - 1] = '\0';
+    if (ours && gnutls_x509_crt_init(&crt) == 0) {
+        if (gnutls_x509_crt_import(crt, ours, GNUTLS_X509_FMT_DER) == 0)
+            gnutls_x509_crt_get_dn3(crt, &dn, 0);
+        gnutls_x509_crt_deinit(crt);
+    }
+    logmsg("%s %s: %s: %s, server name %s, certificate %s",
+           mailssl_service_name(c->l->spec.service), at, c->peer,
+           gnutls_protocol_get_name(gnutls_protocol_get_version(c->tls)),
+           sni, dn.data ? (const char *)dn.data : "?");
+    gnutls_free(dn.data);
+}
+
 /* A fresh server session on c's socket, its certificate chosen by the
  * store. Returns 0 or -1 (logged). */
 static int start_tls(struct server *srv, struct conn *c)
@@ -403,6 +436,8 @@ static void conn_run(struct server *srv, struct conn *c)
             }
             c->state = C_DIALOGUE;
             c->tls_up = 1;
+            if (srv->verbose)
+                log_handshake_done(c);
             c->deadline = now_ms() + srv->idle_ms;
             n = sd_tls_started(&c->d, reply, sizeof(reply));
             queue(c, reply, n);
@@ -647,7 +682,8 @@ static void reload(struct server *srv)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: %s [--idle-timeout SECONDS] [--strict] CONFIG\n"
+            "Usage: %s [--idle-timeout SECONDS] [--strict] [--verbose] "
+            "CONFIG\n"
             "\n"
             "Listens on every 'listen' line of CONFIG (the binding store "
             "format of\nlibmailssl) and speaks just enough of each mail "
@@ -664,6 +700,8 @@ static void usage(FILE *out)
             "  --strict                refuse a server name (SNI) that no "
             "binding names\n"
             "                          with an unrecognized_name alert\n"
+            "  --verbose               log every TLS connection and its "
+            "certificate\n"
             "  --help                  this text\n"
             "  --version               the program and library versions\n"
             "\n"
@@ -782,6 +820,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(arg, "--strict") == 0) {
             srv.strict = 1;
+            continue;
+        }
+        if (strcmp(arg, "--verbose") == 0 || strcmp(arg, "-v") == 0) {
+            srv.verbose = 1;
             continue;
         }
         if (strcmp(arg, "--idle-timeout") == 0 ||

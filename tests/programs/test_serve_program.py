@@ -314,6 +314,24 @@ class Names(InTempDir):
             self.assertEqual(r["diagnosis"]["code"], "ok")
             self.assertEqual(r["certificate"]["sha256"], fingerprint("good"))
 
+    def test_verbose_logs_the_certificate_of_each_connection(self):
+        with Serve(SERVE, self.config(), self.dir, ["imaps"],
+                   args=["--verbose"]) as s:
+            self.assertEqual(self.probe_name(s, "localhost")["diagnosis"]
+                             ["code"], "ok")
+            rc, [r] = probe(url(s, "imaps"))
+            log = s.wait_log(", certificate ", 2)
+            lines = [l for l in log.splitlines() if ", certificate " in l]
+            prefix = "mailssl-serve: imaps 127.0.0.1:%d: 127.0.0.1:" % \
+                s.port["imaps"]
+            for line in lines:
+                self.assertTrue(line.startswith(prefix), line)
+                self.assertRegex(line, r": TLS1\.[23], server name ")
+            self.assertTrue(lines[0].endswith(
+                ", server name localhost, certificate CN=mail.test"), lines)
+            self.assertTrue(lines[1].endswith(
+                ", server name (none), certificate CN=mail.test"), lines)
+
     def test_strict_refuses_an_unknown_name_with_an_alert(self):
         with Serve(SERVE, self.config(), self.dir, ["imaps"],
                    args=["--strict"]) as s:
