@@ -8,6 +8,7 @@ loopback ports above 10000 and stops it; certificates come from mkcerts.
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -582,9 +583,14 @@ class Lifecycle(InTempDir):
                 for c in conns:
                     c.close()
 
-    def test_sigterm_exits_0(self):
+    def test_sigterm_and_sigint_exit_0(self):
         s = Serve(SERVE, bind_all(), self.dir, ALL)
         self.assertEqual(s.stop(), 0)
+        self.assertTrue(s.log().endswith("mailssl-serve: stopping\n"))
+        s = Serve(SERVE, bind_all(), self.dir, ALL)
+        s.proc.send_signal(signal.SIGINT)
+        self.assertEqual(s.proc.wait(10), 0)
+        s.stop()
         self.assertTrue(s.log().endswith("mailssl-serve: stopping\n"))
 
 
