@@ -735,6 +735,10 @@ int main(int argc, char **argv)
         return 1;
     }
     memset(&sa, 0, sizeof(sa));
+    /* "mailssl-demo | head" must not kill the demo before it cleans up:
+     * a write to a closed pipe fails instead */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

@@ -97,6 +97,21 @@ class Demo(unittest.TestCase):
 
 
 class Failure(unittest.TestCase):
+    def test_cleans_up_when_its_reader_goes_away(self):
+        """mailssl-demo | head -1: the demo must not die of SIGPIPE before
+        it stopped the server and removed its directory."""
+        tmp = tempfile.mkdtemp(prefix="mailssl-demo-test.")
+        try:
+            p = subprocess.Popen([DEMO], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL,
+                                 env=dict(os.environ, TMPDIR=tmp))
+            p.stdout.readline()
+            p.stdout.close()
+            p.wait(60)
+            self.assertEqual(os.listdir(tmp), [])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def test_cleans_up_when_the_server_cannot_start(self):
         """A demo with no mailssl-serve beside it or on PATH fails, says
         why, and still removes its directory."""
