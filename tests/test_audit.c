@@ -43,19 +43,29 @@ static void setup(void)
     chmod(path("old.pem"), 0600);
     certgen_free(&good);
     certgen_free(&old);
+}
+
+static void teardown(void)
+{
+    certgen_rmdir(dir);
+    free(dir);
+    mailssl_deinit();
+}
+
+/* files once (unchecked fixture; tests that change a mode put it back),
+ * a store and a report per test */
+static void setup_store(void)
+{
     st = mailssl_store_new();
     rep = mailssl_report_new();
     ck_assert_ptr_nonnull(st);
     ck_assert_ptr_nonnull(rep);
 }
 
-static void teardown(void)
+static void teardown_store(void)
 {
     mailssl_report_free(rep);
     mailssl_store_free(st);
-    certgen_rmdir(dir);
-    free(dir);
-    mailssl_deinit();
 }
 
 static void load(const char *text)
@@ -173,6 +183,7 @@ START_TEST(key_permissions_reach_the_audit)
     ck_assert_int_eq(mailssl_report_count(rep), 1);
     ck_assert_int_eq(mailssl_report_code(rep, 0),
                      MAILSSL_CODE_KEY_FILE_PERMISSIONS);
+    ck_assert_int_eq(chmod(path("good.pem"), 0600), 0);
 }
 END_TEST
 
@@ -218,7 +229,8 @@ int main(void)
     SRunner *sr;
     int failed;
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup_store, teardown_store);
     tcase_add_test(tc, every_listener_resolves);
     tcase_add_test(tc, listener_without_binding);
     tcase_add_test(tc, family_listener_needs_family_binding);
