@@ -203,6 +203,7 @@ struct mailssl__binding {
     mailssl_credential *cred; /* one reference held */
     char *origin;             /* "FILE:LINE", or NULL when added by API */
     uint64_t hash;
+    void *group;              /* lib/store.c's index entry */
 };
 
 struct mailssl__listener {
