@@ -104,6 +104,9 @@ int certgen_make(struct certgen_cert *out, const struct certgen_opts *o,
         gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_KEY_CERT_SIGN |
                                                GNUTLS_KEY_CRL_SIGN |
                                                GNUTLS_KEY_DIGITAL_SIGNATURE);
+        /* a CA restricted to client authentication (EKU chaining) */
+        if (o->eku == CERTGEN_EKU_CLIENT)
+            gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0);
     } else {
         gnutls_x509_crt_set_basic_constraints(crt, 0, -1);
         gnutls_x509_crt_set_key_usage(

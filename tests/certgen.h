@@ -31,7 +31,7 @@ struct certgen_opts {
     int key_type;                /* CERTGEN_* */
     int rsa_bits;                /* 0: 2048 */
     int is_ca;                   /* CA:TRUE, keyCertSign */
-    int eku;                     /* CERTGEN_EKU_* (leaf only) */
+    int eku;                     /* CERTGEN_EKU_* (a CA: only _CLIENT) */
     int sha1;                    /* sign with SHA-1 instead of SHA-256 */
     int must_staple;             /* TLS feature status_request */
     unsigned serial;             /* 0: a counter */
