@@ -101,6 +101,10 @@ struct mailssl_credential {
 
 /* Takes a new reference; returns cred. */
 mailssl_credential *mailssl__credential_ref(mailssl_credential *cred);
+/* A private key of the session's own (a copy, or the token key opened
+ * again) for the GnuTLS glue, which hands it over to GnuTLS. */
+int mailssl__credential_copy_key(const mailssl_credential *c,
+                                 gnutls_privkey_t *out);
 /* Loads PEM data; key NULL means the key is in cert. The *_src strings name
  * the data in messages (file names, or "memory"). */
 int mailssl__credential_load_pem(mailssl_credential *c,
