@@ -655,6 +655,22 @@ static void dialogue_eof(mailssl_probe *p, const char *why)
                             why);
 }
 
+/* A length/line cap was exceeded: protocol-error before TLS; after TLS,
+ * like every failure of that phase (lib/dialogue.h), post-tls-failed.
+ * fmt has one %d for limit. */
+static void cap_exceeded(mailssl_probe *p, const char *fmt, int limit)
+{
+    char what[200];
+
+    snprintf(what, sizeof what, fmt, limit);
+    if (p->tls_on)
+        mailssl__probe_fail(p, MAILSSL_CODE_POST_TLS_FAILED,
+                            MAILSSL_SEVERITY_CRITICAL, "after TLS, %s", what);
+    else
+        mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
+                            MAILSSL_SEVERITY_CRITICAL, "%s", what);
+}
+
 /* Reads what is available into p->in: IO_AGAIN when bytes came, a
  * MAILSSL_WANT_* when none, -1 when the probe finished. */
 static int fill_in(mailssl_probe *p)
@@ -706,11 +722,9 @@ static int fill_in(mailssl_probe *p)
     p->inlen += (size_t)n;
     p->phase_bytes += (size_t)n;
     if (p->phase_bytes > MAILSSL_PROBE_MAX_PHASE_BYTES) {
-        mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
-                            MAILSSL_SEVERITY_CRITICAL,
-                            "the server sent more than %d bytes in one "
-                            "phase of the dialogue",
-                            MAILSSL_PROBE_MAX_PHASE_BYTES);
+        cap_exceeded(p, "the server sent more than %d bytes in one phase "
+                        "of the dialogue",
+                     MAILSSL_PROBE_MAX_PHASE_BYTES);
         return -1;
     }
     return IO_AGAIN;
@@ -733,7 +747,7 @@ static void probe_done_ok(mailssl_probe *p);
 static int feed_lines(mailssl_probe *p)
 {
     size_t pos = 0;
-    int r = MAILSSL_DLG_MORE;
+    int r = MAILSSL_DLG_MORE, unsent;
 
     while (p->state == PS_DIALOGUE) {
         unsigned char *nl = memchr(p->in + pos, '\n', p->inlen - pos);
@@ -746,27 +760,37 @@ static int feed_lines(mailssl_probe *p)
         if (len > 0 && p->in[pos + len - 1] == '\r')
             len--;
         if (len > MAILSSL_DIALOGUE_MAX_LINE) {
-            mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
-                                MAILSSL_SEVERITY_CRITICAL,
-                                "the server sent a line longer than %d "
-                                "bytes",
-                                MAILSSL_DIALOGUE_MAX_LINE);
+            cap_exceeded(p, "the server sent a line longer than %d bytes",
+                         MAILSSL_DIALOGUE_MAX_LINE);
             return MAILSSL_OK;
         }
         if (++p->phase_lines > MAILSSL_DIALOGUE_MAX_LINES) {
-            mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
-                                MAILSSL_SEVERITY_CRITICAL,
-                                "the server sent more than %d lines in one "
-                                "phase of the dialogue",
-                                MAILSSL_DIALOGUE_MAX_LINES);
+            cap_exceeded(p, "the server sent more than %d lines in one "
+                            "phase of the dialogue",
+                         MAILSSL_DIALOGUE_MAX_LINES);
             return MAILSSL_OK;
         }
+        /* out is empty when this function starts (dialogue_io flushes
+         * first): bytes queued now are a command the server has not seen,
+         * and this line came before it */
+        unsent = p->out.len > p->outoff;
         r = mailssl__dialogue_line(&p->dlg, (const char *)p->in + pos, len,
                                    &p->out);
         pos += used;
         take_stage_progress(p);
         if (r == MAILSSL_DLG_MORE)
             continue;
+        if (r == MAILSSL_DLG_STARTTLS && !p->tls_on && unsent) {
+            /* a go-ahead sent before our STARTTLS: taking it would start
+             * TLS without ever sending STARTTLS */
+            p->out.len = p->outoff = 0;
+            mailssl__probe_fail(
+                p, MAILSSL_CODE_PROTOCOL_ERROR, MAILSSL_SEVERITY_CRITICAL,
+                "the server sent the STARTTLS go-ahead before the probe sent "
+                "STARTTLS: a command injection attack or a broken server; "
+                "the probe closed the connection");
+            return MAILSSL_OK;
+        }
         if (r == MAILSSL_DLG_STARTTLS && !p->tls_on) {
             /* RFC 3207 section 5 / RFC 2595: whatever follows the
              * go-ahead before our ClientHello was injected by someone */
@@ -810,10 +834,8 @@ static int feed_lines(mailssl_probe *p)
         p->inlen -= pos;
     }
     if (p->inlen == sizeof p->in) {
-        mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
-                            MAILSSL_SEVERITY_CRITICAL,
-                            "the server sent a line longer than %d bytes",
-                            MAILSSL_DIALOGUE_MAX_LINE);
+        cap_exceeded(p, "the server sent a line longer than %d bytes",
+                     MAILSSL_DIALOGUE_MAX_LINE);
         return MAILSSL_OK;
     }
     return IO_AGAIN;
@@ -825,7 +847,7 @@ static int dialogue_io(mailssl_probe *p)
 
     for (;;) {
         rc = flush_out(p);
-        if (rc < 0)
+        if (rc == -1) /* finished (MAILSSL_WANT_* are negative too) */
             return MAILSSL_OK;
         if (rc != 0)
             return p->want = rc;
@@ -835,7 +857,7 @@ static int dialogue_io(mailssl_probe *p)
         if (p->out.len > 0)
             continue;
         rc = fill_in(p);
-        if (rc < 0)
+        if (rc == -1)
             return MAILSSL_OK;
         if (rc != IO_AGAIN)
             return p->want = rc;
