@@ -34,6 +34,10 @@ struct certgen_opts {
     int sha1;                    /* sign with SHA-1 instead of SHA-256 */
     int must_staple;             /* TLS feature status_request */
     unsigned serial;             /* 0: a counter */
+    size_t extra_bytes;          /* > 0: adds a private non-critical
+                                    extension holding an OCTET STRING of
+                                    that many bytes (oversized
+                                    certificates, e.g. 1 MB) */
 };
 
 struct certgen_cert {
