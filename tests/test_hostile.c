@@ -483,7 +483,8 @@ static void assert_trust(const mailssl_probe *p)
     mailssl_free(js);
 }
 
-static void run_case(const struct hcase *c)
+/* Plays c; chain_length, when not 0, is the chain length to report. */
+static void run_case(const struct hcase *c, size_t chain_length)
 {
     const struct ss_step *parts[3] = {c->a, c->b, c->c};
     struct ss_step *script = build_script(parts, 3);
@@ -555,6 +556,10 @@ static void run_case(const struct hcase *c)
         ck_assert_msg(ss_sent(s) < (size_t)16 << 20,
                       "%s: the server could send %zu bytes", c->name,
                       ss_sent(s));
+    if (chain_length)
+        ck_assert_msg(mailssl_probe_chain_length(p) == chain_length,
+                      "%s: chain length %zu, expected %zu", c->name,
+                      mailssl_probe_chain_length(p), chain_length);
     ck_assert_msg(ss_connections(s) == 1, "%s: %d connections", c->name,
                   ss_connections(s));
     assert_sent(s, implicit);
@@ -817,6 +822,18 @@ static const struct hcase post_tls[] = {
            DRAIN),
      NULL, MAILSSL_CODE_OK, MAILSSL_STAGE_DONE, 0, 0, 0, "STARTTLS|SASL",
      NULL, NULL},
+    {"smtp: no capabilities after TLS", "smtp", SMTP_GOAHEAD,
+     STEPS(TLS(NULL), EXPECT("EHLO "), SEND("250 mx.example\r\n"), DRAIN),
+     NULL, MAILSSL_CODE_OK, MAILSSL_STAGE_DONE, 0, 0, 0, NULL, NULL, NULL},
+    {"imap: no capabilities after TLS", "imap", IMAP_GOAHEAD,
+     STEPS(TLS(NULL), EXPECT("A3 CAPABILITY"), SEND("$TAG OK\r\n"), DRAIN),
+     NULL, MAILSSL_CODE_OK, MAILSSL_STAGE_DONE, 0, 0, 0, NULL, NULL, NULL},
+    {"pop3: no CAPA after TLS", "pop3", POP3_GOAHEAD,
+     STEPS(TLS(NULL), EXPECT("CAPA"), SEND("-ERR\r\n"), DRAIN), NULL,
+     MAILSSL_CODE_OK, MAILSSL_STAGE_DONE, 0, 0, 0, NULL, NULL, NULL},
+    {"sieve: no capabilities after TLS", "sieve", SIEVE_GOAHEAD,
+     STEPS(TLS(NULL), SEND("OK\r\n"), DRAIN), NULL, MAILSSL_CODE_OK,
+     MAILSSL_STAGE_DONE, 0, 0, 0, NULL, NULL, NULL},
     {"imap: slow answer after TLS", "imap", IMAP_GOAHEAD,
      STEPS(TLS(NULL), EXPECT("A3 CAPABILITY"),
            TRICKLE("* CAPABILITY IMAP4rev1\r\n", 300)),
@@ -843,6 +860,17 @@ static const struct hcase greetings[] = {
      STEPS(SEND("\"IMPLEMENTATION\" \"PTX\""), SILENCE), NULL, NULL,
      MAILSSL_CODE_GREETING_TIMEOUT, MAILSSL_STAGE_CONNECT, F_TIMEOUT, 1000,
      0, NULL, NULL, NULL},
+    {"smtp: closed after connect", "smtp", STEPS(CLOSE), NULL, NULL,
+     MAILSSL_CODE_GREETING_REJECTED, MAILSSL_STAGE_CONNECT, 0, 0, 0, NULL,
+     "before sending a greeting", NULL},
+    {"pop3: reset after a partial greeting", "pop3",
+     STEPS(SEND("+OK PTX"), SLEEP(50), RST), NULL, NULL,
+     MAILSSL_CODE_GREETING_REJECTED, MAILSSL_STAGE_CONNECT, 0, 0, 0, NULL,
+     "reset", NULL},
+    {"imap: closed during the CAPABILITY answer", "imap", IMAP_HELLO,
+     STEPS(SEND("* CAPABILITY IMAP4rev1 STARTTLS PTX\r\n"), CLOSE), NULL,
+     MAILSSL_CODE_PROTOCOL_ERROR, MAILSSL_STAGE_GREETING, 0, 0, 0, NULL,
+     "closed the connection during", NULL},
     {"imap: tagged greeting", "imap",
      STEPS(SEND("A1 OK PTX hello\r\n"), DRAIN), NULL, NULL,
      MAILSSL_CODE_GREETING_MALFORMED, MAILSSL_STAGE_CONNECT, 0, 0, 0, NULL,
@@ -1078,42 +1106,46 @@ struct tls_behaviour {
     int cred;
     const char *msg;
     const char *server_prio;
+    size_t chain_length; /* 0: no check */
 };
 
 static const struct tls_behaviour tls_behaviours[] = {
     {"close with FIN", STEPS(RECV, CLOSE),
-     MAILSSL_CODE_TLS_CLOSED_DURING_HANDSHAKE, CRED_GOOD, "(FIN)", NULL},
+     MAILSSL_CODE_TLS_CLOSED_DURING_HANDSHAKE, CRED_GOOD, "(FIN)", NULL, 0},
     {"close with RST", STEPS(RECV, RST),
-     MAILSSL_CODE_TLS_CLOSED_DURING_HANDSHAKE, CRED_GOOD, "(RST)", NULL},
+     MAILSSL_CODE_TLS_CLOSED_DURING_HANDSHAKE, CRED_GOOD, "(RST)", NULL, 0},
     {"fatal alert", STEPS(RECV, ALERT(80), DRAIN), MAILSSL_CODE_TLS_ALERT,
-     CRED_GOOD, "internal_error (80", NULL},
+     CRED_GOOD, "internal_error (80", NULL, 0},
     {"garbage instead of ServerHello",
      STEPS(RECV, SENDN("\x00\xff PTX garbage \x80\x81\r\n"), DRAIN),
-     MAILSSL_CODE_TLS_ERROR, CRED_GOOD, "not TLS", NULL},
+     MAILSSL_CODE_TLS_ERROR, CRED_GOOD, "not TLS", NULL, 0},
     {"garbage in a handshake record",
      STEPS(RECV,
            SENDN("\x16\x03\x03\x00\x10PTX-0123456789ab\x16\x03\x03\x00\x00"),
            DRAIN),
-     MAILSSL_CODE_TLS_ERROR, CRED_GOOD, NULL, NULL},
+     MAILSSL_CODE_TLS_ERROR, CRED_GOOD, NULL, NULL, 0},
+    /* all 200 are reported; the validator is given the first 16 (so the
+     * trusted root is never reached: no client accepts such depth) */
     {"200-certificate chain", STEPS(TLS(NULL), DRAIN),
-     MAILSSL_CODE_CERT_UNTRUSTED, CRED_LONG_CHAIN, NULL, NULL},
+     MAILSSL_CODE_CERT_UNTRUSTED, CRED_LONG_CHAIN, "not trusted", NULL,
+     LONG_CHAIN},
     /* GnuTLS will not send a handshake message over 128 KB: the server
      * builds this Certificate message by hand */
     {"1 MB certificate", STEPS(RECV, {SS_RAW_CERT, NULL, 0, 0}, DRAIN),
-     MAILSSL_CODE_TLS_ERROR, CRED_HUGE, NULL, NULL},
+     MAILSSL_CODE_TLS_ERROR, CRED_HUGE, NULL, NULL, 0},
     {"TLS 1.0 only", STEPS(TLS("NORMAL:-VERS-ALL:+VERS-TLS1.0"), DRAIN),
-     MAILSSL_CODE_TLS_NO_COMMON_PARAMETERS, CRED_GOOD, NULL, NULL},
+     MAILSSL_CODE_TLS_NO_COMMON_PARAMETERS, CRED_GOOD, NULL, NULL, 0},
     {"no common cipher",
      STEPS(TLS("NORMAL:-VERS-TLS1.3:-CIPHER-ALL:+CAMELLIA-128-GCM"), DRAIN),
-     MAILSSL_CODE_TLS_NO_COMMON_PARAMETERS, CRED_GOOD, NULL, NULL},
+     MAILSSL_CODE_TLS_NO_COMMON_PARAMETERS, CRED_GOOD, NULL, NULL, 0},
     {"self-signed certificate", STEPS(TLS(NULL), DRAIN),
-     MAILSSL_CODE_CERT_UNTRUSTED, CRED_SELF_SIGNED, NULL, NULL},
+     MAILSSL_CODE_CERT_UNTRUSTED, CRED_SELF_SIGNED, NULL, NULL, 0},
     {"unknown root", STEPS(TLS(NULL), DRAIN), MAILSSL_CODE_CERT_UNTRUSTED,
-     CRED_UNKNOWN_ROOT, NULL, NULL},
+     CRED_UNKNOWN_ROOT, NULL, NULL, 0},
     {"wrong name", STEPS(TLS(NULL), DRAIN), MAILSSL_CODE_CERT_NAME_MISMATCH,
-     CRED_WRONG_NAME, NULL, NULL},
+     CRED_WRONG_NAME, NULL, NULL, 0},
     {"expired certificate", STEPS(TLS(NULL), DRAIN),
-     MAILSSL_CODE_CERT_EXPIRED, CRED_EXPIRED, NULL, NULL},
+     MAILSSL_CODE_CERT_EXPIRED, CRED_EXPIRED, NULL, NULL, 0},
 };
 #define N_TLS_BEHAVIOURS (sizeof tls_behaviours / sizeof tls_behaviours[0])
 
@@ -1152,7 +1184,7 @@ START_TEST(test_tls_side)
     c.cred = b->cred;
     c.msg = b->msg;
     c.server_prio = b->server_prio;
-    run_case(&c);
+    run_case(&c, b->chain_length);
 }
 END_TEST
 
@@ -1160,7 +1192,7 @@ END_TEST
 #define TABLE_TEST(fn, table)                                               \
     START_TEST(fn)                                                          \
     {                                                                       \
-        run_case(&(table)[_i]);                                             \
+        run_case(&(table)[_i], 0);                                             \
     }                                                                       \
     END_TEST
 
