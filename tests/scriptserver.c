@@ -224,16 +224,28 @@ static int send_repeated(struct conn *c, const char *d, size_t n,
 /* Sends data with "$TAG" replaced by the last tag seen. */
 static int send_expanded(struct conn *c, const char *d, size_t n)
 {
+    size_t tl = strlen(c->tag), k = 0;
     const char *t;
+    char *out;
+    int rc;
 
+    /* expanded first, then one write: what a step sends stays in one
+     * segment (injection cases rely on that) */
+    out = malloc(n + (n / 4 + 1) * tl + 1);
+    if (!out)
+        return -1;
     while (n > 0 && (t = memmem(d, n, "$TAG", 4)) != NULL) {
-        if (conn_write(c, d, (size_t)(t - d)) < 0 ||
-            conn_write(c, c->tag, strlen(c->tag)) < 0)
-            return -1;
+        memcpy(out + k, d, (size_t)(t - d));
+        k += (size_t)(t - d);
+        memcpy(out + k, c->tag, tl);
+        k += tl;
         n -= (size_t)(t - d) + 4;
         d = t + 4;
     }
-    return conn_write(c, d, n);
+    memcpy(out + k, d, n);
+    rc = conn_write(c, out, k + n);
+    free(out);
+    return rc;
 }
 
 /* Reads one line into line (NUL-terminated, without CRLF); -1 when the
