@@ -264,6 +264,10 @@ static int finish_load(mailssl_credential *c)
         mailssl__set_error(c->err, sizeof c->err,
                            "%s: GnuTLS refuses this certificate and key: %s",
                            c->cert_source, gnutls_strerror(rc));
+        /* no server credentials: mailssl_credential_usable() is 0 and a
+         * store refuses it (the key ids matched, the keys did not) */
+        gnutls_certificate_free_credentials(c->server_cred);
+        c->server_cred = NULL;
         return MAILSSL_ERR_CREDENTIAL;
     }
     c->err[0] = '\0';
