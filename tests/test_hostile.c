@@ -527,7 +527,8 @@ static void run_case(const struct hcase *c, size_t chain_length)
     m = mailssl_probe_message(p);
     ck_assert_ptr_nonnull(m);
     if (getenv("HOSTILE_VERBOSE"))
-        fprintf(stderr, "%-55s %5lld ms %s/%s: %s\n", c->name, (long long)el,
+        fprintf(stderr, "%-55s %5lld ms %9zu B %s/%s: %s\n", c->name,
+                (long long)el, ss_sent(s),
                 mailssl_code_name(mailssl_probe_diagnosis(p)),
                 mailssl_stage_name(mailssl_probe_stage(p)), m);
     ck_assert_msg(mailssl_probe_diagnosis(p) == c->code,
