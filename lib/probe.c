@@ -639,22 +639,6 @@ static void dialogue_eof(mailssl_probe *p, const char *why)
                             why);
 }
 
-/* A length/line cap was exceeded: protocol-error before TLS; after TLS,
- * like every failure of that phase (lib/dialogue.h), post-tls-failed.
- * fmt has one %d for limit. */
-static void cap_exceeded(mailssl_probe *p, const char *fmt, int limit)
-{
-    char what[200];
-
-    snprintf(what, sizeof what, fmt, limit);
-    if (p->tls_on)
-        mailssl__probe_fail(p, MAILSSL_CODE_POST_TLS_FAILED,
-                            MAILSSL_SEVERITY_CRITICAL, "after TLS, %s", what);
-    else
-        mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
-                            MAILSSL_SEVERITY_CRITICAL, "%s", what);
-}
-
 /* Reads what is available into p->in: IO_AGAIN when bytes came, a
  * MAILSSL_WANT_* when none, IO_DONE when the probe finished. */
 static int fill_in(mailssl_probe *p)
@@ -706,9 +690,11 @@ static int fill_in(mailssl_probe *p)
     p->inlen += (size_t)n;
     p->phase_bytes += (size_t)n;
     if (p->phase_bytes > MAILSSL_PROBE_MAX_PHASE_BYTES) {
-        cap_exceeded(p, "the server sent more than %d bytes in one phase "
-                        "of the dialogue",
-                     MAILSSL_PROBE_MAX_PHASE_BYTES);
+        mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
+                            MAILSSL_SEVERITY_CRITICAL,
+                            "the server sent more than %d bytes in one "
+                            "phase of the dialogue",
+                            MAILSSL_PROBE_MAX_PHASE_BYTES);
         return IO_DONE;
     }
     return IO_AGAIN;
@@ -744,14 +730,19 @@ static int feed_lines(mailssl_probe *p)
         if (len > 0 && p->in[pos + len - 1] == '\r')
             len--;
         if (len > MAILSSL_DIALOGUE_MAX_LINE) {
-            cap_exceeded(p, "the server sent a line longer than %d bytes",
-                         MAILSSL_DIALOGUE_MAX_LINE);
+            mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
+                                MAILSSL_SEVERITY_CRITICAL,
+                                "the server sent a line longer than %d "
+                                "bytes",
+                                MAILSSL_DIALOGUE_MAX_LINE);
             return MAILSSL_OK;
         }
         if (++p->phase_lines > MAILSSL_DIALOGUE_MAX_LINES) {
-            cap_exceeded(p, "the server sent more than %d lines in one "
-                            "phase of the dialogue",
-                         MAILSSL_DIALOGUE_MAX_LINES);
+            mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
+                                MAILSSL_SEVERITY_CRITICAL,
+                                "the server sent more than %d lines in one "
+                                "phase of the dialogue",
+                                MAILSSL_DIALOGUE_MAX_LINES);
             return MAILSSL_OK;
         }
         /* out is empty when this function starts (dialogue_io flushes
@@ -826,8 +817,10 @@ static int feed_lines(mailssl_probe *p)
         p->inlen -= pos;
     }
     if (p->inlen == sizeof p->in) {
-        cap_exceeded(p, "the server sent a line longer than %d bytes",
-                     MAILSSL_DIALOGUE_MAX_LINE);
+        mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
+                            MAILSSL_SEVERITY_CRITICAL,
+                            "the server sent a line longer than %d bytes",
+                            MAILSSL_DIALOGUE_MAX_LINE);
         return MAILSSL_OK;
     }
     return IO_AGAIN;

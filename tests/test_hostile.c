@@ -402,17 +402,15 @@ static void assert_sent(struct scriptserver *s, int implicit)
                       cur->name, tls);
 }
 
-static int tls_completes(int code)
+/* Certificate verification failed: the probe stops after the handshake. */
+static int cert_failure(int code)
 {
     switch (code) {
-    case MAILSSL_CODE_OK:
-    case MAILSSL_CODE_POST_TLS_FAILED:
     case MAILSSL_CODE_CERT_UNTRUSTED:
     case MAILSSL_CODE_CERT_EXPIRED:
     case MAILSSL_CODE_CERT_NOT_YET_VALID:
     case MAILSSL_CODE_CERT_NAME_MISMATCH:
     case MAILSSL_CODE_CERT_REVOKED:
-    case MAILSSL_CODE_CERT_EXPIRING:
         return 1;
     default:
         return 0;
@@ -434,7 +432,8 @@ static void assert_trust(const mailssl_probe *p)
     size_t i, n = mailssl_probe_capability_count(p);
 
     ck_assert_ptr_nonnull(js);
-    if (!tls_completes(cur->code)) {
+    /* the expected stage says whether the handshake completed */
+    if (cur->stage < MAILSSL_STAGE_HANDSHAKE) {
         ck_assert_msg(mailssl_probe_tls_version(p) == NULL,
                       "%s: a TLS version without TLS", cur->name);
         ck_assert_msg(mailssl_probe_cert_subject(p) == NULL &&
@@ -1032,9 +1031,11 @@ static const struct hcase floods[] = {
      STEPS(FLOOD("\"X-PTX\" \"" KLINE_BODY "\"\r\n")), NULL, NULL,
      MAILSSL_CODE_PROTOCOL_ERROR, MAILSSL_STAGE_CONNECT, F_FLOOD, 0, 0, NULL,
      NULL, NULL},
+    /* the caps are protocol-error after TLS too (SPEC.md section 4,
+     * README "Caps") */
     {"imap: 100 MB after TLS", "imap", IMAP_GOAHEAD,
      STEPS(TLS(NULL), EXPECT("A3 CAPABILITY"), KLINE("* OK ")), NULL,
-     MAILSSL_CODE_POST_TLS_FAILED, MAILSSL_STAGE_VERIFY, F_FLOOD, 0, 0, NULL,
+     MAILSSL_CODE_PROTOCOL_ERROR, MAILSSL_STAGE_VERIFY, F_FLOOD, 0, 0, NULL,
      NULL, NULL},
 
     {"imap: literal {4294967295} in the greeting", "imap",
@@ -1129,45 +1130,49 @@ struct tls_behaviour {
     const char *msg;
     const char *server_prio;
     size_t chain_length; /* 0: no check */
+    int starttls_code;   /* after a STARTTLS go-ahead, when not 0 */
 };
 
 static const struct tls_behaviour tls_behaviours[] = {
     {"close with FIN", STEPS(RECV, CLOSE),
-     MAILSSL_CODE_TLS_CLOSED_DURING_HANDSHAKE, CRED_GOOD, "(FIN)", NULL, 0},
+     MAILSSL_CODE_TLS_CLOSED_DURING_HANDSHAKE, CRED_GOOD, "(FIN)", NULL, 0, 0},
     {"close with RST", STEPS(RECV, RST),
-     MAILSSL_CODE_TLS_CLOSED_DURING_HANDSHAKE, CRED_GOOD, "(RST)", NULL, 0},
+     MAILSSL_CODE_TLS_CLOSED_DURING_HANDSHAKE, CRED_GOOD, "(RST)", NULL, 0, 0},
     {"fatal alert", STEPS(RECV, ALERT(80), DRAIN), MAILSSL_CODE_TLS_ALERT,
-     CRED_GOOD, "internal_error (80", NULL, 0},
+     CRED_GOOD, "internal_error (80", NULL, 0, 0},
+    /* plaintext in place of a ServerHello: after a STARTTLS go-ahead it
+     * is an injection (README "STARTTLS rules") */
     {"garbage instead of ServerHello",
      STEPS(RECV, SENDN("\x00\xff PTX garbage \x80\x81\r\n"), DRAIN),
-     MAILSSL_CODE_TLS_ERROR, CRED_GOOD, "not TLS", NULL, 0},
+     MAILSSL_CODE_TLS_ERROR, CRED_GOOD, NULL, NULL, 0,
+     MAILSSL_CODE_STARTTLS_INJECTION},
     {"garbage in a handshake record",
      STEPS(RECV,
            SENDN("\x16\x03\x03\x00\x10PTX-0123456789ab\x16\x03\x03\x00\x00"),
            DRAIN),
-     MAILSSL_CODE_TLS_ERROR, CRED_GOOD, NULL, NULL, 0},
+     MAILSSL_CODE_TLS_ERROR, CRED_GOOD, NULL, NULL, 0, 0},
     /* all 200 are reported; the validator is given the first 16 (so the
      * trusted root is never reached: no client accepts such depth) */
     {"200-certificate chain", STEPS(TLS(NULL), DRAIN),
      MAILSSL_CODE_CERT_UNTRUSTED, CRED_LONG_CHAIN, "not trusted", NULL,
-     LONG_CHAIN},
+     LONG_CHAIN, 0},
     /* GnuTLS will not send a handshake message over 128 KB: the server
      * builds this Certificate message by hand */
     {"1 MB certificate", STEPS(RECV, {SS_RAW_CERT, NULL, 0, 0}, DRAIN),
-     MAILSSL_CODE_TLS_ERROR, CRED_HUGE, NULL, NULL, 0},
+     MAILSSL_CODE_TLS_ERROR, CRED_HUGE, NULL, NULL, 0, 0},
     {"TLS 1.0 only", STEPS(TLS("NORMAL:-VERS-ALL:+VERS-TLS1.0"), DRAIN),
-     MAILSSL_CODE_TLS_NO_COMMON_PARAMETERS, CRED_GOOD, NULL, NULL, 0},
+     MAILSSL_CODE_TLS_NO_COMMON_PARAMETERS, CRED_GOOD, NULL, NULL, 0, 0},
     {"no common cipher",
      STEPS(TLS("NORMAL:-VERS-TLS1.3:-CIPHER-ALL:+CAMELLIA-128-GCM"), DRAIN),
-     MAILSSL_CODE_TLS_NO_COMMON_PARAMETERS, CRED_GOOD, NULL, NULL, 0},
+     MAILSSL_CODE_TLS_NO_COMMON_PARAMETERS, CRED_GOOD, NULL, NULL, 0, 0},
     {"self-signed certificate", STEPS(TLS(NULL), DRAIN),
-     MAILSSL_CODE_CERT_UNTRUSTED, CRED_SELF_SIGNED, NULL, NULL, 0},
+     MAILSSL_CODE_CERT_UNTRUSTED, CRED_SELF_SIGNED, NULL, NULL, 0, 0},
     {"unknown root", STEPS(TLS(NULL), DRAIN), MAILSSL_CODE_CERT_UNTRUSTED,
-     CRED_UNKNOWN_ROOT, NULL, NULL, 0},
+     CRED_UNKNOWN_ROOT, NULL, NULL, 0, 0},
     {"wrong name", STEPS(TLS(NULL), DRAIN), MAILSSL_CODE_CERT_NAME_MISMATCH,
-     CRED_WRONG_NAME, NULL, NULL, 0},
+     CRED_WRONG_NAME, NULL, NULL, 0, 0},
     {"expired certificate", STEPS(TLS(NULL), DRAIN),
-     MAILSSL_CODE_CERT_EXPIRED, CRED_EXPIRED, NULL, NULL, 0},
+     MAILSSL_CODE_CERT_EXPIRED, CRED_EXPIRED, NULL, NULL, 0, 0},
 };
 #define N_TLS_BEHAVIOURS (sizeof tls_behaviours / sizeof tls_behaviours[0])
 
@@ -1188,7 +1193,7 @@ START_TEST(test_tls_side)
     size_t k = (size_t)_i / N_TLS_BEHAVIOURS;
     char name[128];
     struct hcase c;
-    int verified = b->code != MAILSSL_CODE_OK && tls_completes(b->code);
+    int verified = cert_failure(b->code);
 
     memset(&c, 0, sizeof c);
     snprintf(name, sizeof name, "%s: %s", tls_services[k].service, b->name);
@@ -1196,12 +1201,17 @@ START_TEST(test_tls_side)
     c.service = tls_services[k].service;
     c.a = tls_services[k].prefix;
     c.b = b->steps;
-    c.code = b->code;
-    /* the last stage completed: the handshake when verification failed,
-     * else the go-ahead (STARTTLS) or the connection (implicit TLS) */
-    c.stage = verified                ? MAILSSL_STAGE_HANDSHAKE
+    c.code = tls_services[k].prefix && b->starttls_code ? b->starttls_code
+                                                        : b->code;
+    /* the last stage completed: the handshake when verification failed;
+     * the greeting after an injection (the STARTTLS stage did not
+     * complete); else the go-ahead (STARTTLS) or the connection (implicit
+     * TLS) */
+    c.stage = verified ? MAILSSL_STAGE_HANDSHAKE
+              : c.code == MAILSSL_CODE_STARTTLS_INJECTION
+                  ? MAILSSL_STAGE_GREETING
               : tls_services[k].prefix ? MAILSSL_STAGE_STARTTLS
-                                      : MAILSSL_STAGE_CONNECT;
+                                       : MAILSSL_STAGE_CONNECT;
     c.flags = verified ? F_NO_TLS_DATA : 0;
     c.cred = b->cred;
     c.msg = b->msg;
