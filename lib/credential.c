@@ -264,6 +264,10 @@ static int finish_load(mailssl_credential *c)
         mailssl__set_error(c->err, sizeof c->err,
                            "%s: GnuTLS refuses this certificate and key: %s",
                            c->cert_source, gnutls_strerror(rc));
+        /* no server credentials: mailssl_credential_usable() is 0 and a
+         * store refuses it (the key ids matched, the keys did not) */
+        gnutls_certificate_free_credentials(c->server_cred);
+        c->server_cred = NULL;
         return MAILSSL_ERR_CREDENTIAL;
     }
     c->err[0] = '\0';
@@ -463,6 +467,18 @@ static int read_password_file(mailssl_credential *c, const char *path,
     return warn_permissions(c, path, "password file");
 }
 
+/* A file without a MAC has no password to check (each verification is a
+ * key derivation: do not spend one for nothing). */
+static int pkcs12_has_mac(gnutls_pkcs12_t p12)
+{
+    unsigned char salt[128];
+    unsigned mac, salt_size = sizeof salt, iter;
+    char *oid = NULL;
+    int rc = gnutls_pkcs12_mac_info(p12, &mac, salt, &salt_size, &iter, &oid);
+    gnutls_free(oid);
+    return rc != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE;
+}
+
 static int parse_pkcs12(mailssl_credential *c, const gnutls_datum_t *d,
                         const char *src, const char *password)
 {
@@ -483,8 +499,9 @@ static int parse_pkcs12(mailssl_credential *c, const gnutls_datum_t *d,
                            src, gnutls_strerror(rc));
         return MAILSSL_ERR_CREDENTIAL;
     }
-    if (gnutls_pkcs12_verify_mac(p12, password ? password : "") < 0 &&
-        gnutls_pkcs12_verify_mac(p12, NULL) < 0) {
+    if (pkcs12_has_mac(p12) &&
+        gnutls_pkcs12_verify_mac(p12, password ? password : "") < 0 &&
+        (password || gnutls_pkcs12_verify_mac(p12, NULL) < 0)) {
         gnutls_pkcs12_deinit(p12);
         if (!password)
             mailssl__set_error(c->err, sizeof c->err,
@@ -695,4 +712,30 @@ mailssl_credential_warnings(const mailssl_credential *c)
 MAILSSL_EXPORT int mailssl_credential_usable(const mailssl_credential *c)
 {
     return c && c->loaded && c->key_matches && c->server_cred;
+}
+
+int mailssl__credential_copy_key(const mailssl_credential *c,
+                                 gnutls_privkey_t *out)
+{
+    gnutls_privkey_t pk;
+    int rc;
+
+    *out = NULL;
+    if (gnutls_privkey_init(&pk) < 0)
+        return MAILSSL_ERR_NOMEM;
+    if (c->key) {
+        rc = gnutls_privkey_import_x509(pk, c->key,
+                                        GNUTLS_PRIVKEY_IMPORT_COPY);
+    } else {
+        /* a token key: open it again, with the PIN given at load time */
+        if (c->password)
+            gnutls_privkey_set_pin_function(pk, give_pin, c->password);
+        rc = gnutls_privkey_import_url(pk, c->key_source, 0);
+    }
+    if (rc < 0) {
+        gnutls_privkey_deinit(pk);
+        return MAILSSL_ERR_TLS;
+    }
+    *out = pk;
+    return MAILSSL_OK;
 }

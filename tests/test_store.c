@@ -5,6 +5,7 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,10 @@ static mailssl_credential *cred[NCRED];
 static mailssl_store *st;
 static char *cert_pem, *key_pem;
 
-static void setup(void)
+/* The credentials once for the whole run (unchecked fixture: loading
+ * checks each key against its certificate, which is slow under
+ * valgrind); a fresh store per test. */
+static void setup_creds(void)
 {
     static const char *const names[] = {"mail.example.com", NULL};
     struct certgen_opts o = {0};
@@ -40,19 +44,27 @@ static void setup(void)
                              strlen(key_pem), NULL),
                          MAILSSL_OK);
     }
+}
+
+static void teardown_creds(void)
+{
+    int i;
+    for (i = 0; i < NCRED; i++)
+        mailssl_credential_free(cred[i]);
+    free(cert_pem);
+    free(key_pem);
+    mailssl_deinit();
+}
+
+static void setup(void)
+{
     st = mailssl_store_new();
     ck_assert_ptr_nonnull(st);
 }
 
 static void teardown(void)
 {
-    int i;
     mailssl_store_free(st);
-    for (i = 0; i < NCRED; i++)
-        mailssl_credential_free(cred[i]);
-    free(cert_pem);
-    free(key_pem);
-    mailssl_deinit();
 }
 
 static void add(int k, int service, const char *addr, int port,
@@ -571,11 +583,13 @@ START_TEST(random_against_reference)
     static const char *const names[] = {"a.x.test", "b.x.test", "x.test",
                                         "c.y.test"};
     int n = 0, i, q;
+    int nadd = certgen_full_speed() ? 2000 : 300;
+    int nq = certgen_full_speed() ? 5000 : 600;
     unsigned seed = 12345;
     char addr[64], name[40];
 
 #define RND() (seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff)
-    for (i = 0; i < 2000; i++) {
+    for (i = 0; i < nadd; i++) {
         struct ref r;
         int pre[] = {8, 16, 20, 24, 28, 32, 0};
         memset(&r, 0, sizeof r);
@@ -615,7 +629,7 @@ START_TEST(random_against_reference)
             ck_assert_str_ne(mailssl_store_error(st), "");
     }
     ck_assert_int_eq((int)mailssl_store_count(st), n);
-    for (q = 0; q < 5000; q++) {
+    for (q = 0; q < nq; q++) {
         unsigned char a4[4] = {10, (unsigned char)(RND() % 2),
                                (unsigned char)(RND() % 4),
                                (unsigned char)(RND() % 4)};
@@ -696,20 +710,9 @@ static void *lookup_loop(void *arg)
         if (rc != MAILSSL_OK || !c)
             w->errors++;
         mailssl_credential_free(c);
-        __atomic_add_fetch(&w->lookups, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&w->lookups, 1, __ATOMIC_RELEASE);
     }
     return NULL;
-}
-
-/* Every reader has done some lookups (on a loaded 2-core machine threads
- * may start late: keep swapping until they all took part). */
-static int all_readers_busy(struct worker *w, int n)
-{
-    int i;
-    for (i = 0; i < n; i++)
-        if (__atomic_load_n(&w[i].lookups, __ATOMIC_RELAXED) < 100)
-            return 0;
-    return 1;
 }
 
 START_TEST(lookups_during_replace)
@@ -730,11 +733,13 @@ START_TEST(lookups_during_replace)
         w[i].s = st;
         ck_assert_int_eq(pthread_create(&th[i], NULL, lookup_loop, &w[i]), 0);
     }
-    for (i = 0; i < 2000 || !all_readers_busy(w, 3); i++)
+    /* every reader is running before the swaps start */
+    for (i = 0; i < 3; i++)
+        while (__atomic_load_n(&w[i].lookups, __ATOMIC_ACQUIRE) == 0)
+            sched_yield();
+    for (i = 0; i < (certgen_full_speed() ? 2000 : 100); i++)
         ck_assert_int_eq(mailssl_store_replace(st, i % 2 ? a : b),
                          MAILSSL_OK);
-    /* end on table a whatever the count of swaps was */
-    ck_assert_int_eq(mailssl_store_replace(st, a), MAILSSL_OK);
     for (i = 0; i < 3; i++) {
         __atomic_store_n(&w[i].stop, 1, __ATOMIC_RELEASE);
         pthread_join(th[i], NULL);
@@ -744,6 +749,78 @@ START_TEST(lookups_during_replace)
     ck_assert_int_eq(who("192.0.2.7", 993, IMAPS, "mail.example.com"), 1);
     mailssl_store_free(a);
     mailssl_store_free(b);
+}
+END_TEST
+
+/* Reloads from files (good ones of one and of two bindings, and broken
+ * ones) while readers look up: no lookup ever misses, a broken file never
+ * changes the table. Also run under ThreadSanitizer by .ci/run. */
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_ge(fputs(text, f), 0);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(lookups_during_reload_from_file)
+{
+    char *dir = certgen_tmpdir(), one[512], two[512], bad[512], pem[512];
+    struct worker w[3];
+    pthread_t th[3];
+    int i;
+
+    ck_assert_ptr_nonnull(dir);
+    snprintf(pem, sizeof pem, "%s/both.pem", dir);
+    snprintf(one, sizeof one, "%s/one.conf", dir);
+    snprintf(two, sizeof two, "%s/two.conf", dir);
+    snprintf(bad, sizeof bad, "%s/bad.conf", dir);
+    {
+        size_t n = strlen(cert_pem) + strlen(key_pem) + 1;
+        char *both = malloc(n);
+        ck_assert_ptr_nonnull(both);
+        snprintf(both, n, "%s%s", cert_pem, key_pem);
+        write_text(pem, both);
+        free(both);
+    }
+    write_text(one, "bind imaps * 993 mail.example.com cert=both.pem\n");
+    write_text(two, "bind imaps * 993 * cert=both.pem\n"
+                    "bind imaps 192.0.2.0/24 * * cert=both.pem\n");
+    /* the first line alone would do; the second names a missing file */
+    write_text(bad, "bind imaps * * * cert=both.pem\n"
+                    "bind imaps * 993 * cert=missing.pem\n");
+    ck_assert_int_eq(mailssl_store_load_file(st, one), MAILSSL_OK);
+    for (i = 0; i < 3; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].s = st;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, lookup_loop, &w[i]), 0);
+    }
+    /* every reader is running before the reloads start */
+    for (i = 0; i < 3; i++)
+        while (__atomic_load_n(&w[i].lookups, __ATOMIC_ACQUIRE) == 0)
+            sched_yield();
+    for (i = 0; i < 200; i++) {
+        size_t before = mailssl_store_count(st);
+        if (i % 2) {
+            ck_assert_int_eq(mailssl_store_load_file(st, bad),
+                             MAILSSL_ERR_IO);
+            ck_assert_ptr_nonnull(strstr(mailssl_store_error(st),
+                                         "bad.conf:2:"));
+            ck_assert_uint_eq(mailssl_store_count(st), before);
+        } else {
+            ck_assert_int_eq(mailssl_store_load_file(st, i % 4 ? one : two),
+                             MAILSSL_OK);
+            ck_assert_uint_eq(mailssl_store_count(st), i % 4 ? 1 : 2);
+        }
+    }
+    for (i = 0; i < 3; i++) {
+        __atomic_store_n(&w[i].stop, 1, __ATOMIC_RELEASE);
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(w[i].errors, 0);
+        ck_assert_int_gt(w[i].lookups, 0);
+    }
+    certgen_rmdir(dir);
+    free(dir);
 }
 END_TEST
 
@@ -771,6 +848,10 @@ int main(void)
     SRunner *sr;
     int failed;
 
+    tcase_add_unchecked_fixture(p, setup_creds, teardown_creds);
+    tcase_add_unchecked_fixture(n, setup_creds, teardown_creds);
+    tcase_add_unchecked_fixture(o, setup_creds, teardown_creds);
+    tcase_add_unchecked_fixture(t, setup_creds, teardown_creds);
     tcase_add_checked_fixture(p, setup, teardown);
     tcase_add_checked_fixture(n, setup, teardown);
     tcase_add_checked_fixture(o, setup, teardown);
@@ -806,6 +887,7 @@ int main(void)
     tcase_add_test(o, listeners_api);
     tcase_add_test(o, random_against_reference);
     tcase_add_test(t, lookups_during_replace);
+    tcase_add_test(t, lookups_during_reload_from_file);
     tcase_add_test(t, reference_survives_replace_and_free);
     suite_add_tcase(s, p);
     suite_add_tcase(s, n);

@@ -1,0 +1,389 @@
+/*
+ * Reload under load (robustness issue, item 4): GnuTLS server threads use
+ * the binding store through mailssl_gnutls_attach() while client threads
+ * run handshakes over loopback without pause, and the main thread reloads
+ * the config 100 times from files, alternating good configs (certificate
+ * A, certificate B) and broken ones (each would bind a third certificate
+ * C, and each fails in a different way).
+ *
+ * Asserted: not one handshake fails (client or server side); every
+ * presented certificate is A or B, never C; B is never presented before
+ * the first reload to B began; every broken reload returns an error and a
+ * lookup right after it still gives the certificate of the last good one.
+ * Reloads wait for handshakes to go on between them (progress, not time).
+ * .ci/run runs this test under ASan, valgrind and ThreadSanitizer too.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "certgen.h"
+#include "mailssl-gnutls.h"
+#include "mailssl.h"
+
+#define NSERVERS 3
+#define NCLIENTS 3
+#define RELOADS 100
+#define PROGRESS 2 /* handshakes between two reloads, at least */
+
+enum { CERT_A, CERT_B, CERT_C, NCERTS };
+
+static char *dir;
+static gnutls_datum_t der[NCERTS];
+static char sha[NCERTS][65];
+static int lfd;
+static int port;
+static mailssl_store *store;
+
+static int stop;           /* atomic: clients stop */
+static int b_began;        /* atomic: a reload to B has begun */
+static long handshakes;    /* atomic: completed on the client side */
+static long failures;      /* atomic: failed, either side */
+static long presented[NCERTS + 1]; /* atomic; [NCERTS]: unknown */
+static long b_too_early;   /* atomic */
+
+static char *path(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+static void write_text(const char *file, const char *text)
+{
+    FILE *f = fopen(path(file), "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_ge(fputs(text, f), 0);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void make_cert(int which, const char *cn, const char *file,
+                      const char *keyfile)
+{
+    static const char *const names[] = {"mail.example.com", NULL};
+    struct certgen_opts o = {0};
+    struct certgen_cert c;
+    const struct certgen_cert *chain[1] = {&c};
+    unsigned char fp[32];
+    size_t fplen = sizeof fp, i;
+
+    o.cn = cn;
+    o.dns = names;
+    ck_assert_int_eq(certgen_make(&c, &o, NULL), 0);
+    ck_assert_int_eq(certgen_write_pem(path(file), chain, 1,
+                                       keyfile ? NULL : &c), 0);
+    if (keyfile)
+        ck_assert_int_eq(certgen_write_key(path(keyfile), &c), 0);
+    ck_assert_int_eq(gnutls_x509_crt_export2(c.crt, GNUTLS_X509_FMT_DER,
+                                             &der[which]), 0);
+    ck_assert_int_eq(gnutls_x509_crt_get_fingerprint(c.crt, GNUTLS_DIG_SHA256,
+                                                     fp, &fplen), 0);
+    for (i = 0; i < fplen; i++)
+        snprintf(sha[which] + 2 * i, 3, "%02x", fp[i]);
+    certgen_free(&c);
+}
+
+static void setup(void)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+
+    signal(SIGPIPE, SIG_IGN);
+    ck_assert_int_eq(mailssl_init(), MAILSSL_OK);
+    dir = certgen_tmpdir();
+    ck_assert_ptr_nonnull(dir);
+    make_cert(CERT_A, "A", "a.pem", NULL);
+    make_cert(CERT_B, "B", "b.crt", "b.key");
+    make_cert(CERT_C, "C", "c.pem", NULL);
+    write_text("good-a.conf", "bind imaps * * * cert=a.pem\n");
+    write_text("good-b.conf", "bind imaps * * * cert=b.crt key=b.key\n");
+    /* each binds C first, then fails further on */
+    write_text("broken-syntax.conf", "bind imaps * * * cert=c.pem\n"
+                                     "bind imaps 127.0.0.1 * *\n");
+    write_text("broken-missing.conf", "bind imaps * * * cert=c.pem\n"
+                                      "bind * * 993 * cert=nothing.pem\n");
+    write_text("broken-mismatch.conf", "bind imaps * * * cert=c.pem\n"
+                                       "bind smtp * * * cert=b.crt "
+                                       "key=c.pem\n");
+    write_text("broken-duplicate.conf", "bind imaps * * * cert=c.pem\n"
+                                        "bind imaps * * * cert=a.pem\n");
+    store = mailssl_store_new();
+    ck_assert_ptr_nonnull(store);
+    ck_assert_int_eq(mailssl_store_load_file(store, path("good-a.conf")),
+                     MAILSSL_OK);
+
+    lfd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(lfd, 0);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(listen(lfd, 64), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+    port = ntohs(sa.sin_port);
+}
+
+static void teardown(void)
+{
+    int i;
+
+    close(lfd);
+    mailssl_store_free(store);
+    for (i = 0; i < NCERTS; i++)
+        gnutls_free(der[i].data);
+    certgen_rmdir(dir);
+    free(dir);
+    mailssl_deinit();
+}
+
+static void count(long *v)
+{
+    __atomic_add_fetch(v, 1, __ATOMIC_RELAXED);
+}
+
+static long get(const long *v)
+{
+    return __atomic_load_n(v, __ATOMIC_ACQUIRE);
+}
+
+/* TLS flights are several small writes: without this, delayed ACKs stall
+ * each handshake for tens of milliseconds on loopback. */
+static void nodelay(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+static int handshake(gnutls_session_t s)
+{
+    int rc;
+    do
+        rc = gnutls_handshake(s);
+    while (rc < 0 && !gnutls_error_is_fatal(rc));
+    return rc;
+}
+
+/* One server: accept, attach, handshake, close_notify, close. Ends when
+ * the listening socket is shut down. */
+static void *server(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        gnutls_session_t s;
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            break;
+        }
+        nodelay(fd);
+        if (gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_TICKETS) < 0) {
+            count(&failures);
+            close(fd);
+            continue;
+        }
+        if (gnutls_set_default_priority(s) < 0 ||
+            mailssl_gnutls_attach(s, store, fd, MAILSSL_SERVICE_IMAPS) !=
+                MAILSSL_OK ||
+            handshake(s) < 0)
+            count(&failures);
+        else
+            gnutls_bye(s, GNUTLS_SHUT_WR);
+        gnutls_deinit(s);
+        close(fd);
+    }
+    return NULL;
+}
+
+static int which_cert(gnutls_session_t s)
+{
+    unsigned n = 0;
+    const gnutls_datum_t *peers = gnutls_certificate_get_peers(s, &n);
+    int i;
+
+    if (!peers || n == 0)
+        return NCERTS;
+    for (i = 0; i < NCERTS; i++)
+        if (peers[0].size == der[i].size &&
+            memcmp(peers[0].data, der[i].data, der[i].size) == 0)
+            return i;
+    return NCERTS;
+}
+
+/* One client: handshakes one after the other until told to stop. */
+static void *client(void *arg)
+{
+    gnutls_certificate_credentials_t cc;
+    struct sockaddr_in sa;
+
+    (void)arg;
+    if (gnutls_certificate_allocate_credentials(&cc) < 0) {
+        count(&failures);
+        return NULL;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)port);
+    while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
+        gnutls_session_t s;
+        char byte;
+        int fd = socket(AF_INET, SOCK_STREAM, 0), w;
+
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+            gnutls_init(&s, GNUTLS_CLIENT) < 0) {
+            count(&failures);
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        nodelay(fd);
+        gnutls_set_default_priority(s);
+        gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cc);
+        gnutls_server_name_set(s, GNUTLS_NAME_DNS, "mail.example.com",
+                               strlen("mail.example.com"));
+        gnutls_transport_set_int(s, fd);
+        if (handshake(s) < 0 || gnutls_record_recv(s, &byte, 1) != 0) {
+            count(&failures);
+        } else {
+            w = which_cert(s);
+            count(&presented[w]);
+            /* read after the handshake: B seen means the reload to B had
+             * begun before */
+            if (w == CERT_B && !__atomic_load_n(&b_began, __ATOMIC_ACQUIRE))
+                count(&b_too_early);
+            count(&handshakes);
+        }
+        gnutls_deinit(s);
+        close(fd);
+    }
+    gnutls_certificate_free_credentials(cc);
+    return NULL;
+}
+
+/* The certificate a lookup gives now, as an index into sha[]. */
+static int bound_now(void)
+{
+    mailssl_credential *c = NULL;
+    char why[256], *json;
+    int i;
+
+    ck_assert_int_eq(mailssl_store_lookup_text(store, "127.0.0.1", port,
+                                               MAILSSL_SERVICE_IMAPS,
+                                               "mail.example.com", &c, why,
+                                               sizeof why),
+                     MAILSSL_OK);
+    json = mailssl_credential_certificate_json(c, 0, 0);
+    ck_assert_ptr_nonnull(json);
+    for (i = 0; i < NCERTS; i++)
+        if (strstr(json, sha[i]))
+            break;
+    mailssl_free(json);
+    mailssl_credential_free(c);
+    return i;
+}
+
+static void wait_progress(long since)
+{
+    while (get(&handshakes) < since + PROGRESS) {
+        struct timespec ts = {0, 1000000};
+        ck_assert_int_eq(get(&failures), 0);
+        nanosleep(&ts, NULL);
+    }
+}
+
+START_TEST(reload_100_times_under_handshakes)
+{
+    static const char *const broken[] = {
+        "broken-syntax.conf", "broken-missing.conf", "broken-mismatch.conf",
+        "broken-duplicate.conf"};
+    static const int broken_rc[] = {MAILSSL_ERR_SYNTAX, MAILSSL_ERR_IO,
+                                    MAILSSL_ERR_CREDENTIAL,
+                                    MAILSSL_ERR_DUPLICATE};
+    pthread_t srv[NSERVERS], cli[NCLIENTS];
+    int i, current = CERT_A, nbroken = 0;
+
+    for (i = 0; i < NSERVERS; i++)
+        ck_assert_int_eq(pthread_create(&srv[i], NULL, server, NULL), 0);
+    for (i = 0; i < NCLIENTS; i++)
+        ck_assert_int_eq(pthread_create(&cli[i], NULL, client, NULL), 0);
+
+    for (i = 0; i < RELOADS; i++) {
+        wait_progress(get(&handshakes));
+        if (i % 2 == 0) {
+            int to = (i / 2) % 2 == 0 ? CERT_B : CERT_A;
+            if (to == CERT_B)
+                __atomic_store_n(&b_began, 1, __ATOMIC_RELEASE);
+            ck_assert_int_eq(mailssl_store_load_file(
+                                 store, path(to == CERT_B ? "good-b.conf"
+                                                          : "good-a.conf")),
+                             MAILSSL_OK);
+            current = to;
+        } else {
+            int k = nbroken++ % 4;
+            int rc = mailssl_store_load_file(store, path(broken[k]));
+            ck_assert_msg(rc == broken_rc[k], "%s: %d (%s)", broken[k], rc,
+                          mailssl_store_error(store));
+            /* FILE:2:COLUMN: every broken file fails on its line 2 */
+            ck_assert_ptr_nonnull(strstr(mailssl_store_error(store),
+                                         ".conf:2:"));
+        }
+        ck_assert_int_eq(bound_now(), current);
+        ck_assert_uint_eq(mailssl_store_count(store), 1);
+    }
+    wait_progress(get(&handshakes));
+
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    for (i = 0; i < NCLIENTS; i++)
+        pthread_join(cli[i], NULL);
+    shutdown(lfd, SHUT_RDWR);
+    for (i = 0; i < NSERVERS; i++)
+        pthread_join(srv[i], NULL);
+
+    printf("%d reloads (%d broken), %ld handshakes: A %ld, B %ld, C %ld, "
+           "other %ld, failed %ld\n",
+           RELOADS, nbroken, get(&handshakes), get(&presented[CERT_A]),
+           get(&presented[CERT_B]), get(&presented[CERT_C]),
+           get(&presented[NCERTS]), get(&failures));
+    ck_assert_int_eq(get(&failures), 0);
+    ck_assert_int_ge(get(&handshakes), RELOADS * PROGRESS);
+    ck_assert_int_gt(get(&presented[CERT_A]), 0);
+    ck_assert_int_gt(get(&presented[CERT_B]), 0);
+    ck_assert_int_eq(get(&presented[CERT_C]), 0);
+    ck_assert_int_eq(get(&presented[NCERTS]), 0);
+    ck_assert_int_eq(get(&b_too_early), 0);
+    ck_assert_int_eq(get(&presented[CERT_A]) + get(&presented[CERT_B]),
+                     get(&handshakes));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("reload-load");
+    TCase *tc = tcase_create("reload");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, reload_100_times_under_handshakes);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
