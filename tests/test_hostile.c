@@ -470,10 +470,21 @@ static void assert_trust(const mailssl_probe *p)
     assert_no_marker("certificate issuer", mailssl_probe_cert_issuer(p));
     for (i = 0; i < mailssl_probe_cert_name_count(p); i++)
         assert_no_marker("certificate names", mailssl_probe_cert_name(p, i));
-    /* the marker may appear only where the message quotes the server */
-    ck_assert_msg(count_ci(js, strlen(js), "PTX") ==
-                      count_ci(m, strlen(m), "PTX"),
-                  "%s: plaintext data in the JSON: %s", cur->name, js);
+    /* the marker may appear only where the message quotes the server; the
+     * base64 SPKI pin of a run-time key can spell it by chance (about one
+     * run in four over the whole suite), so it is left out of the count */
+    {
+        char *copy = strdup(js), *pin;
+
+        ck_assert_ptr_nonnull(copy);
+        if ((pin = strstr(copy, "\"spki_pin\":\"")) != NULL)
+            for (pin += 12; *pin && *pin != '"'; pin++)
+                *pin = '=';
+        ck_assert_msg(count_ci(copy, strlen(copy), "PTX") ==
+                          count_ci(m, strlen(m), "PTX"),
+                      "%s: plaintext data in the JSON: %s", cur->name, js);
+        free(copy);
+    }
     for (i = 0; js[i]; i++)
         ck_assert_msg((unsigned char)js[i] >= 0x20 &&
                           (unsigned char)js[i] < 0x7f,
