@@ -28,8 +28,10 @@
  *  - the go-ahead is returned only on the line that carries it: the final
  *    line of an SMTP 220 reply, the tagged OK with the exact tag, POP3
  *    +OK, Sieve OK; untagged IMAP lines never count;
- *  - after TLS every failure is post-tls-failed ("after TLS, ..." says
- *    what); an implicit-TLS greeting is part of that phase;
+ *  - after TLS every failure the dialogue decides is post-tls-failed
+ *    ("after TLS, ..." says what); an implicit-TLS greeting is part of that
+ *    phase. The size caps the engine enforces (line, lines, bytes of a
+ *    phase) stay protocol-error in both phases, as SPEC.md section 4 says;
  *  - a NUL byte is greeting-malformed in the greeting, protocol-error
  *    later; other control and 8-bit bytes (including non-UTF-8) are
  *    accepted and shown as \xNN in messages and capabilities;

@@ -122,7 +122,7 @@ struct mailssl_probe {
 
     /* results */
     int status, diagnosis, stage;
-    char message[512];
+    char message[1024];
     char address[64];
     const char *tls_version, *tls_cipher, *tls_group; /* static strings */
     size_t chain_length;
