@@ -336,8 +336,21 @@ static int validate(mailssl_probe *p, const gnutls_datum_t *peers,
     size_t t;
     int rc = 0;
 
-    if (n > 16)
-        n = 16;
+    if (n > 16) {
+        /* GnuTLS and most clients give up past 16 certificates: validating
+         * a truncated chain would wrongly blame a missing intermediate */
+        char msg[300];
+
+        snprintf(msg, sizeof msg,
+                 "the server sent %u certificates; clients stop verifying "
+                 "at 16, so this chain cannot be verified: send only the "
+                 "leaf and its intermediates",
+                 n);
+        rc = mailssl_report_add(p->findings, MAILSSL_CODE_CERT_UNTRUSTED,
+                                MAILSSL_SEVERITY_CRITICAL, MAILSSL_NO_CERT,
+                                NULL, NULL, msg);
+        return rc < 0 ? rc : 0;
+    }
     for (i = 0; i < n; i++) {
         ders[i] = peers[i].data;
         lens[i] = peers[i].size;

@@ -1165,7 +1165,7 @@ static const struct tls_behaviour tls_behaviours[] = {
     /* all 200 are reported; the validator is given the first 16 (so the
      * trusted root is never reached: no client accepts such depth) */
     {"200-certificate chain", STEPS(TLS(NULL), DRAIN),
-     MAILSSL_CODE_CERT_UNTRUSTED, CRED_LONG_CHAIN, "not trusted", NULL,
+     MAILSSL_CODE_CERT_UNTRUSTED, CRED_LONG_CHAIN, "the server sent 200 certificates", NULL,
      LONG_CHAIN, 0},
     /* GnuTLS will not send a handshake message over 128 KB: the server
      * builds this Certificate message by hand */
