@@ -127,7 +127,7 @@ MAILSSL_EXPORT int mailssl_store_audit(mailssl_store *s,
     int tok, rc = MAILSSL_OK, before;
 
     if (!s || !out)
-        return MAILSSL_ERR_INVALID;
+        return mailssl__store_invalid(s, "no report for the findings (NULL)");
     before = (int)mailssl_report_count(out);
     /* the store lock keeps reloads from swapping the table meanwhile */
     mailssl__store_lock(s);
