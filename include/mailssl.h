@@ -676,18 +676,30 @@ int mailssl_validator_set_name(mailssl_validator *v, const char *name);
 /*
  * mailssl_validator_add_tlsa - add one TLSA record (RFC 6698 fields: usage,
  * selector, matching type, association data; data is copied). The caller
- * vouches that the records are DNSSEC-validated. RFC 7672 (SMTP) rules
- * apply: DANE-EE(3) pins the leaf and then names, dates and the PKIX
- * chain are not checked; DANE-TA(2) anchors the chain at a certificate
- * the server sends, names and dates still apply; PKIX-TA(0), PKIX-EE(1)
- * and unknown selectors or matching types are unusable (dane-unusable).
- * When usable records exist and none matches: dane-mismatch. Returns
+ * vouches that the records are DNSSEC-validated. DANE-EE(3) pins the leaf
+ * and then names, dates and the PKIX chain are not checked; DANE-TA(2)
+ * anchors the chain at a certificate the server sends, names and dates
+ * still apply; PKIX-TA(0) and PKIX-EE(1) depend on the service (see
+ * mailssl_validator_set_service(); unusable for SMTP, RFC 7672); unknown
+ * selectors or matching types are unusable (dane-unusable). When usable
+ * records exist and none matches: dane-mismatch. Returns
  * MAILSSL_OK, MAILSSL_ERR_INVALID (field over 255, no data),
  * MAILSSL_ERR_TOO_LONG (over 64 records or 65532 bytes).
  */
 int mailssl_validator_add_tlsa(mailssl_validator *v, int usage, int selector,
                                int matching_type, const unsigned char *data,
                                size_t data_len);
+
+/*
+ * mailssl_validator_set_service - the service (MAILSSL_SERVICE_*) the
+ * certificate serves; it picks the DANE rules. MAILSSL_SERVICE_ANY (the
+ * default), SMTP and LMTP follow RFC 7672: PKIX-TA(0) and PKIX-EE(1)
+ * records are unusable. Every other service follows RFC 7671: PKIX-EE(1)
+ * must match the leaf and PKIX-TA(0) a certificate of the chain or its
+ * trust anchor, and the chain must then pass the usual PKIX validation.
+ * MAILSSL_ERR_INVALID for an unknown constant.
+ */
+int mailssl_validator_set_service(mailssl_validator *v, int service);
 
 /*
  * mailssl_validate_credential - check a server credential (a loaded

@@ -146,6 +146,15 @@ static void base64(const unsigned char *in, size_t n, char *out)
     *out = '\0';
 }
 
+int64_t mailssl__crt_not_after(gnutls_x509_crt_t crt)
+{
+    time_t t = gnutls_x509_crt_get_expiration_time(crt);
+
+    /* GnuTLS reads 99991231235959Z, "no well-defined expiration date"
+     * (RFC 5280 section 4.1.2.5), as (time_t)-1. */
+    return t == (time_t)-1 ? MAILSSL__NO_EXPIRY : (int64_t)t;
+}
+
 int mailssl__certinfo_init(struct mailssl_certinfo *ci, gnutls_x509_crt_t crt)
 {
     gnutls_datum_t d = {NULL, 0};
@@ -174,7 +183,7 @@ int mailssl__certinfo_init(struct mailssl_certinfo *ci, gnutls_x509_crt_t crt)
         goto fail;
 
     ci->not_before = (int64_t)gnutls_x509_crt_get_activation_time(crt);
-    ci->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(crt);
+    ci->not_after = mailssl__crt_not_after(crt);
 
     len = sizeof hash;
     if (gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA256, hash, &len) >=

@@ -1,9 +1,11 @@
 /*
- * dane.c - TLSA records supplied by the caller, checked with RFC 7672
- * (SMTP) rules: DANE-EE(3) matches the leaf and nothing else is checked;
- * DANE-TA(2) matches a certificate of the chain that must then verifiably
- * issue the chain down to the leaf (names and dates are checked by the
- * caller as usual); PKIX-TA(0) and PKIX-EE(1) are unusable.
+ * dane.c - TLSA records supplied by the caller. DANE-EE(3) matches the
+ * leaf and nothing else is checked (RFC 7671 section 5.1); DANE-TA(2)
+ * matches a certificate of the chain that must then verifiably issue the
+ * chain down to the leaf (names and dates are checked by the caller as
+ * usual). PKIX-TA(0) and PKIX-EE(1) are unusable for SMTP (RFC 7672
+ * section 3.1.3); for other services (RFC 7671 section 5.4) they must match
+ * a certificate of the PKIX chain, which the caller validates as usual.
  *
  * The matching itself (selector and matching type) is libgnutls-dane's:
  * each record is handed to it as a DANE-EE record against one certificate
@@ -20,9 +22,10 @@
 /* More records than this for one name are not a configuration. */
 #define DANE_MAX_RECORDS 64
 
-static int record_usable(int usage, int selector, int mtype, size_t len)
+/* Known selector and matching type, and data of the right length. */
+static int record_wellformed(int usage, int selector, int mtype, size_t len)
 {
-    if (usage != 2 && usage != 3)
+    if (usage < 0 || usage > 3)
         return 0;
     if (selector != 0 && selector != 1)
         return 0;
@@ -70,7 +73,7 @@ int mailssl__dane_add(struct mailssl__dane *d, int usage, int selector,
     t->usage = usage;
     t->selector = selector;
     t->mtype = mtype;
-    t->usable = record_usable(usage, selector, mtype, len);
+    t->wellformed = record_wellformed(usage, selector, mtype, len);
     t->rdata_len = len + 3;
     t->rdata = malloc(t->rdata_len);
     if (!t->rdata)
@@ -81,7 +84,7 @@ int mailssl__dane_add(struct mailssl__dane *d, int usage, int selector,
     t->rdata[1] = (unsigned char)selector;
     t->rdata[2] = (unsigned char)mtype;
     memcpy(t->rdata + 3, data, len);
-    if (t->usable) {
+    if (t->wellformed) {
         dane_query_t q;
         entries[0] = (char *)t->rdata;
         entries[1] = NULL;
@@ -131,27 +134,44 @@ static int matches(const struct mailssl__dane *d,
     return rc == 0 && verify == 0;
 }
 
-void mailssl__dane_check(const struct mailssl__dane *d,
+void mailssl__dane_check(const struct mailssl__dane *d, int smtp_rules,
                          gnutls_x509_crt_t *path, size_t npath,
+                         gnutls_x509_crt_t anchor,
                          struct mailssl__dane_result *res)
 {
-    gnutls_datum_t der[32];
+    gnutls_datum_t der[33];
     size_t i, j, nder = npath < 32 ? npath : 32;
 
     memset(res, 0, sizeof(*res));
     for (j = 0; j < nder; j++)
         if (gnutls_x509_crt_export2(path[j], GNUTLS_X509_FMT_DER, &der[j]) < 0)
             der[j].data = NULL;
+    /* the trust anchor from the store, for PKIX-TA(0) */
+    der[nder].data = NULL;
+    if (anchor &&
+        gnutls_x509_crt_export2(anchor, GNUTLS_X509_FMT_DER, &der[nder]) < 0)
+        der[nder].data = NULL;
     for (i = 0; i < d->n; i++) {
         const struct mailssl__tlsa *t = &d->recs[i];
-        if (!t->usable || !t->query) {
+        if (!t->wellformed || !t->query ||
+            (smtp_rules && (t->usage == 0 || t->usage == 1))) {
             res->unusable++;
             continue;
         }
         res->usable++;
-        if (t->usage == 3) {
-            if (der[0].data && matches(d, t, &der[0]))
-                res->ee_match = 1;
+        if (t->usage == 3 || t->usage == 1) {
+            if (der[0].data && matches(d, t, &der[0])) {
+                if (t->usage == 3)
+                    res->ee_match = 1;
+                else
+                    res->pkix_match = 1;
+            }
+            continue;
+        }
+        if (t->usage == 0) {
+            for (j = 0; j <= nder; j++)
+                if (der[j].data && matches(d, t, &der[j]))
+                    res->pkix_match = 1;
             continue;
         }
         for (j = 0; j < nder; j++) {
@@ -170,6 +190,6 @@ void mailssl__dane_check(const struct mailssl__dane *d,
                 res->ta_chain_error = 1;
         }
     }
-    for (j = 0; j < nder; j++)
+    for (j = 0; j <= nder; j++)
         gnutls_free(der[j].data);
 }

@@ -140,13 +140,17 @@ void mailssl__certinfo_json_append(struct mailssl_buf *b,
 void mailssl__rfc3339(int64_t t, char *out, size_t n);
 /* Whole days from now to not_after, rounded down (-1 as soon as passed). */
 int64_t mailssl__days_left(int64_t not_after, int64_t now);
+/* notAfter of crt in epoch seconds; 99991231235959Z (no expiry, RFC 5280)
+ * is MAILSSL__NO_EXPIRY. */
+#define MAILSSL__NO_EXPIRY ((int64_t)253402300799) /* 9999-12-31T23:59:59Z */
+int64_t mailssl__crt_not_after(gnutls_x509_crt_t crt);
 /* The GnuTLS verification flags of validation (also used by the bench). */
 extern const unsigned mailssl__verify_flags;
 
 /* TLSA records given to a validator, matched with libgnutls-dane. */
 struct mailssl__tlsa {
     int usage, selector, mtype;
-    int usable;            /* RFC 7672: DANE-TA(2)/DANE-EE(3), known types */
+    int wellformed;        /* usage 0-3, known selector and type, length */
     unsigned char *rdata;  /* usage, selector, type, data (RFC 6698) */
     size_t rdata_len;
     void *query;           /* dane_query_t matching rdata as DANE-EE */
@@ -161,14 +165,18 @@ struct mailssl__dane_result {
     int ta_match;          /* a DANE-TA record matches a chain cert that
                               verifiably issued the leaf's chain */
     int ta_chain_error;    /* a DANE-TA record matched, chain did not verify */
+    int pkix_match;        /* a PKIX-TA/PKIX-EE record matches (not SMTP) */
     size_t usable, unusable;
 };
 int mailssl__dane_add(struct mailssl__dane *d, int usage, int selector,
                       int mtype, const unsigned char *data, size_t len,
                       char *err, size_t errlen);
 size_t mailssl__dane_count(const struct mailssl__dane *d);
-void mailssl__dane_check(const struct mailssl__dane *d,
+/* smtp_rules: RFC 7672 (usages 0/1 unusable); anchor: the trust-store
+ * certificate that issued the top of path, or NULL (for PKIX-TA). */
+void mailssl__dane_check(const struct mailssl__dane *d, int smtp_rules,
                          gnutls_x509_crt_t *path, size_t npath,
+                         gnutls_x509_crt_t anchor,
                          struct mailssl__dane_result *res);
 void mailssl__dane_clear(struct mailssl__dane *d);
 
@@ -195,6 +203,7 @@ struct mailssl__binding {
     mailssl_credential *cred; /* one reference held */
     char *origin;             /* "FILE:LINE", or NULL when added by API */
     uint64_t hash;
+    void *group;              /* lib/store.c's index entry */
 };
 
 struct mailssl__listener {

@@ -18,17 +18,6 @@
 
 #include "probe_internal.h"
 
-/* TEMPORARY until the dialogue branch is merged: weak references, so the
- * library links without lib/dialogue.c; STARTTLS services then fail with
- * status unknown and implicit-TLS probes skip the post-TLS dialogue.
- * Remove these pragmas at merge. */
-#pragma weak mailssl__dialogue_init
-#pragma weak mailssl__dialogue_clear
-#pragma weak mailssl__dialogue_begin
-#pragma weak mailssl__dialogue_line
-#pragma weak mailssl__dialogue_timeout_code
-#pragma weak mailssl__certinfo_clear
-
 #define NO_DEADLINE INT64_MAX
 
 static const char *const stage_names[] = {
@@ -123,7 +112,7 @@ MAILSSL_EXPORT void mailssl_probe_free(mailssl_probe *p)
         free(p->tlsa[i].data);
     free(p->tlsa);
     free_caps(p->caps, p->ncaps);
-    if (p->have_cert && mailssl__certinfo_clear)
+    if (p->have_cert)
         mailssl__certinfo_clear(&p->cert);
     mailssl_report_free(p->findings);
     free(p);
@@ -553,12 +542,6 @@ static int connected(mailssl_probe *p)
     stage_end(p, MAILSSL_STAGE_CONNECT);
     if (p->implicit)
         return begin_tls(p);
-    if (!mailssl__dialogue_init) {
-        mailssl__set_error(p->err, sizeof p->err,
-                           "STARTTLS dialogues are not built in");
-        fail_unknown(p, MAILSSL_ERR_UNSUPPORTED);
-        return MAILSSL_OK;
-    }
     if (mailssl__dialogue_init(&p->dlg, p->service) < 0) {
         mailssl__set_error(p->err, sizeof p->err, "no dialogue for service");
         fail_unknown(p, MAILSSL_ERR_INVALID);
@@ -601,11 +584,12 @@ static int connect_step(mailssl_probe *p)
 
 /* ---- dialogue I/O ------------------------------------------------------- */
 
-#define IO_AGAIN 1  /* keep looping */
-#define IO_EOF 2
+/* Internal results of the I/O helpers, apart from MAILSSL_WANT_*. */
+#define IO_AGAIN 1 /* keep looping */
+#define IO_DONE 2  /* the probe finished (diagnosis set) */
 
-/* Sends what is queued; 0 when all is sent, or a MAILSSL_WANT_*, or -1
- * (failure, probe finished). */
+/* Sends what is queued; 0 when all is sent, or a MAILSSL_WANT_*, or
+ * IO_DONE (failure, probe finished). */
 static int flush_out(mailssl_probe *p)
 {
     while (p->outoff < p->out.len) {
@@ -624,7 +608,7 @@ static int flush_out(mailssl_probe *p)
                                     MAILSSL_SEVERITY_CRITICAL,
                                     "sending over TLS failed: %s",
                                     gnutls_strerror((int)w));
-                return -1;
+                return IO_DONE;
             }
         } else {
             w = send(p->fd, d, n, MSG_NOSIGNAL);
@@ -641,7 +625,7 @@ static int flush_out(mailssl_probe *p)
                                     MAILSSL_SEVERITY_CRITICAL,
                                     "sending to the server failed: %s",
                                     strerror(errno));
-                return -1;
+                return IO_DONE;
             }
         }
         p->outoff += (size_t)w;
@@ -679,7 +663,7 @@ static void dialogue_eof(mailssl_probe *p, const char *why)
 }
 
 /* Reads what is available into p->in: IO_AGAIN when bytes came, a
- * MAILSSL_WANT_* when none, -1 when the probe finished. */
+ * MAILSSL_WANT_* when none, IO_DONE when the probe finished. */
 static int fill_in(mailssl_probe *p)
 {
     size_t room = sizeof p->in - p->inlen;
@@ -694,7 +678,7 @@ static int fill_in(mailssl_probe *p)
             return IO_AGAIN;
         if (n == 0) {
             dialogue_eof(p, "closed the TLS connection (close_notify)");
-            return -1;
+            return IO_DONE;
         }
         if (n == GNUTLS_E_FATAL_ALERT_RECEIVED) {
             char an[160], why[200];
@@ -703,13 +687,13 @@ static int fill_in(mailssl_probe *p)
                                       sizeof an);
             snprintf(why, sizeof why, "sent the fatal alert %s", an);
             dialogue_eof(p, why);
-            return -1;
+            return IO_DONE;
         }
         if (n < 0) {
             dialogue_eof(p, n == GNUTLS_E_PREMATURE_TERMINATION
                                 ? "closed the connection without close_notify"
                                 : gnutls_strerror((int)n));
-            return -1;
+            return IO_DONE;
         }
     } else {
         n = recv(p->fd, p->in + p->inlen, room, 0);
@@ -718,12 +702,12 @@ static int fill_in(mailssl_probe *p)
             return MAILSSL_WANT_POLLIN;
         if (n == 0) {
             dialogue_eof(p, "closed the connection");
-            return -1;
+            return IO_DONE;
         }
         if (n < 0) {
             dialogue_eof(p, errno == ECONNRESET ? "reset the connection"
                                                 : strerror(errno));
-            return -1;
+            return IO_DONE;
         }
     }
     p->inlen += (size_t)n;
@@ -734,7 +718,7 @@ static int fill_in(mailssl_probe *p)
                             "the server sent more than %d bytes in one "
                             "phase of the dialogue",
                             MAILSSL_PROBE_MAX_PHASE_BYTES);
-        return -1;
+        return IO_DONE;
     }
     return IO_AGAIN;
 }
@@ -787,6 +771,10 @@ static int feed_lines(mailssl_probe *p)
         r = mailssl__dialogue_line(&p->dlg, (const char *)p->in + pos, len,
                                    &p->out);
         pos += used;
+        if (p->out.oom) {
+            mailssl__set_error(p->err, sizeof p->err, "out of memory");
+            return fail_unknown(p, MAILSSL_ERR_NOMEM), MAILSSL_OK;
+        }
         take_stage_progress(p);
         if (r == MAILSSL_DLG_MORE)
             continue;
@@ -815,6 +803,10 @@ static int feed_lines(mailssl_probe *p)
             stage_end(p, MAILSSL_STAGE_POST_TLS);
             probe_done_ok(p);
             return MAILSSL_OK;
+        }
+        if (r == MAILSSL_DLG_FAIL && p->dlg.oom) {
+            mailssl__set_error(p->err, sizeof p->err, "out of memory");
+            return fail_unknown(p, MAILSSL_ERR_NOMEM), MAILSSL_OK;
         }
         if (r == MAILSSL_DLG_FAIL) {
             if (!(p->dlg.stage >= MAILSSL_STAGE_STARTTLS && !p->tls_on))
@@ -848,7 +840,7 @@ static int dialogue_io(mailssl_probe *p)
 
     for (;;) {
         rc = flush_out(p);
-        if (rc < 0)
+        if (rc == IO_DONE)
             return MAILSSL_OK;
         if (rc != 0)
             return p->want = rc;
@@ -858,7 +850,7 @@ static int dialogue_io(mailssl_probe *p)
         if (p->out.len > 0)
             continue;
         rc = fill_in(p);
-        if (rc < 0)
+        if (rc == IO_DONE)
             return MAILSSL_OK;
         if (rc != IO_AGAIN)
             return p->want = rc;
@@ -907,10 +899,6 @@ static int handshake_step(mailssl_probe *p)
     p->stage = MAILSSL_STAGE_VERIFY;
     p->cert_code = code;
     p->cert_severity = sev;
-    if (!mailssl__dialogue_init) { /* TEMPORARY: see the pragmas above */
-        probe_done_ok(p);
-        return MAILSSL_OK;
-    }
     if (!p->dlg_inited) {
         if (mailssl__dialogue_init(&p->dlg, p->service) < 0) {
             mailssl__set_error(p->err, sizeof p->err, "no dialogue");

@@ -6,8 +6,6 @@
 
 #include "probe_internal.h"
 
-#pragma weak mailssl__certinfo_json_append /* TEMPORARY, see probe_tls.c */
-
 static void timing(struct mailssl_buf *b, const mailssl_probe *p)
 {
     int s, first = 1;
@@ -72,7 +70,7 @@ MAILSSL_EXPORT char *mailssl_probe_json(const mailssl_probe *p)
         mailssl__buf_json_string(&b, p->tls_group);
         mailssl__buf_puts(&b, "}");
     }
-    if (p->have_cert && mailssl__certinfo_json_append) {
+    if (p->have_cert) {
         mailssl__buf_puts(&b, ",\"certificate\":");
         mailssl__certinfo_json_append(&b, &p->cert, p->now_epoch);
     }

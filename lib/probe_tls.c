@@ -18,21 +18,6 @@
 
 #include "probe_internal.h"
 
-/* TEMPORARY until the validation branch is merged: its functions are weak
- * references, so this file links and the probe works without them (no
- * verification, no certificate block). Remove these pragmas at merge. */
-#pragma weak mailssl_validator_new
-#pragma weak mailssl_validator_free
-#pragma weak mailssl_validator_error
-#pragma weak mailssl_validator_set_cafile
-#pragma weak mailssl_validator_set_time
-#pragma weak mailssl_validator_set_days
-#pragma weak mailssl_validator_set_name
-#pragma weak mailssl_validator_add_tlsa
-#pragma weak mailssl_validate_chain
-#pragma weak mailssl__certinfo_init
-#pragma weak mailssl__certinfo_clear
-
 static ssize_t probe_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 {
     mailssl_probe *p = ptr;
@@ -322,8 +307,6 @@ static int validate(mailssl_probe *p, const gnutls_datum_t *peers,
     size_t t;
     int rc = 0;
 
-    if (!mailssl_validator_new || !mailssl_validate_chain)
-        return 0; /* validation not built in (see the pragmas above) */
     if (n > 16)
         n = 16;
     for (i = 0; i < n; i++) {
@@ -383,7 +366,7 @@ int mailssl__probe_tls_verify(mailssl_probe *p, int *severity)
         *severity = MAILSSL_SEVERITY_CRITICAL;
         return MAILSSL_CODE_CERT_UNTRUSTED;
     }
-    if (mailssl__certinfo_init) {
+    {
         gnutls_x509_crt_t crt;
 
         if (gnutls_x509_crt_init(&crt) == 0) {

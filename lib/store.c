@@ -3,12 +3,14 @@
  * lock-free swap of tables (SPEC.md section 3).
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * A table holds the bindings twice: in insertion order (for saving and
- * auditing) and in an open-addressing hash keyed by the whole normalized
- * key. A second hash maps each name key (exact name, "*.suffix", "*") to
- * the set of address prefix lengths bound under it, so that a lookup
- * probes only the prefixes that exist: its cost depends on how many
- * prefix lengths a name uses, not on how many bindings there are.
+ * A table holds the bindings in insertion order (for saving and
+ * auditing) and in three hashes: whole keys (duplicates, removal); name
+ * keys (exact name, "*.suffix", "*"), each with the set of address prefix
+ * lengths bound under it; and groups (a name key and an address key) with
+ * the forms of port and service bound there. A lookup walks the names in
+ * precedence order, and for each only the prefix lengths that exist, one
+ * group probe each: its cost depends on how many prefix lengths a name
+ * uses, not on how many bindings there are.
  *
  * Readers never lock. A lookup announces itself in one of two counters
  * (chosen by the store's epoch), then reads the table pointer. A writer
@@ -30,23 +32,52 @@
 
 #include "internal.h"
 
+/* An open-addressing hash (linear probing, power-of-two size, at most
+ * half full). Slots keep the hash next to the pointer, so that a probe
+ * that does not match costs one cache line, not two. */
+struct hslot {
+    uint64_t hash;
+    void *p;
+};
+
+struct hash {
+    struct hslot *s;
+    size_t cap, n;
+};
+
 struct nameinfo {
     int kind;
-    char *name;
+    int any;            /* an address "*" key */
     uint64_t hash;
     size_t count;       /* bindings under this name */
     uint64_t mask4;     /* bit p: an IPv4 key with prefix p (0-32) */
     uint64_t mask6[3];  /* bit p: an IPv6 key with prefix p (0-128) */
-    int any;            /* an address "*" key */
+    char name[];        /* inline, one cache miss less; "" for "*" */
 };
+
+/* What is bound under one name key and one address key, by the forms of
+ * port and service (index: port "*" * 2 + service "*"), so that a lookup
+ * probes the whole keys only where a binding exists. */
+struct group {
+    const struct nameinfo *ni;
+    struct mailssl__addr addr;
+    size_t count[4];
+    /* the binding of a form that holds exactly one, else NULL: the
+     * common case needs no whole-key probe */
+    struct mailssl__binding *one[4];
+};
+
+static int form_of(int port, int service)
+{
+    return (port == MAILSSL_PORT_ANY) * 2 + (service == MAILSSL_SERVICE_ANY);
+}
 
 struct mailssl__table {
     struct mailssl__binding **list; /* insertion order */
     size_t n, cap;
-    struct mailssl__binding **slots; /* hash, power-of-two size */
-    size_t nslots;
-    struct nameinfo **names;
-    size_t nnames, nnslots;
+    struct hash keys;   /* whole key -> binding (duplicates, removal) */
+    struct hash groups; /* name and address -> group (lookups) */
+    struct hash names;  /* name key -> nameinfo */
     struct mailssl__listener *listeners;
     size_t nl, capl;
 };
@@ -78,15 +109,18 @@ static uint64_t name_hash(int kind, const char *name)
     return mix(h, (uint64_t)kind);
 }
 
-static uint64_t key_hash(uint64_t nh, const struct mailssl__addr *a, int port,
-                         int service)
+static uint64_t group_hash(uint64_t nh, const struct mailssl__addr *a)
 {
     uint64_t h = mix(nh, (uint64_t)(a->family * 256 + a->prefix));
     uint64_t w[2];
     memcpy(w, a->b, 16);
     h = mix(h, w[0]);
-    h = mix(h, w[1]);
-    return mix(h, ((uint64_t)(uint32_t)port << 8) | (uint64_t)service);
+    return mix(h, w[1]);
+}
+
+static uint64_t key_hash(uint64_t gh, int port, int service)
+{
+    return mix(gh, ((uint64_t)(uint32_t)port << 8) | (uint64_t)service);
 }
 
 static int addr_eq(const struct mailssl__addr *a, const struct mailssl__addr *b)
@@ -341,6 +375,115 @@ int mailssl__parse_name(const char *text, int *kind, char **out, char *err,
     return MAILSSL_OK;
 }
 
+/* ---- hashes ------------------------------------------------------------ */
+
+static int hash_init(struct hash *h)
+{
+    h->cap = 16;
+    h->n = 0;
+    h->s = calloc(h->cap, sizeof *h->s);
+    return h->s ? 0 : MAILSSL_ERR_NOMEM;
+}
+
+/* Makes room for one more entry. */
+static int hash_reserve(struct hash *h)
+{
+    size_t ncap, i, m;
+    struct hslot *ns;
+
+    if ((h->n + 1) * 2 <= h->cap)
+        return 0;
+    ncap = h->cap * 2;
+    m = ncap - 1;
+    if (!(ns = calloc(ncap, sizeof *ns)))
+        return MAILSSL_ERR_NOMEM;
+    for (i = 0; i < h->cap; i++)
+        if (h->s[i].p) {
+            size_t j = (size_t)h->s[i].hash & m;
+            while (ns[j].p)
+                j = (j + 1) & m;
+            ns[j] = h->s[i];
+        }
+    free(h->s);
+    h->s = ns;
+    h->cap = ncap;
+    return 0;
+}
+
+/* Puts p in the empty slot i (found by a failed lookup). */
+static void hash_put(struct hash *h, size_t i, uint64_t hash, void *p)
+{
+    h->s[i].hash = hash;
+    h->s[i].p = p;
+    h->n++;
+}
+
+/* Backward-shift deletion keeps linear probing free of tombstones. */
+static void hash_delete(struct hash *h, size_t i)
+{
+    size_t m = h->cap - 1, j = i;
+    for (;;) {
+        size_t home;
+        j = (j + 1) & m;
+        if (!h->s[j].p)
+            break;
+        home = (size_t)h->s[j].hash & m;
+        /* move slot j into the hole at i unless its home lies in (i, j] */
+        if ((j > i && (home <= i || home > j)) ||
+            (j < i && (home <= i && home > j))) {
+            h->s[i] = h->s[j];
+            i = j;
+        }
+    }
+    h->s[i].p = NULL;
+    h->s[i].hash = 0;
+    h->n--;
+}
+
+static size_t find_name_slot(const struct mailssl__table *t, int kind,
+                             const char *name, uint64_t h)
+{
+    const struct hash *hs = &t->names;
+    size_t m = hs->cap - 1, i = (size_t)h & m;
+    for (; hs->s[i].p; i = (i + 1) & m) {
+        const struct nameinfo *ni = hs->s[i].p;
+        if (hs->s[i].hash == h && ni->kind == kind &&
+            (kind == MAILSSL__NAME_ANY || strcmp(ni->name, name) == 0))
+            break;
+    }
+    return i;
+}
+
+static size_t find_group_slot(const struct mailssl__table *t,
+                              const struct nameinfo *ni,
+                              const struct mailssl__addr *a, uint64_t h)
+{
+    const struct hash *hs = &t->groups;
+    size_t m = hs->cap - 1, i = (size_t)h & m;
+    for (; hs->s[i].p; i = (i + 1) & m) {
+        const struct group *g = hs->s[i].p;
+        if (hs->s[i].hash == h && g->ni == ni && addr_eq(&g->addr, a))
+            break;
+    }
+    return i;
+}
+
+static size_t find_key_slot(const struct mailssl__table *t, int kind,
+                            const char *name, const struct mailssl__addr *a,
+                            int port, int service, uint64_t h)
+{
+    const struct hash *hs = &t->keys;
+    size_t m = hs->cap - 1, i = (size_t)h & m;
+    for (; hs->s[i].p; i = (i + 1) & m) {
+        const struct mailssl__binding *b = hs->s[i].p;
+        if (hs->s[i].hash == h && b->port == port && b->service == service &&
+            b->name_kind == kind && addr_eq(&b->addr, a) &&
+            name_eq(b->name, name))
+            break;
+    }
+    return i;
+}
+
 /* ---- tables ------------------------------------------------------------ */
 
 struct mailssl__table *mailssl__table_new(void)
@@ -348,11 +491,8 @@ struct mailssl__table *mailssl__table_new(void)
     struct mailssl__table *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
-    t->nslots = 16;
-    t->nnslots = 16;
-    t->slots = calloc(t->nslots, sizeof *t->slots);
-    t->names = calloc(t->nnslots, sizeof *t->names);
-    if (!t->slots || !t->names) {
+    if (hash_init(&t->keys) < 0 || hash_init(&t->groups) < 0 ||
+        hash_init(&t->names) < 0) {
         mailssl__table_free(t);
         return NULL;
     }
@@ -369,6 +509,16 @@ static void binding_free(struct mailssl__binding *b)
     free(b);
 }
 
+static void group_free(struct group *g)
+{
+    free(g);
+}
+
+static void nameinfo_free(struct nameinfo *ni)
+{
+    free(ni);
+}
+
 void mailssl__table_free(struct mailssl__table *t)
 {
     size_t i;
@@ -376,17 +526,19 @@ void mailssl__table_free(struct mailssl__table *t)
         return;
     for (i = 0; i < t->n; i++)
         binding_free(t->list[i]);
-    for (i = 0; t->names && i < t->nnslots; i++)
-        if (t->names[i]) {
-            free(t->names[i]->name);
-            free(t->names[i]);
-        }
+    for (i = 0; t->groups.s && i < t->groups.cap; i++)
+        if (t->groups.s[i].p)
+            group_free(t->groups.s[i].p);
+    for (i = 0; t->names.s && i < t->names.cap; i++)
+        if (t->names.s[i].p)
+            nameinfo_free(t->names.s[i].p);
     for (i = 0; i < t->nl; i++)
         free(t->listeners[i].origin);
     free(t->listeners);
     free(t->list);
-    free(t->slots);
-    free(t->names);
+    free(t->keys.s);
+    free(t->groups.s);
+    free(t->names.s);
     free(t);
 }
 
@@ -412,70 +564,6 @@ mailssl__table_listener(const struct mailssl__table *t, size_t i)
     return t && i < t->nl ? &t->listeners[i] : NULL;
 }
 
-static size_t find_name_slot(const struct mailssl__table *t, int kind,
-                             const char *name, uint64_t h)
-{
-    size_t m = t->nnslots - 1, i = (size_t)h & m;
-    for (; t->names[i]; i = (i + 1) & m)
-        if (t->names[i]->hash == h && t->names[i]->kind == kind &&
-            name_eq(t->names[i]->name, name))
-            break;
-    return i;
-}
-
-static size_t find_slot(const struct mailssl__table *t, int kind,
-                        const char *name, const struct mailssl__addr *a,
-                        int port, int service, uint64_t h)
-{
-    size_t m = t->nslots - 1, i = (size_t)h & m;
-    for (; t->slots[i]; i = (i + 1) & m) {
-        const struct mailssl__binding *b = t->slots[i];
-        if (b->hash == h && b->port == port && b->service == service &&
-            b->name_kind == kind && addr_eq(&b->addr, a) &&
-            name_eq(b->name, name))
-            break;
-    }
-    return i;
-}
-
-static int grow_slots(struct mailssl__table *t)
-{
-    size_t ncap = t->nslots * 2, i, m = ncap - 1;
-    struct mailssl__binding **ns = calloc(ncap, sizeof *ns);
-    if (!ns)
-        return MAILSSL_ERR_NOMEM;
-    for (i = 0; i < t->nslots; i++)
-        if (t->slots[i]) {
-            size_t j = (size_t)t->slots[i]->hash & m;
-            while (ns[j])
-                j = (j + 1) & m;
-            ns[j] = t->slots[i];
-        }
-    free(t->slots);
-    t->slots = ns;
-    t->nslots = ncap;
-    return 0;
-}
-
-static int grow_names(struct mailssl__table *t)
-{
-    size_t ncap = t->nnslots * 2, i, m = ncap - 1;
-    struct nameinfo **ns = calloc(ncap, sizeof *ns);
-    if (!ns)
-        return MAILSSL_ERR_NOMEM;
-    for (i = 0; i < t->nnslots; i++)
-        if (t->names[i]) {
-            size_t j = (size_t)t->names[i]->hash & m;
-            while (ns[j])
-                j = (j + 1) & m;
-            ns[j] = t->names[i];
-        }
-    free(t->names);
-    t->names = ns;
-    t->nnslots = ncap;
-    return 0;
-}
-
 static void mask_set(struct nameinfo *ni, const struct mailssl__addr *a)
 {
     if (a->family == 0)
@@ -486,6 +574,67 @@ static void mask_set(struct nameinfo *ni, const struct mailssl__addr *a)
         ni->mask6[a->prefix / 64] |= 1ull << (a->prefix % 64);
 }
 
+/* The name entry of a key, made when absent. */
+static struct nameinfo *name_get(struct mailssl__table *t, int kind,
+                                 const char *name, uint64_t nh)
+{
+    size_t i = find_name_slot(t, kind, name, nh);
+    struct nameinfo *ni = t->names.s[i].p;
+    if (ni)
+        return ni;
+    if (hash_reserve(&t->names) < 0)
+        return NULL;
+    ni = calloc(1, sizeof *ni + (name ? strlen(name) : 0) + 1);
+    if (!ni)
+        return NULL;
+    if (name)
+        memcpy(ni->name, name, strlen(name) + 1);
+    ni->kind = kind;
+    ni->hash = nh;
+    hash_put(&t->names, find_name_slot(t, kind, name, nh), nh, ni);
+    return ni;
+}
+
+/* Counts binding b of a form into g (added non-NULL) or out of it (NULL,
+ * b already out of the list), and keeps g->one[form] right. */
+static void group_count(const struct mailssl__table *t, struct group *g,
+                        int form, struct mailssl__binding *added)
+{
+    size_t i;
+    g->count[form] = added ? g->count[form] + 1 : g->count[form] - 1;
+    g->one[form] = NULL;
+    if (g->count[form] != 1)
+        return;
+    if (added) {
+        g->one[form] = added;
+        return;
+    }
+    /* a removal left one: find it (removals are O(n) anyway) */
+    for (i = t->n; i-- > 0;)
+        if (t->list[i]->group == g &&
+            form_of(t->list[i]->port, t->list[i]->service) == form) {
+            g->one[form] = t->list[i];
+            break;
+        }
+}
+
+/* The group of a name and address, made when absent. */
+static struct group *group_get(struct mailssl__table *t,
+                               const struct nameinfo *ni,
+                               const struct mailssl__addr *a, uint64_t gh)
+{
+    size_t i = find_group_slot(t, ni, a, gh);
+    struct group *g = t->groups.s[i].p;
+    if (g)
+        return g;
+    if (hash_reserve(&t->groups) < 0 || !(g = calloc(1, sizeof *g)))
+        return NULL;
+    g->ni = ni;
+    g->addr = *a;
+    hash_put(&t->groups, find_group_slot(t, ni, a, gh), gh, g);
+    return g;
+}
+
 int mailssl__table_add(struct mailssl__table *t, int service,
                        const struct mailssl__addr *a, int port, int name_kind,
                        const char *name, mailssl_credential *cred,
@@ -493,22 +642,22 @@ int mailssl__table_add(struct mailssl__table *t, int service,
                        const struct mailssl__binding **dup)
 {
     uint64_t nh = name_hash(name_kind, name);
-    uint64_t h = key_hash(nh, a, port, service);
+    uint64_t gh = group_hash(nh, a);
+    uint64_t h = key_hash(gh, port, service);
     struct mailssl__binding *b;
     struct nameinfo *ni;
+    struct group *g;
     size_t i;
 
     if (dup)
         *dup = NULL;
-    i = find_slot(t, name_kind, name, a, port, service, h);
-    if (t->slots[i]) {
+    i = find_key_slot(t, name_kind, name, a, port, service, h);
+    if (t->keys.s[i].p) {
         if (dup)
-            *dup = t->slots[i];
+            *dup = t->keys.s[i].p;
         return MAILSSL_ERR_DUPLICATE;
     }
-    if ((t->n + 1) * 2 > t->nslots && grow_slots(t) < 0)
-        return MAILSSL_ERR_NOMEM;
-    if ((t->nnames + 1) * 2 > t->nnslots && grow_names(t) < 0)
+    if (hash_reserve(&t->keys) < 0)
         return MAILSSL_ERR_NOMEM;
     if (t->n == t->cap) {
         size_t ncap = t->cap ? t->cap * 2 : 16;
@@ -518,6 +667,11 @@ int mailssl__table_add(struct mailssl__table *t, int service,
         t->list = p;
         t->cap = ncap;
     }
+    /* an empty name or group left behind by a failure here is harmless:
+     * lookups skip it and the table frees it */
+    if (!(ni = name_get(t, name_kind, name, nh)) ||
+        !(g = group_get(t, ni, a, gh)))
+        return MAILSSL_ERR_NOMEM;
     b = calloc(1, sizeof *b);
     if (!b)
         return MAILSSL_ERR_NOMEM;
@@ -532,67 +686,15 @@ int mailssl__table_add(struct mailssl__table *t, int service,
         binding_free(b);
         return MAILSSL_ERR_NOMEM;
     }
-    i = find_name_slot(t, name_kind, name, nh);
-    ni = t->names[i];
-    if (!ni) {
-        ni = calloc(1, sizeof *ni);
-        if (!ni || (name && !(ni->name = mailssl__strdup(name)))) {
-            free(ni);
-            binding_free(b);
-            return MAILSSL_ERR_NOMEM;
-        }
-        ni->kind = name_kind;
-        ni->hash = nh;
-        t->names[i] = ni;
-        t->nnames++;
-    }
+    b->cred = mailssl__credential_ref(cred);
+    b->group = g;
     ni->count++;
     mask_set(ni, a);
-    b->cred = mailssl__credential_ref(cred);
-    t->slots[find_slot(t, name_kind, name, a, port, service, h)] = b;
     t->list[t->n++] = b;
+    group_count(t, g, form_of(port, service), b);
+    hash_put(&t->keys, find_key_slot(t, name_kind, name, a, port, service, h),
+             h, b);
     return MAILSSL_OK;
-}
-
-/* Backward-shift deletion keeps linear probing free of tombstones. */
-static void slot_delete(struct mailssl__binding **slots, size_t cap, size_t i)
-{
-    size_t m = cap - 1, j = i;
-    for (;;) {
-        size_t home;
-        j = (j + 1) & m;
-        if (!slots[j])
-            break;
-        home = (size_t)slots[j]->hash & m;
-        /* move slots[j] into the hole at i unless its home lies in (i, j] */
-        if ((j > i && (home <= i || home > j)) ||
-            (j < i && (home <= i && home > j))) {
-            slots[i] = slots[j];
-            i = j;
-        }
-    }
-    slots[i] = NULL;
-}
-
-static void name_delete(struct mailssl__table *t, size_t i)
-{
-    size_t m = t->nnslots - 1, j = i;
-    free(t->names[i]->name);
-    free(t->names[i]);
-    for (;;) {
-        size_t home;
-        j = (j + 1) & m;
-        if (!t->names[j])
-            break;
-        home = (size_t)t->names[j]->hash & m;
-        if ((j > i && (home <= i || home > j)) ||
-            (j < i && (home <= i && home > j))) {
-            t->names[i] = t->names[j];
-            i = j;
-        }
-    }
-    t->names[i] = NULL;
-    t->nnames--;
 }
 
 static int table_remove(struct mailssl__table *t, int service,
@@ -600,21 +702,36 @@ static int table_remove(struct mailssl__table *t, int service,
                         const char *name)
 {
     uint64_t nh = name_hash(kind, name);
-    uint64_t h = key_hash(nh, a, port, service);
-    size_t i = find_slot(t, kind, name, a, port, service, h), k;
-    struct mailssl__binding *b = t->slots[i];
+    uint64_t gh = group_hash(nh, a);
+    uint64_t h = key_hash(gh, port, service);
+    size_t i = find_key_slot(t, kind, name, a, port, service, h), k;
+    struct mailssl__binding *b = t->keys.s[i].p;
+    struct nameinfo *ni;
+    struct group *g;
 
     if (!b)
         return MAILSSL_ERR_NOT_FOUND;
-    slot_delete(t->slots, t->nslots, i);
+    hash_delete(&t->keys, i);
     for (k = 0; k < t->n && t->list[k] != b; k++)
         ;
     memmove(&t->list[k], &t->list[k + 1], (t->n - k - 1) * sizeof *t->list);
     t->n--;
-    /* a stale prefix bit only costs one probe; the count frees the name */
     i = find_name_slot(t, kind, name, nh);
-    if (t->names[i] && --t->names[i]->count == 0)
-        name_delete(t, i);
+    ni = t->names.s[i].p;
+    k = find_group_slot(t, ni, a, gh);
+    g = t->groups.s[k].p;
+    if (g) {
+        group_count(t, g, form_of(port, service), NULL);
+        if (!g->count[0] && !g->count[1] && !g->count[2] && !g->count[3]) {
+            hash_delete(&t->groups, k);
+            group_free(g);
+        }
+    }
+    /* a stale prefix bit only costs one probe; the count frees the name */
+    if (ni && --ni->count == 0) {
+        hash_delete(&t->names, find_name_slot(t, kind, name, nh));
+        nameinfo_free(ni);
+    }
     binding_free(b);
     return MAILSSL_OK;
 }
@@ -681,31 +798,41 @@ fail:
 
 /* ---- lookup ------------------------------------------------------------ */
 
-/* The best binding for one name key and one address key: port first,
- * then service. */
+/* The best binding of a group for a port and service: port first, then
+ * service (SPEC.md section 3); whole-key probes only for the forms that
+ * the group holds. */
 static const struct mailssl__binding *
-probe_ports(const struct mailssl__table *t, const struct nameinfo *ni,
-            const struct mailssl__addr *a, int port, int service)
+best_in_group(const struct mailssl__table *t, const struct group *g,
+              uint64_t gh, int port, int service)
 {
-    static const int any_port = MAILSSL_PORT_ANY;
-    int ports[2], services[2], pi, si;
-    ports[0] = port;
-    ports[1] = any_port;
-    services[0] = service;
-    services[1] = MAILSSL_SERVICE_ANY;
-    for (pi = 0; pi < 2; pi++)
-        for (si = 0; si < 2; si++) {
-            uint64_t h = key_hash(ni->hash, a, ports[pi], services[si]);
-            size_t i = find_slot(t, ni->kind, ni->name, a, ports[pi],
-                                 services[si], h);
-            if (t->slots[i])
-                return t->slots[i];
+    int form;
+    for (form = 0; form < 4; form++) {
+        int p = form & 2 ? MAILSSL_PORT_ANY : port;
+        int sv = form & 1 ? MAILSSL_SERVICE_ANY : service;
+        const struct hash *hs = &t->keys;
+        uint64_t h;
+        size_t m, i;
+        if (!g->count[form])
+            continue;
+        if (g->one[form]) {
+            if (g->one[form]->port == p && g->one[form]->service == sv)
+                return g->one[form];
+            continue;
         }
+        /* the group already matched the name and address */
+        h = key_hash(gh, p, sv);
+        m = hs->cap - 1;
+        for (i = (size_t)h & m; hs->s[i].p; i = (i + 1) & m) {
+            const struct mailssl__binding *b = hs->s[i].p;
+            if (hs->s[i].hash == h && b->group == g && b->port == p &&
+                b->service == sv)
+                return b;
+        }
+    }
     return NULL;
 }
 
-/* Highest set bit of the prefix mask at or below 'below' (exclusive), or
- * -1. */
+/* Highest set bit of the prefix mask below 'below', or -1. */
 static int next_prefix(const struct nameinfo *ni, int family, int below)
 {
     if (family == 4) {
@@ -723,6 +850,15 @@ static int next_prefix(const struct nameinfo *ni, int family, int below)
 }
 
 static const struct mailssl__binding *
+probe_group(const struct mailssl__table *t, const struct nameinfo *ni,
+            const struct mailssl__addr *a, int port, int service)
+{
+    uint64_t gh = group_hash(ni->hash, a);
+    const struct group *g = t->groups.s[find_group_slot(t, ni, a, gh)].p;
+    return g ? best_in_group(t, g, gh, port, service) : NULL;
+}
+
+static const struct mailssl__binding *
 probe_name(const struct mailssl__table *t, const struct nameinfo *ni,
            const struct mailssl__addr *addr, int port, int service)
 {
@@ -736,22 +872,36 @@ probe_name(const struct mailssl__table *t, const struct nameinfo *ni,
         a = *addr;
         a.prefix = p;
         clear_host_bits(&a);
-        if ((b = probe_ports(t, ni, &a, port, service)))
+        if ((b = probe_group(t, ni, &a, port, service)))
             return b;
     }
     if (ni->any) {
         memset(&a, 0, sizeof a);
-        if ((b = probe_ports(t, ni, &a, port, service)))
+        if ((b = probe_group(t, ni, &a, port, service)))
             return b;
     }
     return NULL;
 }
 
-static const struct nameinfo *find_name(const struct mailssl__table *t,
-                                        int kind, const char *name)
+static const struct nameinfo *find_name_h(const struct mailssl__table *t,
+                                          int kind, const char *name,
+                                          uint64_t h)
 {
-    uint64_t h = name_hash(kind, name);
-    return t->names[find_name_slot(t, kind, name, h)];
+    return t->names.s[find_name_slot(t, kind, name, h)].p;
+}
+
+static void prefetch_slot(const struct hash *h, uint64_t hash)
+{
+    __builtin_prefetch(&h->s[(size_t)hash & (h->cap - 1)]);
+}
+
+/* Second wave: what the home slot points to (most keys sit in their home
+ * slot). */
+static void prefetch_entry(const struct hash *h, uint64_t hash)
+{
+    const struct hslot *sl = &h->s[(size_t)hash & (h->cap - 1)];
+    if (sl->p && sl->hash == hash)
+        __builtin_prefetch(sl->p);
 }
 
 const struct mailssl__binding *
@@ -761,14 +911,55 @@ mailssl__table_lookup(const struct mailssl__table *t, int service,
 {
     const struct nameinfo *ni;
     const struct mailssl__binding *b;
+    const char *dot = sni ? strchr(sni, '.') : NULL;
+    uint64_t hexact = 0, hwild = 0, hany = name_hash(MAILSSL__NAME_ANY, NULL);
+    static const struct mailssl__addr star;
 
     *miss = MAILSSL__MISS_NONE;
+    /* Start the likely memory reads together rather than one after the
+     * other: the name slots, and the group slots of the exact address and
+     * of "*". In a large table each is a cache miss. */
+    prefetch_slot(&t->names, hany);
+    prefetch_slot(&t->groups, group_hash(hany, addr));
     if (sni) {
-        const char *dot = strchr(sni, '.');
-        if ((ni = find_name(t, MAILSSL__NAME_EXACT, sni)) &&
+        hexact = name_hash(MAILSSL__NAME_EXACT, sni);
+        prefetch_slot(&t->names, hexact);
+        prefetch_slot(&t->groups, group_hash(hexact, addr));
+        if (dot) {
+            hwild = name_hash(MAILSSL__NAME_WILD, dot + 1);
+            prefetch_slot(&t->names, hwild);
+            prefetch_slot(&t->groups, group_hash(hwild, &star));
+        }
+    }
+    prefetch_entry(&t->names, hany);
+    if (sni) {
+        prefetch_entry(&t->names, hexact);
+        prefetch_entry(&t->groups, group_hash(hexact, addr));
+        if (dot) {
+            prefetch_entry(&t->names, hwild);
+            prefetch_entry(&t->groups, group_hash(hwild, &star));
+        }
+    }
+    if (sni) {
+        /* the most specific key there can be, exact name and exact
+         * address, straight from the group table: the name's entry is
+         * needed only when this misses */
+        uint64_t gh = group_hash(hexact, addr);
+        const struct hash *hs = &t->groups;
+        size_t m = hs->cap - 1, i;
+        for (i = (size_t)gh & m; hs->s[i].p; i = (i + 1) & m) {
+            const struct group *g = hs->s[i].p;
+            if (hs->s[i].hash == gh && g->ni->kind == MAILSSL__NAME_EXACT &&
+                addr_eq(&g->addr, addr) && strcmp(g->ni->name, sni) == 0) {
+                if ((b = best_in_group(t, g, gh, port, service)))
+                    return b;
+                break;
+            }
+        }
+        if ((ni = find_name_h(t, MAILSSL__NAME_EXACT, sni, hexact)) &&
             (b = probe_name(t, ni, addr, port, service)))
             return b;
-        if (dot && (ni = find_name(t, MAILSSL__NAME_WILD, dot + 1)) &&
+        if (dot && (ni = find_name_h(t, MAILSSL__NAME_WILD, dot + 1, hwild)) &&
             (b = probe_name(t, ni, addr, port, service)))
             return b;
         if (strict) {
@@ -776,7 +967,7 @@ mailssl__table_lookup(const struct mailssl__table *t, int service,
             return NULL;
         }
     }
-    if ((ni = find_name(t, MAILSSL__NAME_ANY, NULL)) &&
+    if ((ni = find_name_h(t, MAILSSL__NAME_ANY, NULL, hany)) &&
         (b = probe_name(t, ni, addr, port, service)))
         return b;
     *miss = MAILSSL__MISS_NO_BINDING;
@@ -861,12 +1052,16 @@ void mailssl__store_swap(mailssl_store *s, struct mailssl__table *t)
 {
     struct mailssl__table *old =
         __atomic_exchange_n(&s->table, t, __ATOMIC_SEQ_CST);
-    unsigned e = __atomic_fetch_add(&s->epoch, 1, __ATOMIC_SEQ_CST) & 1u;
+    unsigned e;
     /* every reader that may hold old incremented a counter before the
      * exchange; each counter seen at zero once afterwards proves those
-     * readers gone */
+     * readers gone. Before waiting on a counter, the epoch turns new
+     * readers to the other one, so that the wait ends even under a
+     * steady stream of lookups. */
+    e = __atomic_fetch_add(&s->epoch, 1, __ATOMIC_SEQ_CST) & 1u;
     wait_zero(&s->readers[e]);
-    wait_zero(&s->readers[e ^ 1u]);
+    e = __atomic_fetch_add(&s->epoch, 1, __ATOMIC_SEQ_CST) & 1u;
+    wait_zero(&s->readers[e]);
     mailssl__table_free(old);
 }
 

@@ -36,6 +36,7 @@ struct mailssl_validator {
      * use (under lock, since validation takes a const validator). */
     gnutls_x509_trust_list_t trust;
     int trust_loaded; /* 1 loaded, 0 not yet, < 0 failed (code) */
+    int shares_system; /* trust is the shared system store */
     pthread_mutex_t lock;
     int64_t time;   /* 0: now */
     int warn_days;
@@ -43,6 +44,7 @@ struct mailssl_validator {
     char *name;              /* DNS reference identifier: A-labels, lower */
     unsigned char ip[16];    /* IP reference identifier */
     size_t iplen;            /* 0: name is a DNS name (or none) */
+    int service;             /* MAILSSL_SERVICE_*: picks the DANE rules */
     struct mailssl__dane dane;
     char err[MAILSSL_ERRLEN];
 };
@@ -76,12 +78,58 @@ MAILSSL_EXPORT mailssl_validator *mailssl_validator_new(void)
     return v;
 }
 
+/* The system trust store, loaded once and shared by the validators that
+ * use it: loading it costs about 25 ms, validating a chain about 1 ms, and
+ * a monitoring agent makes a validator per probe. It is freed with the
+ * last validator holding it, so a later one sees an updated store. */
+static pthread_mutex_t system_lock = PTHREAD_MUTEX_INITIALIZER;
+static gnutls_x509_trust_list_t system_trust;
+static unsigned system_refs;
+
+static gnutls_x509_trust_list_t system_acquire(int *rc_out)
+{
+    gnutls_x509_trust_list_t tl = NULL;
+    int rc = 0;
+
+    pthread_mutex_lock(&system_lock);
+    if (!system_trust) {
+        rc = gnutls_x509_trust_list_init(&tl, 0);
+        if (rc >= 0)
+            rc = gnutls_x509_trust_list_add_system_trust(tl, 0, 0);
+        if (rc < 0) {
+            if (tl)
+                gnutls_x509_trust_list_deinit(tl, 1);
+        } else {
+            system_trust = tl;
+        }
+    }
+    if (system_trust)
+        system_refs++;
+    tl = system_trust;
+    pthread_mutex_unlock(&system_lock);
+    *rc_out = rc;
+    return tl;
+}
+
+static void system_release(void)
+{
+    pthread_mutex_lock(&system_lock);
+    if (system_refs > 0 && --system_refs == 0) {
+        gnutls_x509_trust_list_deinit(system_trust, 1);
+        system_trust = NULL;
+    }
+    pthread_mutex_unlock(&system_lock);
+}
+
 static void drop_trust(mailssl_validator *v)
 {
-    if (v->trust)
+    if (v->shares_system)
+        system_release();
+    else if (v->trust)
         gnutls_x509_trust_list_deinit(v->trust, 1);
     v->trust = NULL;
     v->trust_loaded = 0;
+    v->shares_system = 0;
 }
 
 MAILSSL_EXPORT void mailssl_validator_free(mailssl_validator *v)
@@ -242,7 +290,7 @@ MAILSSL_EXPORT int mailssl_validator_set_name(mailssl_validator *v,
         return MAILSSL_OK;
     }
     n = strlen(name);
-    if (n == 0 || n >= sizeof buf) {
+    if (n == 0 || n > 254) { /* 253 and a trailing dot */
         mailssl__set_error(v->err, sizeof v->err,
                            "the name to check must have 1 to 253 characters");
         return n ? MAILSSL_ERR_TOO_LONG : MAILSSL_ERR_INVALID;
@@ -325,6 +373,15 @@ MAILSSL_EXPORT int mailssl_validator_add_tlsa(mailssl_validator *v, int usage,
     rc = mailssl__dane_add(&v->dane, usage, selector, matching_type, data,
                            data_len, v->err, sizeof v->err);
     return rc;
+}
+
+MAILSSL_EXPORT int mailssl_validator_set_service(mailssl_validator *v,
+                                                 int service)
+{
+    if (!v || !mailssl_service_name(service))
+        return MAILSSL_ERR_INVALID;
+    v->service = service;
+    return MAILSSL_OK;
 }
 
 /* ---- one validation run ------------------------------------------------ */
@@ -430,26 +487,23 @@ static int self_issued(const struct run *c, size_t i)
     return issued_by(c, i, i);
 }
 
-/* Trust list of the validator; the system store is loaded on first use. */
+/* Trust list of the validator; the system store is taken on first use. */
 static gnutls_x509_trust_list_t get_trust(const mailssl_validator *cv,
                                           int *rc_out)
 {
     mailssl_validator *v = (mailssl_validator *)cv; /* lock-protected */
-    gnutls_x509_trust_list_t tl = NULL;
+    gnutls_x509_trust_list_t tl;
     int rc;
 
     pthread_mutex_lock(&v->lock);
     if (v->trust_loaded == 0) {
-        rc = gnutls_x509_trust_list_init(&tl, 0);
-        if (rc >= 0)
-            rc = gnutls_x509_trust_list_add_system_trust(tl, 0, 0);
-        if (rc < 0) {
-            if (tl)
-                gnutls_x509_trust_list_deinit(tl, 1);
-            v->trust_loaded = rc;
+        tl = system_acquire(&rc);
+        if (!tl) {
+            v->trust_loaded = rc < 0 ? rc : GNUTLS_E_INTERNAL_ERROR;
         } else {
             v->trust = tl;
             v->trust_loaded = 1;
+            v->shares_system = 1;
         }
     }
     *rc_out = v->trust_loaded;
@@ -543,8 +597,10 @@ static void check_trust(struct run *c)
             (int)c->path_idx[top],
             "the chain ends at '%s', whose issuer '%s' is neither sent nor a "
             "trusted root: append the missing intermediate certificate(s) "
-            "to the certificate file, after the leaf",
-            subj(c, c->path_idx[top]), dn.data ? (char *)dn.data : "?");
+            "to the certificate file, after the leaf (if '%s' is a private "
+            "root, clients must trust it instead)",
+            subj(c, c->path_idx[top]), dn.data ? (char *)dn.data : "?",
+            dn.data ? (char *)dn.data : "?");
         gnutls_free(dn.data);
     }
     rc = gnutls_x509_trust_list_verify_crt2(c->trust, c->path,
@@ -608,7 +664,7 @@ static void check_dates(struct run *c)
     for (i = 0; i < c->npath; i++) {
         size_t idx = c->path_idx[i];
         int64_t nb = (int64_t)gnutls_x509_crt_get_activation_time(c->path[i]);
-        int64_t na = (int64_t)gnutls_x509_crt_get_expiration_time(c->path[i]);
+        int64_t na = mailssl__crt_not_after(c->path[i]);
         int64_t left = na - c->now;
         int64_t days = mailssl__days_left(na, c->now);
         char date[40];
@@ -965,14 +1021,27 @@ out:
         gnutls_ocsp_resp_deinit(resp);
 }
 
+/* RFC 7672 governs DANE for SMTP between MTAs (and LMTP); other services
+ * follow the general rules of RFC 7671. */
+static int smtp_rules(int service)
+{
+    return service == MAILSSL_SERVICE_ANY || service == MAILSSL_SERVICE_SMTP ||
+           service == MAILSSL_SERVICE_LMTP;
+}
+
 static void check_dane(struct run *c)
 {
     struct mailssl__dane_result res;
     const mailssl_validator *v = c->v;
+    int smtp = smtp_rules(v->service);
+    size_t top = c->npath - 1;
+    gnutls_x509_crt_t anchor = NULL;
 
     if (!mailssl__dane_count(&v->dane))
         return;
-    mailssl__dane_check(&v->dane, c->path, c->npath, &res);
+    if (!smtp && c->trust && !self_issued(c, c->path_idx[top]))
+        gnutls_x509_trust_list_get_issuer(c->trust, c->path[top], &anchor, 0);
+    mailssl__dane_check(&v->dane, smtp, c->path, c->npath, anchor, &res);
     if (res.ee_match) {
         c->dane_ee = 1;
         return;
@@ -981,24 +1050,31 @@ static void check_dane(struct run *c)
         c->dane_ta = 1;
         return;
     }
+    if (res.pkix_match)
+        return; /* PKIX-TA/PKIX-EE: the usual PKIX checks decide */
     if (res.usable == 0) {
         add(c, MAILSSL_CODE_DANE_UNUSABLE, MAILSSL_SEVERITY_WARNING,
             MAILSSL_NO_CERT,
-            "none of the %zu TLSA records is usable for SMTP (RFC 7672 "
-            "allows only DANE-TA(2) and DANE-EE(3) with selector 0/1 and "
-            "matching type 0/1/2): publish a 3 1 1 or 2 1 1 record",
+            smtp ? "none of the %zu TLSA records is usable for SMTP (RFC 7672 "
+                   "allows only DANE-TA(2) and DANE-EE(3) with selector 0/1 "
+                   "and matching type 0/1/2): publish a 3 1 1 or 2 1 1 record"
+                 : "none of the %zu TLSA records is usable (unknown usage, "
+                   "selector or matching type, or data of the wrong length): "
+                   "publish a 3 1 1 or 2 1 1 record",
             mailssl__dane_count(&v->dane));
         return;
     }
     if (res.unusable)
         add(c, MAILSSL_CODE_DANE_UNUSABLE, MAILSSL_SEVERITY_WARNING,
             MAILSSL_NO_CERT,
-            "%zu of the TLSA records are unusable for SMTP (usages 0/1 or "
-            "unknown parameters, RFC 7672) and were ignored; remove them",
-            res.unusable);
+            "%zu of the TLSA records are unusable%s and were ignored; remove "
+            "them",
+            res.unusable,
+            smtp ? " for SMTP (usages 0/1 or unknown parameters, RFC 7672)"
+                 : " (unknown parameters)");
     add(c, MAILSSL_CODE_DANE_MISMATCH, MAILSSL_SEVERITY_CRITICAL, 0,
         "no usable TLSA record matches the chain of '%s'%s: DANE clients "
-        "will not deliver; publish TLSA records for the certificate in use "
+        "will not connect; publish TLSA records for the certificate in use "
         "(or install the certificate they describe)",
         subj(c, 0), res.ta_chain_error ? " (a DANE-TA record matches a "
                                          "certificate, but the chain to it "
@@ -1045,7 +1121,7 @@ MAILSSL_EXPORT int mailssl_validate_chain(const mailssl_validator *v,
 {
     gnutls_x509_crt_t certs[MAX_CHAIN];
     struct run c;
-    size_t i, nparsed = 0;
+    size_t i;
 
     if (!v || !der_certs || !der_lens || ncerts == 0 || !report ||
         (!ocsp_der && ocsp_len))
@@ -1085,12 +1161,9 @@ MAILSSL_EXPORT int mailssl_validate_chain(const mailssl_validator *v,
                 "server sends a corrupt certificate; reinstall the "
                 "certificate file",
                 i, gnutls_strerror(rc));
-        else
-            nparsed++;
     }
     if (certs[0] && !c.err)
         run_checks(&c, ocsp_der, ocsp_len, 1);
-    (void)nparsed;
     run_free(&c);
     for (i = 0; i < ncerts; i++)
         if (certs[i])

@@ -5,10 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
 #include "certgen.h"
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 #include <gnutls/x509-ext.h>
 #include <gnutls/pkcs12.h>
 
@@ -24,6 +27,8 @@ static int make_key(gnutls_x509_privkey_t *key, const struct certgen_opts *o)
         return gnutls_x509_privkey_generate(*key, GNUTLS_PK_RSA,
                                             o->rsa_bits ? o->rsa_bits : 2048,
                                             0);
+    case CERTGEN_DSA:
+        return gnutls_x509_privkey_generate(*key, GNUTLS_PK_DSA, 1024, 0);
     case CERTGEN_ED25519:
         return gnutls_x509_privkey_generate(*key, GNUTLS_PK_EDDSA_ED25519, 0,
                                             0);
@@ -101,10 +106,12 @@ int certgen_make(struct certgen_cert *out, const struct certgen_opts *o,
                                                GNUTLS_KEY_DIGITAL_SIGNATURE);
     } else {
         gnutls_x509_crt_set_basic_constraints(crt, 0, -1);
-        gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE |
-                                               (o->key_type == CERTGEN_RSA
-                                                    ? GNUTLS_KEY_KEY_ENCIPHERMENT
-                                                    : 0));
+        gnutls_x509_crt_set_key_usage(
+            crt, o->key_usage ? o->key_usage
+                              : GNUTLS_KEY_DIGITAL_SIGNATURE |
+                                    (o->key_type == CERTGEN_RSA
+                                         ? GNUTLS_KEY_KEY_ENCIPHERMENT
+                                         : 0));
         if (o->eku == CERTGEN_EKU_SERVER)
             gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0);
         else if (o->eku == CERTGEN_EKU_CLIENT)
@@ -258,6 +265,239 @@ void certgen_rmdir(const char *dir)
 {
     if (dir)
         nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- OCSP responses: a minimal DER writer --------------------------- */
+
+struct der {
+    unsigned char *p;
+    size_t len;
+    int bad;
+};
+
+static void der_raw(struct der *d, const void *data, size_t n)
+{
+    unsigned char *q;
+
+    if (d->bad)
+        return;
+    q = realloc(d->p, d->len + n + 1);
+    if (!q) {
+        d->bad = 1;
+        return;
+    }
+    d->p = q;
+    if (n)
+        memcpy(d->p + d->len, data, n);
+    d->len += n;
+}
+
+/* Appends tag, length and content. */
+static void der_tlv(struct der *d, unsigned char tag, const void *data,
+                    size_t n)
+{
+    unsigned char h[6];
+    size_t hl = 0;
+
+    h[hl++] = tag;
+    if (n < 0x80) {
+        h[hl++] = (unsigned char)n;
+    } else if (n < 0x100) {
+        h[hl++] = 0x81;
+        h[hl++] = (unsigned char)n;
+    } else if (n < 0x10000) {
+        h[hl++] = 0x82;
+        h[hl++] = (unsigned char)(n >> 8);
+        h[hl++] = (unsigned char)n;
+    } else {
+        d->bad = 1;
+        return;
+    }
+    der_raw(d, h, hl);
+    der_raw(d, data, n);
+}
+
+/* Wraps the whole of inner in tag, appending to d; frees inner. */
+static void der_wrap(struct der *d, unsigned char tag, struct der *inner)
+{
+    if (inner->bad)
+        d->bad = 1;
+    der_tlv(d, tag, inner->p, inner->len);
+    free(inner->p);
+    memset(inner, 0, sizeof(*inner));
+}
+
+static void der_time(struct der *d, int64_t t)
+{
+    char s[32];
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    gmtime_r(&tt, &tm);
+    strftime(s, sizeof s, "%Y%m%d%H%M%SZ", &tm);
+    der_tlv(d, 0x18, s, strlen(s));
+}
+
+/* Length of the TLV header at p (0 when malformed). */
+static size_t tlv_header(const unsigned char *p, size_t n, size_t *content)
+{
+    if (n < 2)
+        return 0;
+    if (p[1] < 0x80) {
+        *content = p[1];
+        return 2;
+    }
+    if (p[1] == 0x81 && n >= 3) {
+        *content = p[2];
+        return 3;
+    }
+    if (p[1] == 0x82 && n >= 4) {
+        *content = (size_t)p[2] << 8 | p[3];
+        return 4;
+    }
+    return 0;
+}
+
+/* SHA-1 of the subjectPublicKey BIT STRING value of c (RFC 6960 KeyHash). */
+static int key_hash(const struct certgen_cert *c, unsigned char out[20])
+{
+    gnutls_pubkey_t pk;
+    gnutls_datum_t spki = {NULL, 0};
+    size_t h, clen, alg_h, alg_len, bs_h, bs_len;
+    const unsigned char *p;
+    int rc = -1;
+
+    if (gnutls_pubkey_init(&pk) < 0)
+        return -1;
+    if (gnutls_pubkey_import_x509(pk, c->crt, 0) < 0 ||
+        gnutls_pubkey_export2(pk, GNUTLS_X509_FMT_DER, &spki) < 0)
+        goto out;
+    /* SEQUENCE { AlgorithmIdentifier, BIT STRING } */
+    if (!(h = tlv_header(spki.data, spki.size, &clen)))
+        goto out;
+    p = spki.data + h;
+    if (!(alg_h = tlv_header(p, clen, &alg_len)))
+        goto out;
+    p += alg_h + alg_len;
+    if (!(bs_h = tlv_header(p, spki.size - (size_t)(p - spki.data), &bs_len)) ||
+        bs_len < 1)
+        goto out;
+    if (gnutls_hash_fast(GNUTLS_DIG_SHA1, p + bs_h + 1, bs_len - 1, out) < 0)
+        goto out;
+    rc = 0;
+out:
+    gnutls_free(spki.data);
+    gnutls_pubkey_deinit(pk);
+    return rc;
+}
+
+int certgen_ocsp_response(unsigned char **out, size_t *out_len,
+                          const struct certgen_cert *cert,
+                          const struct certgen_cert *issuer,
+                          const struct certgen_ocsp_opts *o)
+{
+    static const unsigned char sha1_alg[] = {0x30, 0x09, 0x06, 0x05, 0x2b,
+                                             0x0e, 0x03, 0x02, 0x1a, 0x05,
+                                             0x00};
+    static const unsigned char ecdsa_sha256[] = {0x30, 0x0a, 0x06, 0x08,
+                                                 0x2a, 0x86, 0x48, 0xce,
+                                                 0x3d, 0x04, 0x03, 0x02};
+    static const unsigned char basic_oid[] = {0x2b, 0x06, 0x01, 0x05, 0x05,
+                                              0x07, 0x30, 0x01, 0x01};
+    const struct certgen_cert *signer = o->signer ? o->signer : issuer;
+    struct der certid = {0}, single = {0}, singles = {0}, tbs = {0};
+    struct der tmp = {0}, basic = {0}, rb = {0}, resp = {0}, top = {0};
+    unsigned char name_hash[20], ikey_hash[20], skey_hash[20], serial[64];
+    size_t serial_len = sizeof serial;
+    gnutls_datum_t dn = {NULL, 0}, sig = {NULL, 0}, tbs_d;
+    gnutls_privkey_t pk = NULL;
+    int rc = -1;
+
+    if (gnutls_x509_crt_get_raw_dn(issuer->crt, &dn) < 0 ||
+        gnutls_hash_fast(GNUTLS_DIG_SHA1, dn.data, dn.size, name_hash) < 0 ||
+        key_hash(issuer, ikey_hash) < 0 || key_hash(signer, skey_hash) < 0 ||
+        gnutls_x509_crt_get_serial(cert->crt, serial, &serial_len) < 0)
+        goto out;
+    /* CertID */
+    der_raw(&certid, sha1_alg, sizeof sha1_alg);
+    der_tlv(&certid, 0x04, name_hash, 20);
+    der_tlv(&certid, 0x04, ikey_hash, 20);
+    der_tlv(&certid, 0x02, serial, serial_len);
+    der_wrap(&single, 0x30, &certid);
+    /* certStatus */
+    if (o->status == CERTGEN_OCSP_REVOKED) {
+        der_time(&tmp, o->revoked_at);
+        der_wrap(&single, 0xa1, &tmp);
+    } else {
+        der_tlv(&single, o->status == CERTGEN_OCSP_UNKNOWN ? 0x82 : 0x80,
+                NULL, 0);
+    }
+    der_time(&single, o->this_update);
+    if (o->next_update) {
+        der_time(&tmp, o->next_update);
+        der_wrap(&single, 0xa0, &tmp);
+    }
+    der_wrap(&singles, 0x30, &single);
+    /* ResponseData: responderID byKey, producedAt, responses */
+    der_tlv(&tmp, 0x04, skey_hash, 20);
+    der_wrap(&tbs, 0xa2, &tmp);
+    der_time(&tbs, o->this_update);
+    der_wrap(&tbs, 0x30, &singles);
+    der_wrap(&tmp, 0x30, &tbs); /* tmp = the whole ResponseData */
+    if (tmp.bad)
+        goto out;
+    /* signature (the signer's key must be ECDSA P-256 here) */
+    if (gnutls_privkey_init(&pk) < 0 ||
+        gnutls_privkey_import_x509(pk, signer->key, 0) < 0)
+        goto out;
+    tbs_d.data = tmp.p;
+    tbs_d.size = (unsigned)tmp.len;
+    if (gnutls_privkey_sign_data(pk, GNUTLS_DIG_SHA256, 0, &tbs_d, &sig) < 0)
+        goto out;
+    der_raw(&basic, tmp.p, tmp.len);
+    der_raw(&basic, ecdsa_sha256, sizeof ecdsa_sha256);
+    {
+        struct der bits = {0};
+        unsigned char zero = 0;
+        der_raw(&bits, &zero, 1);
+        der_raw(&bits, sig.data, sig.size);
+        der_wrap(&basic, 0x03, &bits);
+    }
+    /* OCSPResponse */
+    der_tlv(&rb, 0x06, basic_oid, sizeof basic_oid);
+    {
+        struct der b2 = {0};
+        der_wrap(&b2, 0x30, &basic);
+        der_wrap(&rb, 0x04, &b2);
+    }
+    der_tlv(&resp, 0x0a, "\0", 1); /* successful */
+    {
+        struct der seq = {0};
+        der_wrap(&seq, 0x30, &rb);
+        der_wrap(&resp, 0xa0, &seq);
+    }
+    der_wrap(&top, 0x30, &resp);
+    if (top.bad)
+        goto out;
+    *out = top.p;
+    *out_len = top.len;
+    top.p = NULL;
+    rc = 0;
+out:
+    free(certid.p);
+    free(single.p);
+    free(singles.p);
+    free(tbs.p);
+    free(tmp.p);
+    free(basic.p);
+    free(rb.p);
+    free(resp.p);
+    free(top.p);
+    gnutls_free(dn.data);
+    gnutls_free(sig.data);
+    if (pk)
+        gnutls_privkey_deinit(pk);
+    return rc;
 }
 
 static int write_datum(const char *path, const gnutls_datum_t *d)

@@ -16,6 +16,7 @@
 #define CERTGEN_RSA 1        /* rsa_bits, default 2048 */
 #define CERTGEN_ED25519 2
 #define CERTGEN_ECDSA_P384 3
+#define CERTGEN_DSA 4        /* 1024 bits (quick to make) */
 
 #define CERTGEN_EKU_SERVER 0 /* default: TLS server auth */
 #define CERTGEN_EKU_CLIENT 1 /* client auth only */
@@ -34,6 +35,7 @@ struct certgen_opts {
     int sha1;                    /* sign with SHA-1 instead of SHA-256 */
     int must_staple;             /* TLS feature status_request */
     unsigned serial;             /* 0: a counter */
+    unsigned key_usage;          /* GNUTLS_KEY_* of a leaf; 0: default */
 };
 
 struct certgen_cert {
@@ -56,6 +58,26 @@ int certgen_write_key(const char *path, const struct certgen_cert *c);
 /* PEM of the certificate / key into a malloc'd NUL-terminated string. */
 char *certgen_cert_pem(const struct certgen_cert *c);
 char *certgen_key_pem(const struct certgen_cert *c);
+
+/* OCSP responses (RFC 6960) made at run time, signed by signer. */
+#define CERTGEN_OCSP_GOOD 0
+#define CERTGEN_OCSP_REVOKED 1
+#define CERTGEN_OCSP_UNKNOWN 2
+
+struct certgen_ocsp_opts {
+    int status;                  /* CERTGEN_OCSP_* */
+    int64_t this_update;         /* also producedAt */
+    int64_t next_update;         /* 0: no nextUpdate */
+    int64_t revoked_at;          /* for CERTGEN_OCSP_REVOKED */
+    const struct certgen_cert *signer; /* NULL: the issuer */
+};
+
+/* The DER OCSPResponse about cert (issued by issuer) into *der (malloc'd,
+ * free with free()). Returns 0 or -1. */
+int certgen_ocsp_response(unsigned char **der, size_t *len,
+                          const struct certgen_cert *cert,
+                          const struct certgen_cert *issuer,
+                          const struct certgen_ocsp_opts *opts);
 
 /* Writes the private key of c as encrypted PKCS#8 PEM (mode 0600). */
 int certgen_write_key_encrypted(const char *path, const struct certgen_cert *c,

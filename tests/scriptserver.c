@@ -25,7 +25,8 @@ struct scriptserver {
     int lfd;
     int stop_pipe[2];
     int port;
-    pthread_t thread;
+    pthread_t thread[256];
+    int nthreads;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int busy;
@@ -323,11 +324,13 @@ static void *serve(void *arg)
 
         if (w < 0)
             break;
-        fd = accept(s->lfd, NULL, NULL);
+        /* several threads may wake for one connection: the listening
+         * socket is non-blocking, the losers go back to waiting */
+        fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
         pthread_mutex_lock(&s->lock);
-        s->busy = 1;
+        s->busy++;
         s->connections++;
         pthread_mutex_unlock(&s->lock);
         c = calloc(1, sizeof *c);
@@ -340,7 +343,7 @@ static void *serve(void *arg)
             close(fd);
         }
         pthread_mutex_lock(&s->lock);
-        s->busy = 0;
+        s->busy--;
         pthread_cond_broadcast(&s->cond);
         pthread_mutex_unlock(&s->lock);
     }
@@ -367,7 +370,7 @@ static int listen_on(int family, int *port)
         a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         len = sizeof *a;
     }
-    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -415,8 +418,16 @@ struct scriptserver *ss_start(const struct ss_config *cfg)
     } else if (gnutls_certificate_allocate_credentials(&s->cred) < 0) {
         goto fail;
     }
-    if (pthread_create(&s->thread, NULL, serve, s) != 0)
-        goto fail;
+    for (s->nthreads = 0;
+         s->nthreads < (cfg->threads > 0 ? cfg->threads : 1) &&
+         s->nthreads < (int)(sizeof s->thread / sizeof s->thread[0]);
+         s->nthreads++) {
+        if (pthread_create(&s->thread[s->nthreads], NULL, serve, s) != 0) {
+            if (s->nthreads == 0)
+                goto fail;
+            break;
+        }
+    }
     return s;
 fail:
     if (s->cred)
@@ -452,7 +463,8 @@ void ss_stop(struct scriptserver *s)
     if (!s)
         return;
     (void)!write(s->stop_pipe[1], "x", 1);
-    pthread_join(s->thread, NULL);
+    for (int i = 0; i < s->nthreads; i++)
+        pthread_join(s->thread[i], NULL);
     close(s->lfd);
     close(s->stop_pipe[0]);
     close(s->stop_pipe[1]);

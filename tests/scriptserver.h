@@ -50,6 +50,7 @@ struct ss_config {
     unsigned nchain;
     gnutls_x509_privkey_t key;
     const char *priority;          /* NULL: "NORMAL" */
+    int threads;                   /* connections served at once (0: 1) */
 };
 
 struct scriptserver;

@@ -136,6 +136,23 @@ START_TEST(days_left_rounds_down_and_goes_negative)
 }
 END_TEST
 
+START_TEST(no_well_defined_expiry)
+{
+    struct certgen_opts o = {0};
+    struct certgen_cert c;
+    char *s;
+
+    o.not_before = NOT_BEFORE;
+    o.not_after = -1; /* 99991231235959Z, RFC 5280 4.1.2.5 */
+    ck_assert_int_eq(certgen_make(&c, &o, &root), 0);
+    s = json_of(&c, NOT_AFTER);
+    ck_assert_ptr_nonnull(strstr(s, "\"not_after\":\"9999-12-31T23:59:59Z\","
+                                    "\"days_left\":2912077,"));
+    mailssl_free(s);
+    certgen_free(&c);
+}
+END_TEST
+
 START_TEST(key_types_and_signature_algorithms)
 {
     struct certgen_opts o = {0};
@@ -242,6 +259,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, ecdsa_leaf_all_fields);
     tcase_add_test(tc, days_left_rounds_down_and_goes_negative);
+    tcase_add_test(tc, no_well_defined_expiry);
     tcase_add_test(tc, key_types_and_signature_algorithms);
     tcase_add_test(tc, hostile_names_stay_valid_json);
     tcase_add_test(tc, credential_certificates_by_index);

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -696,20 +697,9 @@ static void *lookup_loop(void *arg)
         if (rc != MAILSSL_OK || !c)
             w->errors++;
         mailssl_credential_free(c);
-        __atomic_add_fetch(&w->lookups, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&w->lookups, 1, __ATOMIC_RELEASE);
     }
     return NULL;
-}
-
-/* Every reader has done some lookups (on a loaded 2-core machine threads
- * may start late: keep swapping until they all took part). */
-static int all_readers_busy(struct worker *w, int n)
-{
-    int i;
-    for (i = 0; i < n; i++)
-        if (__atomic_load_n(&w[i].lookups, __ATOMIC_RELAXED) < 100)
-            return 0;
-    return 1;
 }
 
 START_TEST(lookups_during_replace)
@@ -730,11 +720,13 @@ START_TEST(lookups_during_replace)
         w[i].s = st;
         ck_assert_int_eq(pthread_create(&th[i], NULL, lookup_loop, &w[i]), 0);
     }
-    for (i = 0; i < 2000 || !all_readers_busy(w, 3); i++)
+    /* every reader is running before the swaps start */
+    for (i = 0; i < 3; i++)
+        while (__atomic_load_n(&w[i].lookups, __ATOMIC_ACQUIRE) == 0)
+            sched_yield();
+    for (i = 0; i < 2000; i++)
         ck_assert_int_eq(mailssl_store_replace(st, i % 2 ? a : b),
                          MAILSSL_OK);
-    /* end on table a whatever the count of swaps was */
-    ck_assert_int_eq(mailssl_store_replace(st, a), MAILSSL_OK);
     for (i = 0; i < 3; i++) {
         __atomic_store_n(&w[i].stop, 1, __ATOMIC_RELEASE);
         pthread_join(th[i], NULL);
@@ -790,7 +782,11 @@ START_TEST(lookups_during_reload_from_file)
         w[i].s = st;
         ck_assert_int_eq(pthread_create(&th[i], NULL, lookup_loop, &w[i]), 0);
     }
-    for (i = 0; i < 200 || !all_readers_busy(w, 3); i++) {
+    /* every reader is running before the reloads start */
+    for (i = 0; i < 3; i++)
+        while (__atomic_load_n(&w[i].lookups, __ATOMIC_ACQUIRE) == 0)
+            sched_yield();
+    for (i = 0; i < 200; i++) {
         size_t before = mailssl_store_count(st);
         if (i % 2) {
             ck_assert_int_eq(mailssl_store_load_file(st, bad),

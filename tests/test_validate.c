@@ -2,9 +2,11 @@
  * certificate validation, on certificates made at run time, at an
  * explicit validation time. */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
@@ -84,6 +86,8 @@ static void each_setup(void)
 
 static void each_teardown(void)
 {
+    mailssl_report_free(r);
+    mailssl_validator_free(v);
     v = NULL;
     r = NULL;
 }
@@ -146,7 +150,7 @@ static int check_chain(const mailssl_validator *v,
 /* The codes of the report, comma-separated, in order. */
 static const char *codes(const mailssl_report *r)
 {
-    static char buf[1024];
+    static _Thread_local char buf[1024]; /* threads_share_a_validator */
     size_t i;
 
     buf[0] = '\0';
@@ -318,6 +322,17 @@ START_TEST(expired_intermediate_is_named)
 }
 END_TEST
 
+START_TEST(no_well_defined_expiry_never_expires)
+{
+    struct certgen_opts o = leaf_opts();
+    int st;
+
+    o.not_after = -1; /* 99991231235959Z */
+    ck_assert_str_eq(leaf_codes(o, &st, r), "");
+    ck_assert_int_eq(st, MAILSSL_SEVERITY_OK);
+}
+END_TEST
+
 /* ---- names (RFC 9525) -------------------------------------------------- */
 
 /* Validates a leaf with these SANs against ref; returns 1 when the name
@@ -481,7 +496,9 @@ START_TEST(missing_intermediate_is_reported)
                      "the chain ends at 'CN=mail.example.com', whose issuer "
                      "'CN=Test Intermediate' is neither sent nor a trusted "
                      "root: append the missing intermediate certificate(s) "
-                     "to the certificate file, after the leaf");
+                     "to the certificate file, after the leaf (if 'CN=Test "
+                     "Intermediate' is a private root, clients must trust it "
+                     "instead)");
     ck_assert_int_eq(mailssl_report_severity(r, 1), MAILSSL_SEVERITY_CRITICAL);
     ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 1),
                                  "an intermediate certificate is missing"));
@@ -571,6 +588,74 @@ START_TEST(self_made_root_is_untrusted_by_the_system_store)
     ck_assert_int_eq(check_chain(v, chain, 3, r), MAILSSL_SEVERITY_OK);
     ck_assert_int_eq(mailssl_validator_set_cafile(v, NULL), MAILSSL_OK);
     ck_assert_int_eq(check_chain(v, chain, 3, r), MAILSSL_SEVERITY_CRITICAL);
+    /* validators share one copy of the system store: another one works
+     * on after the first is freed */
+    {
+        mailssl_validator *v2 = mailssl_validator_new();
+        mailssl_report *r2 = mailssl_report_new();
+        ck_assert_int_eq(mailssl_validator_set_time(v2, T0), MAILSSL_OK);
+        ck_assert_int_eq(check_chain(v2, chain, 3, r2),
+                         MAILSSL_SEVERITY_CRITICAL);
+        mailssl_validator_free(v);
+        v = NULL;
+        mailssl_report_clear(r2);
+        ck_assert_int_eq(check_chain(v2, chain, 3, r2),
+                         MAILSSL_SEVERITY_CRITICAL);
+        ck_assert_str_eq(codes(r2), "cert-untrusted");
+        mailssl_validator_free(v2);
+        mailssl_report_free(r2);
+    }
+    certgen_free(&leaf);
+}
+END_TEST
+
+struct thread_job {
+    const struct certgen_cert *const *chain;
+    int results[5];
+    char codes[5][128];
+};
+
+static void *validate_in_thread(void *arg)
+{
+    struct thread_job *job = arg;
+    int i;
+
+    for (i = 0; i < 5; i++) {
+        mailssl_report *mine = mailssl_report_new();
+        if (!mine)
+            return NULL;
+        job->results[i] = check_chain(v, job->chain, 3, mine);
+        snprintf(job->codes[i], sizeof job->codes[i], "%s", codes(mine));
+        mailssl_report_free(mine);
+    }
+    return NULL;
+}
+
+START_TEST(threads_share_a_validator)
+{
+    struct certgen_opts o = leaf_opts();
+    struct certgen_cert leaf;
+    const struct certgen_cert *chain[3] = {&leaf, &inter, &root};
+    struct thread_job jobs[4];
+    pthread_t tid[4];
+    int i, k;
+
+    ck_assert_int_eq(certgen_make(&leaf, &o, &inter), 0);
+    /* the system store is loaded by whichever thread comes first */
+    ck_assert_int_eq(mailssl_validator_set_cafile(v, NULL), MAILSSL_OK);
+    for (i = 0; i < 4; i++) {
+        memset(&jobs[i], 0, sizeof jobs[i]);
+        jobs[i].chain = chain;
+        ck_assert_int_eq(
+            pthread_create(&tid[i], NULL, validate_in_thread, &jobs[i]), 0);
+    }
+    for (i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_join(tid[i], NULL), 0);
+    for (i = 0; i < 4; i++)
+        for (k = 0; k < 5; k++) {
+            ck_assert_int_eq(jobs[i].results[k], MAILSSL_SEVERITY_CRITICAL);
+            ck_assert_str_eq(jobs[i].codes[k], "cert-untrusted");
+        }
     certgen_free(&leaf);
 }
 END_TEST
@@ -629,6 +714,40 @@ START_TEST(client_auth_only_eku_is_bad_usage)
     mailssl_report_clear(r);
     o.eku = CERTGEN_EKU_NONE;
     ck_assert_str_eq(leaf_codes(o, &st, r), "");
+}
+END_TEST
+
+START_TEST(key_usage_must_allow_a_handshake)
+{
+    struct certgen_opts o = leaf_opts();
+    int st;
+
+    o.key_usage = GNUTLS_KEY_KEY_ENCIPHERMENT;
+    ck_assert_str_eq(leaf_codes(o, &st, r), "cert-bad-usage");
+    ck_assert_int_eq(st, MAILSSL_SEVERITY_CRITICAL);
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0),
+                                 "keyUsage without digitalSignature"));
+    /* RSA key transport only: usable by TLS 1.2 RSA suites (a small key,
+     * quick to make, adds its own finding) */
+    mailssl_report_clear(r);
+    o.key_type = CERTGEN_RSA;
+    o.rsa_bits = 1024;
+    ck_assert_str_eq(leaf_codes(o, &st, r), "cert-bad-usage,cert-weak-key");
+    ck_assert_int_eq(mailssl_report_severity(r, 0), MAILSSL_SEVERITY_WARNING);
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0),
+                                 "allows only RSA key transport"));
+}
+END_TEST
+
+START_TEST(dsa_key_is_weak)
+{
+    struct certgen_opts o = leaf_opts();
+    int st;
+
+    o.key_type = CERTGEN_DSA;
+    ck_assert_str_eq(leaf_codes(o, &st, r), "cert-weak-key");
+    ck_assert_int_eq(st, MAILSSL_SEVERITY_WARNING);
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0), "has a DSA key"));
 }
 END_TEST
 
@@ -725,6 +844,122 @@ START_TEST(must_staple_without_staple)
 }
 END_TEST
 
+/* Validates [leaf, intermediate] of a must-staple leaf with a staple made
+ * by certgen_ocsp_response(); returns the codes. */
+static const char *staple_codes(const struct certgen_ocsp_opts *oo,
+                                const struct certgen_cert *about, int *st)
+{
+    struct certgen_opts o = leaf_opts();
+    struct certgen_cert leaf;
+    const struct certgen_cert *chain[2] = {&leaf, &inter};
+    unsigned char *der = NULL;
+    size_t len = 0;
+
+    o.must_staple = 1;
+    ck_assert_int_eq(certgen_make(&leaf, &o, &inter), 0);
+    ck_assert_int_eq(
+        certgen_ocsp_response(&der, &len, about ? about : &leaf, &inter, oo),
+        0);
+    mailssl_report_clear(r);
+    *st = check_chain_ocsp(v, chain, 2, der, len, r);
+    free(der);
+    certgen_free(&leaf);
+    return codes(r);
+}
+
+START_TEST(good_staple_is_fine)
+{
+    struct certgen_ocsp_opts oo = {0};
+    int st;
+
+    oo.status = CERTGEN_OCSP_GOOD;
+    oo.this_update = T0 - 3600;
+    oo.next_update = T0 + 3 * DAY;
+    ck_assert_str_eq(staple_codes(&oo, NULL, &st), "");
+    ck_assert_int_eq(st, MAILSSL_SEVERITY_OK);
+    /* without nextUpdate: fresh for 7 days */
+    oo.next_update = 0;
+    ck_assert_str_eq(staple_codes(&oo, NULL, &st), "");
+}
+END_TEST
+
+START_TEST(revoked_staple_is_critical)
+{
+    struct certgen_ocsp_opts oo = {0};
+    int st;
+
+    oo.status = CERTGEN_OCSP_REVOKED;
+    oo.this_update = T0 - 3600;
+    oo.next_update = T0 + 3 * DAY;
+    oo.revoked_at = T0 - 2 * DAY;
+    ck_assert_str_eq(staple_codes(&oo, NULL, &st), "cert-revoked");
+    ck_assert_int_eq(st, MAILSSL_SEVERITY_CRITICAL);
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0),
+                                 "'CN=mail.example.com' was revoked on "
+                                 "2027-01-13T08:00:00Z"));
+}
+END_TEST
+
+START_TEST(stale_staple_is_invalid)
+{
+    struct certgen_ocsp_opts oo = {0};
+    int st;
+
+    oo.this_update = T0 - 10 * DAY;
+    oo.next_update = T0 - 3 * DAY;
+    ck_assert_str_eq(staple_codes(&oo, NULL, &st), "ocsp-staple-invalid");
+    ck_assert_int_eq(st, MAILSSL_SEVERITY_WARNING);
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0),
+                                 "is stale (nextUpdate 2027-01-12T08:00:00Z)"));
+    /* no nextUpdate and 8 days old */
+    oo.this_update = T0 - 8 * DAY;
+    oo.next_update = 0;
+    ck_assert_str_eq(staple_codes(&oo, NULL, &st), "ocsp-staple-invalid");
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0), "is stale"));
+    /* from the future */
+    oo.this_update = T0 + DAY;
+    oo.next_update = T0 + 5 * DAY;
+    ck_assert_str_eq(staple_codes(&oo, NULL, &st), "ocsp-staple-invalid");
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0), "in the future"));
+}
+END_TEST
+
+START_TEST(staple_for_another_certificate_is_invalid)
+{
+    struct certgen_opts o = leaf_opts();
+    struct certgen_cert other;
+    struct certgen_ocsp_opts oo = {0};
+    int st;
+
+    ck_assert_int_eq(certgen_make(&other, &o, &inter), 0);
+    oo.this_update = T0 - 3600;
+    oo.next_update = T0 + 3 * DAY;
+    ck_assert_str_eq(staple_codes(&oo, &other, &st), "ocsp-staple-invalid");
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0),
+                                 "is for another certificate"));
+    certgen_free(&other);
+}
+END_TEST
+
+START_TEST(staple_signed_by_a_stranger_is_invalid)
+{
+    struct certgen_ocsp_opts oo = {0};
+    int st;
+
+    oo.this_update = T0 - 3600;
+    oo.next_update = T0 + 3 * DAY;
+    oo.signer = &other_root;
+    ck_assert_str_eq(staple_codes(&oo, NULL, &st), "ocsp-staple-invalid");
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0),
+                                 "is not signed by its issuer"));
+    /* a status "unknown" from the right responder */
+    oo.signer = NULL;
+    oo.status = CERTGEN_OCSP_UNKNOWN;
+    ck_assert_str_eq(staple_codes(&oo, NULL, &st), "ocsp-staple-invalid");
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0), "unknown"));
+}
+END_TEST
+
 /* ---- credentials ----------------------------------------------------- */
 
 static mailssl_credential *load_cred(const struct certgen_cert *cert,
@@ -770,6 +1005,31 @@ START_TEST(credential_good_and_mismatched_key)
     mailssl_credential_free(c);
     certgen_free(&leaf);
     certgen_free(&other);
+}
+END_TEST
+
+START_TEST(credential_load_warnings_come_first)
+{
+    struct certgen_opts o = leaf_opts();
+    struct certgen_cert leaf;
+    mailssl_credential *c;
+
+    o.not_after = T0 + 20 * DAY;
+    ck_assert_int_eq(certgen_make(&leaf, &o, &inter), 0);
+    c = load_cred(&leaf, &leaf);
+    mailssl_credential_free(c);
+    /* the same files, the key now readable by everyone */
+    ck_assert_int_eq(chmod(path("cred.key"), 0644), 0);
+    c = mailssl_credential_new();
+    ck_assert_int_eq(mailssl_credential_load_pem_files(
+                         c, path("cred.pem"), path("cred.key"), NULL),
+                     MAILSSL_OK);
+    ck_assert_int_eq(mailssl_validate_credential(v, c, r),
+                     MAILSSL_SEVERITY_WARNING);
+    ck_assert_str_eq(codes(r), "key-file-permissions,cert-expiring");
+    ck_assert_int_eq(mailssl_report_cert_index(r, 0), MAILSSL_NO_CERT);
+    mailssl_credential_free(c);
+    certgen_free(&leaf);
 }
 END_TEST
 
@@ -842,6 +1102,45 @@ START_TEST(dane_ee_match_ignores_pkix_names_and_dates)
 }
 END_TEST
 
+START_TEST(dane_selectors_and_matching_types)
+{
+    struct certgen_opts o = leaf_opts();
+    struct certgen_cert leaf;
+    const struct certgen_cert *chain[1] = {&leaf};
+    gnutls_datum_t der;
+    unsigned char h[64];
+
+    ck_assert_int_eq(certgen_make(&leaf, &o, NULL), 0);
+    ck_assert_int_ge(gnutls_x509_crt_export2(leaf.crt, GNUTLS_X509_FMT_DER,
+                                             &der),
+                     0);
+    /* 3 0 0: the whole certificate */
+    ck_assert_int_eq(mailssl_validator_add_tlsa(v, 3, 0, 0, der.data, der.size),
+                     MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 1, r), MAILSSL_SEVERITY_OK);
+    mailssl_validator_free(v);
+    /* 3 0 2: SHA-512 of the certificate */
+    v = validator();
+    ck_assert_int_ge(gnutls_hash_fast(GNUTLS_DIG_SHA512, der.data, der.size, h),
+                     0);
+    ck_assert_int_eq(mailssl_validator_add_tlsa(v, 3, 0, 2, h, 64), MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 1, r), MAILSSL_SEVERITY_OK);
+    /* a second, non-matching record does not spoil a match */
+    h[0] ^= 1;
+    ck_assert_int_eq(mailssl_validator_add_tlsa(v, 3, 0, 2, h, 64), MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 1, r), MAILSSL_SEVERITY_OK);
+    ck_assert_str_eq(codes(r), "");
+    mailssl_validator_free(v);
+    /* 3 1 1 with a wrong length is unusable */
+    v = validator();
+    ck_assert_int_eq(mailssl_validator_add_tlsa(v, 3, 1, 1, h, 31), MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 1, r), MAILSSL_SEVERITY_CRITICAL);
+    ck_assert_str_eq(codes(r), "dane-unusable,cert-untrusted,cert-self-signed");
+    gnutls_free(der.data);
+    certgen_free(&leaf);
+}
+END_TEST
+
 START_TEST(dane_ee_mismatch_is_critical)
 {
     struct certgen_opts o = leaf_opts();
@@ -908,6 +1207,58 @@ START_TEST(dane_pkix_usages_are_unusable_for_smtp)
 }
 END_TEST
 
+START_TEST(dane_pkix_usages_for_other_services)
+{
+    struct certgen_opts o = leaf_opts();
+    struct certgen_cert leaf;
+    const struct certgen_cert *chain[2] = {&leaf, &inter};
+    unsigned char h[32];
+
+    ck_assert_int_eq(certgen_make(&leaf, &o, &inter), 0);
+    ck_assert_int_eq(mailssl_validator_set_service(v, MAILSSL_SERVICE_IMAPS),
+                     MAILSSL_OK);
+    /* PKIX-EE(1) of the leaf: usable for IMAP, PKIX passes */
+    spki_sha256(&leaf, h);
+    ck_assert_int_eq(mailssl_validator_add_tlsa(v, 1, 1, 1, h, 32), MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 2, r), MAILSSL_SEVERITY_OK);
+    ck_assert_str_eq(codes(r), "");
+    /* a PKIX-EE match does not replace the trust store */
+    ck_assert_int_eq(mailssl_validator_set_cafile(v, other_cafile), MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 2, r), MAILSSL_SEVERITY_CRITICAL);
+    ck_assert_str_eq(codes(r), "cert-chain-incomplete,cert-untrusted");
+    mailssl_validator_free(v);
+
+    /* PKIX-TA(0) of the root, which the server does not send: the trust
+     * anchor from the store counts */
+    v = validator();
+    mailssl_report_clear(r);
+    ck_assert_int_eq(mailssl_validator_set_service(v, MAILSSL_SERVICE_POP3),
+                     MAILSSL_OK);
+    cert_sha256(&root, h);
+    ck_assert_int_eq(mailssl_validator_add_tlsa(v, 0, 0, 1, h, 32), MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 2, r), MAILSSL_SEVERITY_OK);
+    mailssl_validator_free(v);
+
+    /* PKIX-TA(0) of another root: mismatch */
+    v = validator();
+    ck_assert_int_eq(mailssl_validator_set_service(v, MAILSSL_SERVICE_SUBMISSION),
+                     MAILSSL_OK);
+    cert_sha256(&other_root, h);
+    ck_assert_int_eq(mailssl_validator_add_tlsa(v, 0, 0, 1, h, 32), MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 2, r), MAILSSL_SEVERITY_CRITICAL);
+    ck_assert_str_eq(codes(r), "dane-mismatch");
+    /* the same record for SMTP is unusable instead */
+    mailssl_report_clear(r);
+    ck_assert_int_eq(mailssl_validator_set_service(v, MAILSSL_SERVICE_SMTP),
+                     MAILSSL_OK);
+    ck_assert_int_eq(check_chain(v, chain, 2, r), MAILSSL_SEVERITY_WARNING);
+    ck_assert_str_eq(codes(r), "dane-unusable");
+    ck_assert_int_eq(mailssl_validator_set_service(v, 10), MAILSSL_ERR_INVALID);
+    ck_assert_int_eq(mailssl_validator_set_service(v, -1), MAILSSL_ERR_INVALID);
+    certgen_free(&leaf);
+}
+END_TEST
+
 /* ---- API misuse ------------------------------------------------------ */
 
 START_TEST(setters_check_their_arguments)
@@ -930,6 +1281,31 @@ START_TEST(setters_check_their_arguments)
     ck_assert_int_eq(mailssl_validator_set_cafile(v, path("missing.pem")),
                      MAILSSL_ERR_IO);
     ck_assert_ptr_nonnull(strstr(mailssl_validator_error(v), "missing.pem"));
+    {
+        char *empty = certgen_tmpdir();
+        FILE *f = fopen(path("garbage.pem"), "w");
+        char longname[300];
+        ck_assert_ptr_nonnull(f);
+        fputs("not a certificate\n", f);
+        fclose(f);
+        ck_assert_int_eq(mailssl_validator_set_cafile(v, empty),
+                         MAILSSL_ERR_CREDENTIAL);
+        ck_assert_int_eq(mailssl_validator_set_cafile(v, path("garbage.pem")),
+                         MAILSSL_ERR_CREDENTIAL);
+        ck_assert_ptr_nonnull(strstr(mailssl_validator_error(v),
+                                     "no CA certificate could be loaded"));
+        certgen_rmdir(empty);
+        free(empty);
+        memset(longname, 'a', sizeof longname - 1);
+        longname[sizeof longname - 1] = '\0';
+        ck_assert_int_eq(mailssl_validator_set_name(v, longname),
+                         MAILSSL_ERR_TOO_LONG);
+        longname[64] = '\0'; /* one label of 64 */
+        ck_assert_int_eq(mailssl_validator_set_name(v, longname),
+                         MAILSSL_ERR_SYNTAX);
+        ck_assert_int_eq(mailssl_validator_set_name(v, "xn--\xc3\xbc.example"),
+                         MAILSSL_ERR_SYNTAX);
+    }
     ck_assert_int_eq(mailssl_validator_add_tlsa(v, 3, 1, 1, NULL, 32),
                      MAILSSL_ERR_INVALID);
     ck_assert_int_eq(mailssl_validator_add_tlsa(v, 256, 1, 1, h, 32),
@@ -966,7 +1342,7 @@ int main(void)
           expiring_within_critical_window,
           expiry_windows_are_exclusive_and_settable,
           validation_time_answers_will_it_be_valid,
-          expired_intermediate_is_named}},
+          expired_intermediate_is_named, no_well_defined_expiry_never_expires}},
         {"names",
          {wrong_name_is_critical,
           names_match_case_insensitively_without_trailing_dot,
@@ -977,15 +1353,25 @@ int main(void)
          {missing_intermediate_is_reported, wrong_order_is_a_warning,
           unrelated_certificate_in_chain, untrusted_root_is_critical,
           self_made_root_is_untrusted_by_the_system_store,
-          ca_directory_is_a_trust_store, self_signed_leaf,
+          threads_share_a_validator, ca_directory_is_a_trust_store,
+      self_signed_leaf,
           unparsable_certificates}},
         {"usage",
          {client_auth_only_eku_is_bad_usage, weak_rsa_key_is_a_warning,
-          sha1_signature_is_a_warning, must_staple_without_staple,
-          credential_good_and_mismatched_key, credential_expiring_in_an_audit}},
+          sha1_signature_is_a_warning, key_usage_must_allow_a_handshake,
+          dsa_key_is_weak, credential_good_and_mismatched_key,
+          credential_expiring_in_an_audit,
+          credential_load_warnings_come_first}},
+        {"ocsp",
+         {must_staple_without_staple, good_staple_is_fine,
+          revoked_staple_is_critical, stale_staple_is_invalid,
+          staple_for_another_certificate_is_invalid,
+          staple_signed_by_a_stranger_is_invalid}},
         {"dane",
-         {dane_ee_match_ignores_pkix_names_and_dates, dane_ee_mismatch_is_critical,
+         {dane_ee_match_ignores_pkix_names_and_dates,
+          dane_selectors_and_matching_types, dane_ee_mismatch_is_critical,
           dane_ta_needs_the_name, dane_pkix_usages_are_unusable_for_smtp,
+          dane_pkix_usages_for_other_services,
           setters_check_their_arguments}},
     };
     Suite *s = suite_create("validate");

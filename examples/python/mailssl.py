@@ -12,9 +12,16 @@ lists of the library's own JSON (SPEC.md section 5), parsed with json.
                                  "smtp://mx2.example.com"], concurrency=8):
         print(r["url"], r["status"])
 
+    with mailssl.Store("/etc/mail/mailssl.conf") as store:
+        for f in store.audit(cafile="/etc/ssl/certs/ca.pem"):
+            print(f["severity"], f["code"], f.get("listener"), f["message"])
+        hit = store.lookup("imaps", "192.0.2.10", 993, sni="mail.example.com")
+        print(hit["certificate"]["subject"] if hit["certificate"]
+              else hit["reason"])
+
 The shared object is found through $MAILSSL_LIBRARY (a path), else the
 linker's search (ctypes.util.find_library("mailssl")), else
-"libmailssl.so.1". The store/audit half of the API is not bound yet.
+"libmailssl.so.1".
 
 SPDX-License-Identifier: LGPL-2.1-or-later
 """
@@ -26,12 +33,13 @@ import os
 
 __all__ = ["Error", "OK", "WARNING", "CRITICAL", "UNKNOWN", "STATUS_NAMES",
            "version", "code_name", "code_number", "worst_status", "probe",
-           "probe_many", "Report"]
+           "probe_many", "Report", "Store"]
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATUS_NAMES = ("ok", "warning", "critical", "unknown")
 _NO_CERT = -1
 ERR_INVALID, ERR_SYNTAX, ERR_STATE = -10, -13, -18
+ERR_NOT_FOUND = -16
 
 
 class Error(Exception):
@@ -298,3 +306,162 @@ def probe_many(urls, concurrency=16, **settings):
         f["batch_free"](batch)
         for p in probes:
             f["free"](p)
+
+
+# ---- binding store and audit -----------------------------------------------
+
+_store_fns = {}
+
+
+def _store_api():
+    if not _store_fns:
+        f = _store_fns
+        f["new"] = _fn("mailssl_store_new", _P)
+        f["free"] = _fn("mailssl_store_free", None, _P)
+        f["error"] = _fn("mailssl_store_error", _c.c_char_p, _P)
+        f["load_file"] = _fn("mailssl_store_load_file", _c.c_int, _P,
+                             _c.c_char_p)
+        f["load_string"] = _fn("mailssl_store_load_string", _c.c_int, _P,
+                               _c.c_char_p, _c.c_size_t, _c.c_char_p)
+        f["count"] = _fn("mailssl_store_count", _c.c_size_t, _P)
+        f["listener_count"] = _fn("mailssl_store_listener_count",
+                                  _c.c_size_t, _P)
+        f["set_strict"] = _fn("mailssl_store_set_strict", _c.c_int, _P,
+                              _c.c_int)
+        f["to_string"] = _fn("mailssl_store_to_string", _P, _P)
+        f["audit"] = _fn("mailssl_store_audit", _c.c_int, _P, _P, _P)
+        f["lookup"] = _fn("mailssl_store_lookup_text", _c.c_int, _P,
+                          _c.c_char_p, _c.c_int, _c.c_int, _c.c_char_p,
+                          _c.POINTER(_P), _c.c_char_p, _c.c_size_t)
+        f["service"] = _fn("mailssl_service_from_name", _c.c_int,
+                           _c.c_char_p)
+        f["cred_free"] = _fn("mailssl_credential_free", None, _P)
+        f["cred_json"] = _fn("mailssl_credential_certificate_json", _P, _P,
+                             _c.c_size_t, _c.c_int64)
+        f["v_new"] = _fn("mailssl_validator_new", _P)
+        f["v_free"] = _fn("mailssl_validator_free", None, _P)
+        f["v_error"] = _fn("mailssl_validator_error", _c.c_char_p, _P)
+        f["v_cafile"] = _fn("mailssl_validator_set_cafile", _c.c_int, _P,
+                            _c.c_char_p)
+        f["v_days"] = _fn("mailssl_validator_set_days", _c.c_int, _P,
+                          _c.c_int, _c.c_int)
+        f["v_time"] = _fn("mailssl_validator_set_time", _c.c_int, _P,
+                          _c.c_int64)
+    return _store_fns
+
+
+class Store:
+    """A binding store (SPEC.md section 3): bindings of certificates to
+    (service, address, port, server name) and the listen lines to audit.
+
+    Store(path) loads a config file at once. Loading is all or nothing: a
+    config that does not load raises Error whose message is
+    "FILE:LINE:COLUMN: message", and the bindings loaded before stay."""
+
+    def __init__(self, path=None):
+        self._s = _store_api()["new"]()
+        if not self._s:
+            raise MemoryError("mailssl_store_new")
+        if path is not None:
+            self.load_file(path)
+
+    def close(self):
+        if getattr(self, "_s", None):
+            _store_api()["free"](self._s)
+            self._s = None
+
+    __del__ = close
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _check(self, rc):
+        if rc < 0:
+            msg = _store_api()["error"](self._s).decode("utf-8", "replace")
+            raise Error(rc, msg or _strerror(rc).decode())
+        return rc
+
+    def load_file(self, path):
+        """(Re)loads the config file at path, atomically."""
+        self._check(_store_api()["load_file"](self._s, _b(path)))
+
+    def load_string(self, text, name=None):
+        """(Re)loads config text; name stands for the file in messages."""
+        data = text.encode()
+        self._check(_store_api()["load_string"](self._s, data, len(data),
+                                                _b(name)))
+
+    @property
+    def bindings(self):
+        """Number of bindings."""
+        return _store_api()["count"](self._s)
+
+    @property
+    def listeners(self):
+        """Number of listen lines."""
+        return _store_api()["listener_count"](self._s)
+
+    def set_strict(self, strict=True):
+        """Strict mode: an unknown SNI name gets no certificate."""
+        self._check(_store_api()["set_strict"](self._s, 1 if strict else 0))
+
+    def to_string(self):
+        """The bindings and listeners as config text."""
+        ptr = _store_api()["to_string"](self._s)
+        if not ptr:
+            self._check(ERR_STATE)
+        return _take_string(ptr)
+
+    def audit(self, cafile=None, warn=30, crit=7, at=None):
+        """Validates every binding's credential and proves every listener
+        resolves; returns the findings as a list of dicts ("code",
+        "severity", "message", and "listener": "SERVICE ADDRESS PORT" or
+        "binding": "FILE:LINE"). cafile: trust these CAs instead of the
+        system store; warn/crit: expiry windows in days; at: validation
+        time in epoch seconds (None: now)."""
+        f = _store_api()
+        v = f["v_new"]()
+        if not v:
+            raise MemoryError("mailssl_validator_new")
+        try:
+            for rc, what in (
+                    (f["v_cafile"](v, _b(cafile)) if cafile else 0, "cafile"),
+                    (f["v_days"](v, warn, crit), "warn/crit"),
+                    (f["v_time"](v, int(at)) if at else 0, "at")):
+                if rc < 0:
+                    msg = f["v_error"](v).decode("utf-8", "replace")
+                    raise Error(rc, "%s: %s" % (what, msg or
+                                                _strerror(rc).decode()))
+            with Report() as r:
+                self._check(f["audit"](self._s, v, r._r))
+                return r.findings()
+        finally:
+            f["v_free"](v)
+
+    def lookup(self, service, address, port, sni=None):
+        """The certificate a client of service connecting to address:port
+        (the server's side) with SNI name sni would get. Returns
+        {"certificate": dict} (the leaf, as mailssl_certificate_json
+        describes it) or, on a miss, {"certificate": None, "reason": "..."}.
+        """
+        f = _store_api()
+        svc = f["service"](_b(service))
+        if svc <= 0:
+            raise Error(ERR_INVALID, "not a service: %r" % service)
+        cred = _P()
+        why = _c.create_string_buffer(512)
+        rc = f["lookup"](self._s, _b(address), port, svc, _b(sni),
+                         _c.byref(cred), why, len(why))
+        if rc == ERR_NOT_FOUND:
+            return {"certificate": None,
+                    "reason": why.value.decode("utf-8", "replace")}
+        if rc < 0:
+            raise Error(rc, "lookup: " + _strerror(rc).decode())
+        try:
+            return {"certificate":
+                    json.loads(_take_string(f["cred_json"](cred, 0, 0)))}
+        finally:
+            f["cred_free"](cred)

@@ -64,9 +64,11 @@ static int write_file(const char *path, const char *text, mode_t mode)
     return rc;
 }
 
-/* Runs argv with stdout and stderr into out (NUL-terminated, truncated to
- * outlen). Returns the exit status, or -1 when it could not run. */
-static int run_capture(char *const argv[], char *out, size_t outlen)
+/* Runs argv with stdout (and, with_stderr, stderr; else stderr goes to
+ * /dev/null) into out (NUL-terminated, truncated to outlen). Returns the
+ * exit status, or -1 when it could not run. */
+static int run_capture2(char *const argv[], int with_stderr, char *out,
+                        size_t outlen)
 {
     int fds[2];
     pid_t pid;
@@ -84,11 +86,14 @@ static int run_capture(char *const argv[], char *out, size_t outlen)
         return -1;
     }
     if (pid == 0) {
-        int devnull = open("/dev/null", O_RDONLY);
+        int devnull = open("/dev/null", O_RDWR);
         if (devnull >= 0)
             dup2(devnull, 0);
         dup2(fds[1], 1);
-        dup2(fds[1], 2);
+        if (with_stderr)
+            dup2(fds[1], 2);
+        else if (devnull >= 0)
+            dup2(devnull, 2);
         close(fds[0]);
         close(fds[1]);
         execv(argv[0], argv);
@@ -116,6 +121,12 @@ static int run_capture(char *const argv[], char *out, size_t outlen)
         if (errno != EINTR)
             return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* run_capture2 with stderr: a command's whole account, for messages. */
+static int run_capture(char *const argv[], char *out, size_t outlen)
+{
+    return run_capture2(argv, 1, out, outlen);
 }
 
 static int64_t monotonic_ms(void)
@@ -155,14 +166,16 @@ static int port_free(const char *addr, int port)
     return ok;
 }
 
-/* Picks n consecutive ports above 10000, free on both loopback addresses.
+/* Picks n consecutive ports in 10001..32000 (above 10000 and below the
+ * kernel's ephemeral range, so no test's port-0 socket takes them between
+ * the pick and the server's bind), free on both loopback addresses.
  * attempt varies the choice between retries. */
 static int pick_ports(int *ports, int n, unsigned attempt)
 {
     unsigned seed = (unsigned)getpid() * 2654435761u + attempt * 40503u +
                     (unsigned)monotonic_ms();
     for (int tries = 0; tries < 200; tries++) {
-        int base = 10001 + (int)((seed + (unsigned)tries * 977u) % 50000u);
+        int base = 10001 + (int)((seed + (unsigned)tries * 977u) % 22000u);
         int i;
         for (i = 0; i < n; i++)
             if (!port_free("127.0.0.1", base + i) ||
@@ -742,14 +755,25 @@ static int system_alternate_dirs(const char *dir, int add, char *err,
     lock = open(LOCK_FILE, O_RDWR | O_CREAT, 0600);
     if (lock >= 0)
         flock(lock, LOCK_EX);
-    if (run_capture(get, cur, sizeof cur) != 0) {
-        seterr(err, errlen, "postconf failed: %s", cur);
+    /* Debian's "No configuration" install leaves no main.cf, and postfix
+     * -c DIR reads that file to find DIR listed. */
+    if (add && access(SYSTEM_POSTFIX_DIR "/main.cf", F_OK) < 0 &&
+        write_file(SYSTEM_POSTFIX_DIR "/main.cf",
+                   "# created by the libmailssl interop tests\n", 0644) < 0) {
+        seterr(err, errlen, "cannot create %s/main.cf", SYSTEM_POSTFIX_DIR);
+        goto out;
+    }
+    /* Only the value: a warning on stderr must never be written back. */
+    if (run_capture2(get, 0, cur, sizeof cur) != 0) {
+        seterr(err, errlen, "postconf -h alternate_config_directories failed");
         goto out;
     }
     next[0] = '\0';
     for (tok = strtok_r(cur, " ,\t\n", &save); tok;
          tok = strtok_r(NULL, " ,\t\n", &save)) {
         struct stat st;
+        if (tok[0] != '/')
+            continue; /* not a directory name: never kept */
         if (strcmp(tok, dir) == 0) {
             if (!add)
                 continue;
@@ -769,16 +793,19 @@ static int system_alternate_dirs(const char *dir, int add, char *err,
             strcat(next, " ");
         strcat(next, dir);
     }
-    if (asprintf(&setting, "alternate_config_directories = %s", next) < 0) {
+    /* Nothing left: remove the parameter, as it was before the tests. */
+    if (next[0] == '\0')
+        setting = strdup("alternate_config_directories");
+    else if (asprintf(&setting, "alternate_config_directories = %s", next) < 0)
         setting = NULL;
+    if (!setting)
         goto out;
-    }
     {
-        char *const set[] = {POSTCONF_BIN, "-c", SYSTEM_POSTFIX_DIR, "-e",
-                             setting, NULL};
+        char *const set[] = {POSTCONF_BIN, "-c", SYSTEM_POSTFIX_DIR,
+                             next[0] ? "-e" : "-X", setting, NULL};
         char out[1024];
         if (run_capture(set, out, sizeof out) != 0) {
-            seterr(err, errlen, "postconf -e failed: %s", out);
+            seterr(err, errlen, "postconf %s failed: %s", set[3], out);
             goto out;
         }
     }

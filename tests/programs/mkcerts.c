@@ -6,6 +6,7 @@
  * DIR/ca.pem                    the test CA (pass it as --cafile)
  * DIR/NAME.pem, DIR/NAME.key    leaf (then the CA) and its key, for NAME:
  *   good      valid for 200 days and a half more
+ *   good2     the same dates, another key (a second certificate to swap in)
  *   expiring  valid for 10 days and a half more (inside a 30-day window)
  *   expired   expired 2 days and a half ago
  * Every leaf names mail.test, localhost and 127.0.0.1. The half days keep
@@ -78,6 +79,9 @@ int main(int argc, char **argv)
     rc = certgen_write_pem(path, chain, 1, NULL);
     if (rc == 0)
         rc = write_leaf(argv[1], "good", &ca, now - day,
+                        now + 200 * day + half);
+    if (rc == 0)
+        rc = write_leaf(argv[1], "good2", &ca, now - day,
                         now + 200 * day + half);
     if (rc == 0)
         rc = write_leaf(argv[1], "expiring", &ca, now - day,
