@@ -378,8 +378,13 @@ MAILSSL_EXPORT int mailssl_validator_add_tlsa(mailssl_validator *v, int usage,
 MAILSSL_EXPORT int mailssl_validator_set_service(mailssl_validator *v,
                                                  int service)
 {
-    if (!v || !mailssl_service_name(service))
+    if (!v)
         return MAILSSL_ERR_INVALID;
+    if (!mailssl_service_name(service)) {
+        mailssl__set_error(v->err, sizeof v->err,
+                           "unknown service %d: a MAILSSL_SERVICE_*", service);
+        return MAILSSL_ERR_INVALID;
+    }
     v->service = service;
     return MAILSSL_OK;
 }

@@ -720,6 +720,12 @@ static void audit_validation(void)
     VAL_IS(MAILSSL_ERR_IO, mailssl_validator_set_cafile(v, big));
     VAL_IS(MAILSSL_ERR_IO, mailssl_validator_set_cafile(v, fifo));
     VAL_IS(MAILSSL_ERR_IO, mailssl_validator_set_cafile(v, "/dev/zero"));
+    IS(MAILSSL_ERR_INVALID,
+       mailssl_validator_set_service(NULL, MAILSSL_SERVICE_IMAPS));
+    VAL_IS(MAILSSL_ERR_INVALID, mailssl_validator_set_service(v, -1));
+    VAL_IS(MAILSSL_ERR_INVALID,
+           mailssl_validator_set_service(v, MAILSSL_SERVICE_MAX + 1));
+    VAL_IS(MAILSSL_ERR_INVALID, mailssl_validator_set_service(v, INT_MIN));
     IS(MAILSSL_ERR_INVALID, mailssl_validator_set_time(NULL, 0));
     VAL_IS(MAILSSL_ERR_INVALID, mailssl_validator_set_time(v, -1));
     VAL_IS(MAILSSL_ERR_INVALID, mailssl_validator_set_time(v, INT64_MIN));
@@ -1095,6 +1101,7 @@ static const struct audit audits[] = {
     {"mailssl_validator_free", audit_validation},
     {"mailssl_validator_error", audit_validation},
     {"mailssl_validator_set_cafile", audit_validation},
+    {"mailssl_validator_set_service", audit_validation},
     {"mailssl_validator_set_time", audit_validation},
     {"mailssl_validator_set_days", audit_validation},
     {"mailssl_validator_set_name", audit_validation},
