@@ -403,11 +403,12 @@ static void serve_path(char *out, size_t len)
     if (!slash)
         return;
     slash[1] = '\0';
-    if (strlen(self) + strlen("mailssl-serve") < len) {
+    {
         char cand[PATH_MAX];
-        snprintf(cand, sizeof(cand), "%smailssl-serve", self);
-        if (access(cand, X_OK) == 0)
-            snprintf(out, len, "%s", cand);
+        int w = snprintf(cand, sizeof(cand), "%smailssl-serve", self);
+        if (w > 0 && (size_t)w < sizeof(cand) && (size_t)w < len &&
+            access(cand, X_OK) == 0)
+            memcpy(out, cand, (size_t)w + 1);
     }
 }
 
@@ -622,11 +623,11 @@ static int story(void)
         good = 0;
         goto out;
     }
-    printf("3. The audit (what 'mailssl-check CONFIG --cafile ca.pem' "
-           "says):\n\n");
+    printf("3. The audit of the config (mailssl_store_audit, what "
+           "mailssl-check runs):\n\n");
     crit1 = audit(store, v, &nb1, &total1);
-    printf("\n4. Every listener probed (what 'mailssl-probe --cafile ca.pem "
-           "URL...' says):\n\n");
+    printf("\n4. Every listener probed at once (a mailssl_batch, what "
+           "mailssl-probe runs):\n\n");
     ok1 = probe_all(diag1);
     snprintf(needle, sizeof(needle), "%s 127.0.0.1:%d: connection",
              svcs[UNBOUND].name, svcs[UNBOUND].port);
@@ -734,6 +735,10 @@ int main(int argc, char **argv)
         return 1;
     }
     memset(&sa, 0, sizeof(sa));
+    /* "mailssl-demo | head" must not kill the demo before it cleans up:
+     * a write to a closed pipe fails instead */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

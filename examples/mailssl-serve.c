@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 
 #include "mailssl-gnutls.h"
 #include "mailssl.h"
@@ -54,6 +55,7 @@
 #define MAX_CONNS 1000            /* more wait in the listen backlog */
 #define DEFAULT_IDLE_MS 60000     /* idle deadline of a connection */
 #define MAX_LINES_PER_TURN 32     /* then other connections get a turn */
+#define ACCEPT_PAUSE_MS 200       /* after accept() ran out of resources */
 #define IN_MAX (SD_LINE_MAX + 2)  /* a line and its CRLF */
 #define OUT_MAX (4 * SD_OUT_MAX)
 
@@ -201,8 +203,12 @@ static int open_listener(const struct listen_spec *spec, char *err,
         return -1;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    /* "::" is every IPv6 address; "0.0.0.0" has its own line and socket */
-    if (ai->ai_family == AF_INET6)
+    /* "::" is every IPv6 address; "0.0.0.0" has its own line and socket
+     * (an IPv4-mapped address, which the store reads as IPv4, needs the
+     * dual stack) */
+    if (ai->ai_family == AF_INET6 &&
+        IN6_IS_ADDR_UNSPECIFIED(
+            &((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr))
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0) {
         snprintf(err, errlen, "%s", strerror(errno));
@@ -247,6 +253,9 @@ struct server {
     struct conn **conns;
     size_t nconns;
     int idle_ms;
+    int strict; /* --strict: mailssl_store_set_strict() */
+    int verbose; /* --verbose: one line per TLS connection */
+    int64_t accept_paused_until; /* out of descriptors: wait a little */
 };
 
 static void conn_free(struct conn *c)
@@ -279,6 +288,10 @@ static ssize_t conn_io(struct conn *c, int sending, void *buf, size_t n)
                     : gnutls_record_recv(c->tls, buf, n);
         if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
             c->events = sending ? POLLOUT : POLLIN;
+            return -1;
+        }
+        if (r < 0 && !gnutls_error_is_fatal((int)r)) {
+            c->again = 1; /* e.g. a warning alert: call again */
             return -1;
         }
         return r < 0 ? -2 : r;
@@ -318,7 +331,12 @@ static void log_handshake_failure(struct server *srv, struct conn *c, int rc)
     } else {
         snprintf(at, sizeof(at), "?");
     }
-    if (lrc == MAILSSL_ERR_NOT_FOUND)
+    /* the certificate callback failing shows as one of these */
+    if (lrc == MAILSSL_ERR_NOT_FOUND &&
+        (rc == GNUTLS_E_NO_CIPHER_SUITES ||
+         rc == GNUTLS_E_INSUFFICIENT_CREDENTIALS ||
+         rc == GNUTLS_E_CERTIFICATE_ERROR ||
+         rc == GNUTLS_E_UNRECOGNIZED_NAME))
         logmsg("%s %s: connection from %s dropped during the TLS "
                "handshake: %s",
                mailssl_service_name(c->l->spec.service), at, c->peer,
@@ -327,6 +345,37 @@ static void log_handshake_failure(struct server *srv, struct conn *c, int rc)
         logmsg("%s %s: TLS handshake with %s failed: %s",
                mailssl_service_name(c->l->spec.service), at, c->peer,
                gnutls_strerror(rc));
+}
+
+/* --verbose: which certificate the store chose for a connection. */
+static void log_handshake_done(struct conn *c)
+{
+    const gnutls_datum_t *ours = gnutls_certificate_get_ours(c->tls);
+    gnutls_x509_crt_t crt;
+    gnutls_datum_t dn = {NULL, 0};
+    struct sockaddr_storage local;
+    socklen_t sl = sizeof(local);
+    char at[INET6_ADDRSTRLEN + 8] = "?", sni[256] = "";
+    size_t snilen = sizeof(sni) - 1;
+    unsigned type;
+
+    if (getsockname(c->fd, (struct sockaddr *)&local, &sl) == 0)
+        sockaddr_text(&local, at, sizeof(at));
+    if (gnutls_server_name_get(c->tls, sni, &snilen, &type, 0) != 0 ||
+        type != GNUTLS_NAME_DNS)
+        snprintf(sni, sizeof(sni), "(none)");
+    else
+        sni[snilen < sizeof(sni) ? snilen : sizeof(sni) - 1] = '\0';
+    if (ours && gnutls_x509_crt_init(&crt) == 0) {
+        if (gnutls_x509_crt_import(crt, ours, GNUTLS_X509_FMT_DER) == 0)
+            gnutls_x509_crt_get_dn3(crt, &dn, 0);
+        gnutls_x509_crt_deinit(crt);
+    }
+    logmsg("%s %s: %s: %s, server name %s, certificate %s",
+           mailssl_service_name(c->l->spec.service), at, c->peer,
+           gnutls_protocol_get_name(gnutls_protocol_get_version(c->tls)),
+           sni, dn.data ? (const char *)dn.data : "?");
+    gnutls_free(dn.data);
 }
 
 /* A fresh server session on c's socket, its certificate chosen by the
@@ -371,6 +420,10 @@ static void conn_run(struct server *srv, struct conn *c)
                                                                  : POLLIN;
                 return;
             }
+            if (rc < 0 && !gnutls_error_is_fatal(rc)) {
+                c->again = 1; /* e.g. a warning alert: go on */
+                return;
+            }
             if (rc < 0) {
                 log_handshake_failure(srv, c, rc);
                 /* No certificate: close without an alert, as a server
@@ -383,6 +436,8 @@ static void conn_run(struct server *srv, struct conn *c)
             }
             c->state = C_DIALOGUE;
             c->tls_up = 1;
+            if (srv->verbose)
+                log_handshake_done(c);
             c->deadline = now_ms() + srv->idle_ms;
             n = sd_tls_started(&c->d, reply, sizeof(reply));
             queue(c, reply, n);
@@ -486,11 +541,21 @@ static void accept_all(struct server *srv, struct listener *l)
         int fd = accept4(l->fd, (struct sockaddr *)&peer, &pl,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                errno != ECONNABORTED)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                errno == ENOMEM) {
+                /* the connection waits in the backlog; polling the
+                 * listener meanwhile would only spin */
+                if (srv->accept_paused_until == 0)
+                    logmsg("accept: %s: pausing new connections",
+                           strerror(errno));
+                srv->accept_paused_until = now_ms() + ACCEPT_PAUSE_MS;
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+                       errno != EINTR && errno != ECONNABORTED) {
                 logmsg("accept: %s", strerror(errno));
+            }
             return;
         }
+        srv->accept_paused_until = 0;
         c = calloc(1, sizeof(*c));
         if (!c) {
             logmsg("out of memory: connection refused");
@@ -617,7 +682,8 @@ static void reload(struct server *srv)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: %s [--idle-timeout SECONDS] CONFIG\n"
+            "Usage: %s [--idle-timeout SECONDS] [--strict] [--verbose] "
+            "CONFIG\n"
             "\n"
             "Listens on every 'listen' line of CONFIG (the binding store "
             "format of\nlibmailssl) and speaks just enough of each mail "
@@ -631,6 +697,11 @@ static void usage(FILE *out)
             "\n"
             "  --idle-timeout SECONDS  close a connection idle that long "
             "(default 60)\n"
+            "  --strict                refuse a server name (SNI) that no "
+            "binding names\n"
+            "                          with an unrecognized_name alert\n"
+            "  --verbose               log every TLS connection and its "
+            "certificate\n"
             "  --help                  this text\n"
             "  --version               the program and library versions\n"
             "\n"
@@ -658,11 +729,16 @@ static int run_loop(struct server *srv)
         size_t np = 0, k;
         int64_t now = now_ms(), next = now + 3600 * 1000;
         int timeout, stop = 0, hup = 0;
+        int accepting = srv->nconns < MAX_CONNS &&
+                        now >= srv->accept_paused_until;
 
+        if (!accepting && srv->accept_paused_until > now)
+            next = srv->accept_paused_until;
         pfd[np].fd = sig_pipe[0];
         pfd[np++].events = POLLIN;
         for (i = 0; i < srv->nls; i++) {
-            pfd[np].fd = srv->nconns < MAX_CONNS ? srv->ls[i].fd : -1;
+            pfd[np].fd = accepting ? srv->ls[i].fd : -1;
+            pfd[np].revents = 0;
             pfd[np++].events = POLLIN;
         }
         for (i = 0; i < srv->nconns; i++) {
@@ -742,6 +818,14 @@ int main(int argc, char **argv)
             printf("%s (libmailssl %s)\n", PROG, mailssl_version());
             return 0;
         }
+        if (strcmp(arg, "--strict") == 0) {
+            srv.strict = 1;
+            continue;
+        }
+        if (strcmp(arg, "--verbose") == 0 || strcmp(arg, "-v") == 0) {
+            srv.verbose = 1;
+            continue;
+        }
         if (strcmp(arg, "--idle-timeout") == 0 ||
             strncmp(arg, "--idle-timeout=", 15) == 0) {
             const char *v = arg[14] == '=' ? arg + 15
@@ -793,6 +877,7 @@ int main(int argc, char **argv)
         status = EXIT_RUNTIME;
         goto out;
     }
+    mailssl_store_set_strict(srv.store, srv.strict);
     if (mailssl_store_load_file(srv.store, config) < 0) {
         /* FILE:LINE:COLUMN: message, as a compiler says it */
         fprintf(stderr, "%s\n", mailssl_store_error(srv.store));

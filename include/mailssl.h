@@ -325,6 +325,9 @@ typedef struct mailssl_credential mailssl_credential;
  * mailssl_credential_new - an empty credential with one reference. Load it
  * with one of the mailssl_credential_load_* calls. NULL when out of memory
  * or when mailssl_init() was not called.
+ * Thread-safety: safe from any thread. A credential is loaded by one thread
+ * (the load calls are not locked); once loaded it is read-only, and every
+ * other call on it may run in any number of threads at once.
  */
 mailssl_credential *mailssl_credential_new(void);
 
@@ -345,6 +348,7 @@ void mailssl_credential_free(mailssl_credential *cred);
  * encrypted key without password, garbage, key not matching the leaf.
  * Returns MAILSSL_OK or a negative code with mailssl_credential_error()
  * saying which file and what is wrong. A credential can be loaded once.
+ * Thread-safety: one thread at a time per credential while loading.
  */
 int mailssl_credential_load_pem_files(mailssl_credential *cred,
                                       const char *cert_file,
@@ -354,6 +358,7 @@ int mailssl_credential_load_pem_files(mailssl_credential *cred,
 /*
  * mailssl_credential_error - the message of the last failed call on cred,
  * or "" when none. Valid until the next call on cred.
+ * Thread-safety: read it in the thread that made the failed call.
  */
 const char *mailssl_credential_error(const mailssl_credential *cred);
 
@@ -384,6 +389,7 @@ int mailssl_credential_load_pem_memory(mailssl_credential *cred,
  * file or password file readable by group or other adds a
  * key-file-permissions warning (mailssl_credential_warnings). Returns
  * MAILSSL_OK or a negative code with mailssl_credential_error().
+ * Thread-safety: one thread at a time per credential while loading.
  */
 int mailssl_credential_load_pkcs12_file(mailssl_credential *cred,
                                         const char *file,
@@ -397,6 +403,7 @@ int mailssl_credential_load_pkcs12_file(mailssl_credential *cred,
  * Returns MAILSSL_ERR_UNSUPPORTED, with a message saying so, when the
  * GnuTLS in use cannot open PKCS#11 URIs, MAILSSL_ERR_INVALID for a URI
  * that is not "pkcs11:", MAILSSL_ERR_CREDENTIAL when the token refuses.
+ * Thread-safety: one thread at a time per credential while loading.
  */
 int mailssl_credential_load_pkcs11(mailssl_credential *cred,
                                    const char *cert_url, const char *key_url,
@@ -407,6 +414,7 @@ int mailssl_credential_load_pkcs11(mailssl_credential *cred,
  * key-file-permissions, a private key file or PKCS#12 file or password
  * file readable by group or other), or NULL when there were none. Owned by
  * the credential; valid while it lives. A warning never fails the load.
+ * Thread-safety: any number of threads once the credential is loaded.
  */
 const mailssl_report *
 mailssl_credential_warnings(const mailssl_credential *cred);
@@ -458,6 +466,7 @@ struct mailssl_validator; /* declared in the validation section */
  * mailssl_store_new - an empty store (no bindings, no listeners, strict
  * mode off). Free with mailssl_store_free(). NULL when out of memory or
  * when mailssl_init() was not called.
+ * Thread-safety: safe from any thread.
  */
 mailssl_store *mailssl_store_new(void);
 
@@ -465,6 +474,8 @@ mailssl_store *mailssl_store_new(void);
  * mailssl_store_free - free the store and drop its credential references.
  * No call may be running on it. Credentials returned by lookups stay
  * valid (each is a reference of its own). NULL is fine.
+ * Thread-safety: only when no other call on the store runs or will run,
+ * and no GnuTLS session attached to it is still handshaking.
  */
 void mailssl_store_free(mailssl_store *store);
 
@@ -472,6 +483,9 @@ void mailssl_store_free(mailssl_store *store);
  * mailssl_store_error - the message of the last failed call on the store
  * other than a lookup (lookups write their reason into the caller's
  * buffer), "" when none. Valid until the next such call.
+ * Thread-safety: the message is shared by every thread that changes,
+ * reloads, saves or audits the store; read it in the thread that failed,
+ * before another such call.
  */
 const char *mailssl_store_error(const mailssl_store *store);
 
@@ -493,7 +507,8 @@ int mailssl_store_add(mailssl_store *store, int service, const char *address,
 /*
  * mailssl_store_remove - remove the binding with this key (same forms and
  * normalization as mailssl_store_add). Returns MAILSSL_OK or
- * MAILSSL_ERR_NOT_FOUND / MAILSSL_ERR_INVALID. Not during lookups.
+ * MAILSSL_ERR_NOT_FOUND / MAILSSL_ERR_INVALID.
+ * Thread-safety: as mailssl_store_add (not during lookups).
  */
 int mailssl_store_remove(mailssl_store *store, int service,
                          const char *address, int port, const char *name);
@@ -502,13 +517,14 @@ int mailssl_store_remove(mailssl_store *store, int service,
  * mailssl_store_add_listener - declare a socket the server listens on, for
  * mailssl_store_audit(): service (not ANY), an exact address or "0.0.0.0"
  * / "::" (every address of that family), port 1-65535. "*", CIDRs and
- * duplicates are MAILSSL_ERR_INVALID / MAILSSL_ERR_DUPLICATE. Not during
- * lookups.
+ * duplicates are MAILSSL_ERR_INVALID / MAILSSL_ERR_DUPLICATE.
+ * Thread-safety: as mailssl_store_add (not during lookups).
  */
 int mailssl_store_add_listener(mailssl_store *store, int service,
                                const char *address, int port);
 
-/* Number of bindings / listeners in the current table (0 for NULL). */
+/* Number of bindings / listeners in the current table (0 for NULL).
+ * Thread-safety: lock-free, like lookups. */
 size_t mailssl_store_count(const mailssl_store *store);
 size_t mailssl_store_listener_count(const mailssl_store *store);
 
@@ -543,6 +559,7 @@ int mailssl_store_lookup(mailssl_store *store, const struct sockaddr *local,
  * mailssl_store_lookup_text - as mailssl_store_lookup with the local
  * address as text ("192.0.2.10", "2001:db8::1", "::ffff:192.0.2.10") and
  * the port (1-65535) given apart.
+ * Thread-safety: lock-free, like mailssl_store_lookup.
  */
 int mailssl_store_lookup_text(mailssl_store *store, const char *address,
                               int port, int service, const char *sni,
@@ -568,6 +585,7 @@ int mailssl_store_load_file(mailssl_store *store, const char *path);
  * text; name is used as FILE in messages and origins (NULL: "config").
  * Relative file names resolve against the directory part of name when it
  * has one, else against the current directory.
+ * Thread-safety: as mailssl_store_load_file.
  */
 int mailssl_store_load_string(mailssl_store *store, const char *text,
                               size_t len, const char *name);
@@ -586,7 +604,7 @@ int mailssl_store_replace(mailssl_store *store, const mailssl_store *from);
  * that mailssl_store_load_string() reads back into the same store (file
  * names absolute when they were resolved at load time). Returns a new
  * string to free with mailssl_free(), or NULL with mailssl_store_error()
- * saying why (out of memory; a credential loaded from memory or PKCS#11,
+ * saying why (out of memory; a credential loaded from memory,
  * or a file name with blanks, which a config line cannot hold).
  * Thread-safe.
  */
@@ -608,9 +626,12 @@ int mailssl_store_save_file(mailssl_store *store, const char *path);
  * context ("listener", "SERVICE ADDRESS PORT") says that clients will see
  * the connection dropped during the handshake and which binding would fix
  * it; when it does, the findings of that credential are repeated with the
- * listener's context. v: the validation settings (NULL: defaults).
- * Findings are appended to out. Returns the worst severity added (0-3)
- * or a negative error. Thread-safe (works on the current table).
+ * listener's context. Each credential is checked with
+ * mailssl_validate_credential() and v (NULL: a validator with the
+ * defaults, i.e. the system trust store and the time now). Findings are
+ * appended to out. Returns the worst severity added (0-3) or a negative
+ * error. Thread-safety: any thread; serialized with reloads and saves,
+ * lookups go on meanwhile; out belongs to the caller.
  */
 int mailssl_store_audit(mailssl_store *store,
                         const struct mailssl_validator *v,

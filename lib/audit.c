@@ -6,69 +6,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "internal.h"
 
-#define DAY (24 * 60 * 60)
-
-/* Interim checks until mailssl_validate_credential() lands: the key
- * matches the certificate, and every certificate of the chain is within
- * its dates (expiring within 30 days: warning, 7: critical). */
-static int basic_checks(const mailssl_credential *c, mailssl_report *r)
-{
-    int64_t now = (int64_t)time(NULL);
-    unsigned i;
-    int rc;
-
-    if (!c->key_matches &&
-        (rc = mailssl_report_add(r, MAILSSL_CODE_KEY_CERT_MISMATCH,
-                                 MAILSSL_SEVERITY_CRITICAL, 0, NULL, NULL,
-                                 "the private key does not match the "
-                                 "certificate: every handshake will fail")) <
-            0)
-        return rc;
-    for (i = 0; i < c->ncerts; i++) {
-        int64_t nb = (int64_t)gnutls_x509_crt_get_activation_time(c->certs[i]);
-        int64_t na = (int64_t)gnutls_x509_crt_get_expiration_time(c->certs[i]);
-        char msg[256];
-        int code = -1, sev = MAILSSL_SEVERITY_CRITICAL;
-        if (nb > now) {
-            code = MAILSSL_CODE_CERT_NOT_YET_VALID;
-            snprintf(msg, sizeof msg,
-                     "certificate %u of %s is not valid before %lld (epoch)",
-                     i, c->cert_source, (long long)nb);
-        } else if (na < now) {
-            code = MAILSSL_CODE_CERT_EXPIRED;
-            snprintf(msg, sizeof msg,
-                     "certificate %u of %s expired %lld days ago", i,
-                     c->cert_source, (long long)((now - na) / DAY));
-        } else if (na - now < 30 * DAY) {
-            code = MAILSSL_CODE_CERT_EXPIRING;
-            sev = na - now < 7 * DAY ? MAILSSL_SEVERITY_CRITICAL
-                                     : MAILSSL_SEVERITY_WARNING;
-            snprintf(msg, sizeof msg,
-                     "certificate %u of %s expires in %lld days: renew it",
-                     i, c->cert_source, (long long)((na - now) / DAY));
-        }
-        if (code >= 0 &&
-            (rc = mailssl_report_add(r, code, sev, (int)i, NULL, NULL, msg)) <
-                0)
-            return rc;
-    }
-    return mailssl_report_status(r);
-}
-
-/* The one place that decides how a credential is checked. */
+/* The one place that decides how a credential is checked: every check
+ * of the validation issue, load warnings (key-file-permissions) included. */
 static int check_credential(const struct mailssl_validator *v,
                             const mailssl_credential *c, mailssl_report *r)
 {
-    (void)v;
-    return basic_checks(c, r);
+    return mailssl_validate_credential(v, c, r);
 }
 
-/* Copies the findings of from into to with a context; adds the load
- * warnings (key-file-permissions) of the credential too. */
+/* Copies the findings of from into to with a context. */
 static int copy_findings(mailssl_report *to, const mailssl_report *from,
                          const char *kind, const char *ctx)
 {
@@ -123,11 +72,14 @@ MAILSSL_EXPORT int mailssl_store_audit(mailssl_store *s,
 {
     const struct mailssl__table *t;
     mailssl_report **per = NULL;
+    mailssl_validator *own = NULL; /* defaults when v is NULL */
     size_t i, n;
     int tok, rc = MAILSSL_OK, before;
 
     if (!s || !out)
         return mailssl__store_invalid(s, "no report for the findings (NULL)");
+    if (!v && !(v = own = mailssl_validator_new()))
+        return MAILSSL_ERR_NOMEM;
     before = (int)mailssl_report_count(out);
     /* the store lock keeps reloads from swapping the table meanwhile */
     mailssl__store_lock(s);
@@ -139,11 +91,6 @@ MAILSSL_EXPORT int mailssl_store_audit(mailssl_store *s,
         const struct mailssl__binding *b = mailssl__table_binding(t, i);
         char ctx[400];
         if (!(per[i] = mailssl_report_new())) {
-            rc = MAILSSL_ERR_NOMEM;
-            break;
-        }
-        if (b->cred->load_warnings &&
-            copy_findings(per[i], b->cred->load_warnings, NULL, NULL) < 0) {
             rc = MAILSSL_ERR_NOMEM;
             break;
         }
@@ -184,6 +131,7 @@ MAILSSL_EXPORT int mailssl_store_audit(mailssl_store *s,
     for (i = 0; per && i < n; i++)
         mailssl_report_free(per[i]);
     free(per);
+    mailssl_validator_free(own);
     if (rc < 0)
         return rc;
     {

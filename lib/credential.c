@@ -488,6 +488,18 @@ static int read_password_file(mailssl_credential *c, const char *path,
     return warn_permissions(c, path, "password file");
 }
 
+/* A file without a MAC has no password to check (each verification is a
+ * key derivation: do not spend one for nothing). */
+static int pkcs12_has_mac(gnutls_pkcs12_t p12)
+{
+    unsigned char salt[128];
+    unsigned mac, salt_size = sizeof salt, iter;
+    char *oid = NULL;
+    int rc = gnutls_pkcs12_mac_info(p12, &mac, salt, &salt_size, &iter, &oid);
+    gnutls_free(oid);
+    return rc != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE;
+}
+
 static int parse_pkcs12(mailssl_credential *c, const gnutls_datum_t *d,
                         const char *src, const char *password)
 {
@@ -508,8 +520,9 @@ static int parse_pkcs12(mailssl_credential *c, const gnutls_datum_t *d,
                            src, gnutls_strerror(rc));
         return MAILSSL_ERR_CREDENTIAL;
     }
-    if (gnutls_pkcs12_verify_mac(p12, password ? password : "") < 0 &&
-        gnutls_pkcs12_verify_mac(p12, NULL) < 0) {
+    if (pkcs12_has_mac(p12) &&
+        gnutls_pkcs12_verify_mac(p12, password ? password : "") < 0 &&
+        (password || gnutls_pkcs12_verify_mac(p12, NULL) < 0)) {
         gnutls_pkcs12_deinit(p12);
         if (!password)
             mailssl__set_error(c->err, sizeof c->err,

@@ -232,12 +232,29 @@ static void classify(mailssl_probe *p, int rc)
         for (i = 0; i < n; i++)
             text[i] = (raw[i] >= 0x20 && raw[i] < 0x7f) ? (char)raw[i] : '.';
         text[n] = '\0';
-        mailssl__probe_fail(p, MAILSSL_CODE_TLS_ERROR,
-                            MAILSSL_SEVERITY_CRITICAL,
-                            "the server answered the TLS ClientHello with "
-                            "data that is not TLS (\"%s\"): is this a "
-                            "plaintext or STARTTLS port? (%s)",
-                            text, s);
+        if (!p->implicit) {
+            /* plaintext after the go-ahead, even if it came after our
+             * ClientHello: the same attack (or broken server) as bytes
+             * buffered with the go-ahead; GnuTLS read only a record
+             * header of it and nothing reached the dialogue. As there,
+             * the STARTTLS stage did not complete. */
+            p->stage = MAILSSL_STAGE_GREETING;
+            mailssl__probe_fail(p, MAILSSL_CODE_STARTTLS_INJECTION,
+                                MAILSSL_SEVERITY_CRITICAL,
+                                "the server sent plaintext (\"%s\") after "
+                                "the STARTTLS go-ahead instead of a TLS "
+                                "handshake: a command injection attack or a "
+                                "broken server; the probe closed the "
+                                "connection without using it",
+                                text);
+        } else {
+            mailssl__probe_fail(p, MAILSSL_CODE_TLS_ERROR,
+                                MAILSSL_SEVERITY_CRITICAL,
+                                "the server answered the TLS ClientHello "
+                                "with data that is not TLS (\"%s\"): is "
+                                "this a plaintext or STARTTLS port? (%s)",
+                                text, s);
+        }
         return;
     }
     if (p->pull_eof || rc == GNUTLS_E_PREMATURE_TERMINATION) {

@@ -798,12 +798,33 @@ static void check_name(struct run *c)
     free(list);
 }
 
+/* 1 when crt has no extendedKeyUsage or one with serverAuth or
+ * anyExtendedKeyUsage, 0 otherwise. */
+static int eku_allows_server(gnutls_x509_crt_t crt)
+{
+    unsigned i, crit;
+
+    for (i = 0;; i++) {
+        char oid[128];
+        size_t len = sizeof oid;
+        int rc = gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &len, &crit);
+        if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER)
+            continue;
+        if (rc < 0)
+            return i == 0;
+        if (strcmp(oid, GNUTLS_KP_TLS_WWW_SERVER) == 0 ||
+            strcmp(oid, GNUTLS_KP_ANY) == 0)
+            return 1;
+    }
+}
+
 /* The leaf must be usable by a TLS server: keyUsage allows a signature
  * (or RSA key transport), extendedKeyUsage includes serverAuth. */
 static void check_usage(struct run *c)
 {
     gnutls_x509_crt_t leaf = c->path[0];
-    unsigned ku = 0, crit = 0, bits = 0, i;
+    unsigned ku = 0, crit = 0, bits = 0;
+    size_t i;
     int pk = gnutls_x509_crt_get_pk_algorithm(leaf, &bits);
     int rc;
 
@@ -822,24 +843,25 @@ static void check_usage(struct run *c)
                 "use",
                 subj(c, 0));
     }
-    for (i = 0;; i++) {
-        char oid[128];
-        size_t len = sizeof oid;
-        rc = gnutls_x509_crt_get_key_purpose_oid(leaf, i, oid, &len, &crit);
-        if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER)
-            continue;
-        if (rc < 0)
-            break;
-        if (strcmp(oid, GNUTLS_KP_TLS_WWW_SERVER) == 0 ||
-            strcmp(oid, GNUTLS_KP_ANY) == 0)
-            return;
-    }
-    if (i > 0)
+    if (!eku_allows_server(leaf))
         add(c, MAILSSL_CODE_CERT_BAD_USAGE, MAILSSL_SEVERITY_CRITICAL, 0,
             "'%s' has an extendedKeyUsage without TLS server authentication "
             "(serverAuth): clients refuse it for a server; request a "
             "certificate with serverAuth",
             subj(c, 0));
+    /* Clients that chain EKUs (Windows, Mozilla NSS, GnuTLS with a
+     * purpose) refuse an intermediate restricted to other purposes. */
+    for (i = 1; i < c->npath; i++) {
+        size_t idx = c->path_idx[i];
+        if (!self_issued(c, idx) && !eku_allows_server(c->path[i]))
+            add(c, MAILSSL_CODE_CERT_BAD_USAGE, MAILSSL_SEVERITY_CRITICAL,
+                (int)idx,
+                "the intermediate '%s' limits its extendedKeyUsage to "
+                "purposes without TLS server authentication: clients that "
+                "chain key purposes refuse '%s'; use a chain whose "
+                "intermediates allow serverAuth",
+                subj(c, idx), subj(c, 0));
+    }
 }
 
 static const char *hash_name(int hash)

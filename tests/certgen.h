@@ -31,7 +31,7 @@ struct certgen_opts {
     int key_type;                /* CERTGEN_* */
     int rsa_bits;                /* 0: 2048 */
     int is_ca;                   /* CA:TRUE, keyCertSign */
-    int eku;                     /* CERTGEN_EKU_* (leaf only) */
+    int eku;                     /* CERTGEN_EKU_* (a CA: only _CLIENT) */
     int sha1;                    /* sign with SHA-1 instead of SHA-256 */
     int must_staple;             /* TLS feature status_request */
     unsigned serial;             /* 0: a counter */
@@ -83,11 +83,16 @@ int certgen_ocsp_response(unsigned char **der, size_t *len,
 int certgen_write_key_encrypted(const char *path, const struct certgen_cert *c,
                                 const char *password);
 /* Writes a PKCS#12 file (DER, mode 0600) holding chain[0..n-1] and the
- * key of key, encrypted and MACed with password (NULL: "" ). Returns 0 or
+ * key of key in plain bags, MACed with password (NULL: ""). Returns 0 or
  * -1. */
 int certgen_write_p12(const char *path, const struct certgen_cert *const *chain,
                       size_t n, const struct certgen_cert *key,
                       const char *password);
+
+/* 0 when the tests run under valgrind, where one PKCS#12 or PKCS#8 key
+ * derivation (600,000 iterations) takes about ten seconds: tests skip
+ * those cases and shrink their loops there. 1 otherwise. */
+int certgen_full_speed(void);
 
 /* A fresh temporary directory (malloc'd path) and its recursive removal. */
 char *certgen_tmpdir(void);

@@ -22,40 +22,72 @@ static char *path(const char *name)
     return buf[k];
 }
 
+/* A CA, a leaf valid 2020-2040 and one that expired in 2021, and a
+ * validator that trusts the CA and validates at 2030-01-01: every date is
+ * explicit. */
+static mailssl_validator *val;
+
 static void setup(void)
 {
+    static const char *const names[] = {"mail.example.com", NULL};
     struct certgen_opts o = {0};
-    struct certgen_cert good, old;
+    struct certgen_cert ca, good, old;
     const struct certgen_cert *chain[1];
 
     ck_assert_int_eq(mailssl_init(), MAILSSL_OK);
     dir = certgen_tmpdir();
     ck_assert_ptr_nonnull(dir);
-    ck_assert_int_eq(certgen_make(&good, &o, NULL), 0);
     o.not_before = 1577836800; /* 2020-01-01 */
-    o.not_after = 1609459200;  /* 2021-01-01: expired, whatever today is */
-    ck_assert_int_eq(certgen_make(&old, &o, NULL), 0);
+    o.not_after = 2208988800;  /* 2040-01-01 */
+    o.is_ca = 1;
+    o.cn = "Audit Test CA";
+    ck_assert_int_eq(certgen_make(&ca, &o, NULL), 0);
+    o.is_ca = 0;
+    o.cn = "mail.example.com";
+    o.dns = names;
+    ck_assert_int_eq(certgen_make(&good, &o, &ca), 0);
+    o.not_after = 1609459200; /* 2021-01-01 */
+    ck_assert_int_eq(certgen_make(&old, &o, &ca), 0);
+    chain[0] = &ca;
+    ck_assert_int_eq(certgen_write_pem(path("ca.pem"), chain, 1, NULL), 0);
     chain[0] = &good;
     ck_assert_int_eq(certgen_write_pem(path("good.pem"), chain, 1, &good), 0);
     chmod(path("good.pem"), 0600);
     chain[0] = &old;
     ck_assert_int_eq(certgen_write_pem(path("old.pem"), chain, 1, &old), 0);
     chmod(path("old.pem"), 0600);
+    certgen_free(&ca);
     certgen_free(&good);
     certgen_free(&old);
+    val = mailssl_validator_new();
+    ck_assert_ptr_nonnull(val);
+    ck_assert_int_eq(mailssl_validator_set_cafile(val, path("ca.pem")),
+                     MAILSSL_OK);
+    ck_assert_int_eq(mailssl_validator_set_time(val, 1893456000), MAILSSL_OK);
+}
+
+static void teardown(void)
+{
+    mailssl_validator_free(val);
+    certgen_rmdir(dir);
+    free(dir);
+    mailssl_deinit();
+}
+
+/* files once (unchecked fixture; tests that change a mode put it back),
+ * a store and a report per test */
+static void setup_store(void)
+{
     st = mailssl_store_new();
     rep = mailssl_report_new();
     ck_assert_ptr_nonnull(st);
     ck_assert_ptr_nonnull(rep);
 }
 
-static void teardown(void)
+static void teardown_store(void)
 {
     mailssl_report_free(rep);
     mailssl_store_free(st);
-    certgen_rmdir(dir);
-    free(dir);
-    mailssl_deinit();
 }
 
 static void load(const char *text)
@@ -73,7 +105,7 @@ START_TEST(every_listener_resolves)
          "listen imaps 0.0.0.0 993\n"
          "listen pop3s 2001:db8::1 995\n"
          "listen pop3s :: 995\n");
-    ck_assert_int_eq(mailssl_store_audit(st, NULL, rep),
+    ck_assert_int_eq(mailssl_store_audit(st, val, rep),
                      MAILSSL_SEVERITY_OK);
     ck_assert_int_eq(mailssl_report_count(rep), 0);
 }
@@ -84,7 +116,7 @@ START_TEST(listener_without_binding)
     load("bind imaps 192.0.2.10 993 * cert=good.pem\n"
          "listen imaps 192.0.2.10 993\n"
          "listen pop3s 192.0.2.10 995\n");
-    ck_assert_int_eq(mailssl_store_audit(st, NULL, rep),
+    ck_assert_int_eq(mailssl_store_audit(st, val, rep),
                      MAILSSL_SEVERITY_CRITICAL);
     ck_assert_int_eq(mailssl_report_count(rep), 1);
     ck_assert_int_eq(mailssl_report_code(rep, 0), MAILSSL_CODE_NO_BINDING);
@@ -109,7 +141,7 @@ START_TEST(family_listener_needs_family_binding)
     load("bind imaps 192.0.2.10 993 * cert=good.pem\n"
          "bind imaps 192.0.2.0/24 993 * cert=good.pem\n"
          "listen imaps 0.0.0.0 993\n");
-    ck_assert_int_eq(mailssl_store_audit(st, NULL, rep),
+    ck_assert_int_eq(mailssl_store_audit(st, val, rep),
                      MAILSSL_SEVERITY_CRITICAL);
     ck_assert_int_eq(mailssl_report_count(rep), 1);
     ck_assert_str_eq(mailssl_report_context(rep, 0), "imaps 0.0.0.0 993");
@@ -124,12 +156,12 @@ START_TEST(family_listener_needs_family_binding)
     mailssl_report_clear(rep);
     load("bind imaps :: 993 * cert=good.pem\n"
          "listen imaps 0.0.0.0 993\n");
-    ck_assert_int_eq(mailssl_store_audit(st, NULL, rep),
+    ck_assert_int_eq(mailssl_store_audit(st, val, rep),
                      MAILSSL_SEVERITY_CRITICAL);
     mailssl_report_clear(rep);
     load("bind * * * * cert=good.pem\n"
          "listen imaps 0.0.0.0 993\n");
-    ck_assert_int_eq(mailssl_store_audit(st, NULL, rep),
+    ck_assert_int_eq(mailssl_store_audit(st, val, rep),
                      MAILSSL_SEVERITY_OK);
 }
 END_TEST
@@ -138,7 +170,7 @@ START_TEST(named_binding_does_not_cover_no_sni)
 {
     load("bind imaps 0.0.0.0 993 mail.example.com cert=good.pem\n"
          "listen imaps 192.0.2.10 993\n");
-    ck_assert_int_eq(mailssl_store_audit(st, NULL, rep),
+    ck_assert_int_eq(mailssl_store_audit(st, val, rep),
                      MAILSSL_SEVERITY_CRITICAL);
     ck_assert_int_eq(mailssl_report_code(rep, 0), MAILSSL_CODE_NO_BINDING);
 }
@@ -150,7 +182,7 @@ START_TEST(expired_credential_is_reported_twice)
     load("# an expired certificate\n"
          "bind imaps 0.0.0.0 993 * cert=old.pem\n"
          "listen imaps 192.0.2.10 993\n");
-    ck_assert_int_eq(mailssl_store_audit(st, NULL, rep),
+    ck_assert_int_eq(mailssl_store_audit(st, val, rep),
                      MAILSSL_SEVERITY_CRITICAL);
     ck_assert_int_eq(mailssl_report_count(rep), 2);
     snprintf(ctx, sizeof ctx, "%s:2", path("a.conf"));
@@ -168,11 +200,12 @@ START_TEST(key_permissions_reach_the_audit)
 {
     ck_assert_int_eq(chmod(path("good.pem"), 0644), 0);
     load("bind imaps * 993 * cert=good.pem\n");
-    ck_assert_int_eq(mailssl_store_audit(st, NULL, rep),
+    ck_assert_int_eq(mailssl_store_audit(st, val, rep),
                      MAILSSL_SEVERITY_WARNING);
     ck_assert_int_eq(mailssl_report_count(rep), 1);
     ck_assert_int_eq(mailssl_report_code(rep, 0),
                      MAILSSL_CODE_KEY_FILE_PERMISSIONS);
+    ck_assert_int_eq(chmod(path("good.pem"), 0600), 0);
 }
 END_TEST
 
@@ -194,7 +227,7 @@ START_TEST(api_bindings_and_listeners)
                                                 MAILSSL_SERVICE_SUBMISSION,
                                                 "::1", 587),
                      MAILSSL_OK);
-    ck_assert_int_eq(mailssl_store_audit(st, NULL, rep),
+    ck_assert_int_eq(mailssl_store_audit(st, val, rep),
                      MAILSSL_SEVERITY_CRITICAL);
     ck_assert_int_eq(mailssl_report_count(rep), 3);
     ck_assert_str_eq(mailssl_report_context(rep, 0), "smtp * 25 *");
@@ -211,6 +244,17 @@ START_TEST(api_bindings_and_listeners)
 }
 END_TEST
 
+START_TEST(null_validator_means_defaults)
+{
+    /* the system trust store does not know the test CA */
+    load("bind imaps * 993 * cert=good.pem\n"
+         "listen imaps 192.0.2.10 993\n");
+    ck_assert_int_ge(mailssl_store_audit(st, NULL, rep), 0);
+    ck_assert_int_ge(mailssl_report_find(rep, MAILSSL_CODE_CERT_UNTRUSTED, 0),
+                     0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("audit");
@@ -218,7 +262,8 @@ int main(void)
     SRunner *sr;
     int failed;
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup_store, teardown_store);
     tcase_add_test(tc, every_listener_resolves);
     tcase_add_test(tc, listener_without_binding);
     tcase_add_test(tc, family_listener_needs_family_binding);
@@ -226,6 +271,7 @@ int main(void)
     tcase_add_test(tc, expired_credential_is_reported_twice);
     tcase_add_test(tc, key_permissions_reach_the_audit);
     tcase_add_test(tc, api_bindings_and_listeners);
+    tcase_add_test(tc, null_validator_means_defaults);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -45,14 +45,27 @@ static mailssl_credential *cred_for(const char *cn, const char *dns)
     return cr;
 }
 
+/* The credentials once for the run (unchecked fixture), the store and
+ * the listening socket per test. */
+static void setup_creds(void)
+{
+    ck_assert_int_eq(mailssl_init(), MAILSSL_OK);
+    cred_default = cred_for("default", "localhost");
+    cred_named = cred_for("named", "mail.example.com");
+}
+
+static void teardown_creds(void)
+{
+    mailssl_credential_free(cred_default);
+    mailssl_credential_free(cred_named);
+    mailssl_deinit();
+}
+
 static void setup(void)
 {
     struct sockaddr_in sa;
     socklen_t sl = sizeof sa;
 
-    ck_assert_int_eq(mailssl_init(), MAILSSL_OK);
-    cred_default = cred_for("default", "localhost");
-    cred_named = cred_for("named", "mail.example.com");
     st = mailssl_store_new();
     ck_assert_int_eq(mailssl_store_add(st, MAILSSL_SERVICE_IMAPS, "127.0.0.1",
                                        MAILSSL_PORT_ANY, "*", cred_default),
@@ -75,9 +88,6 @@ static void teardown(void)
 {
     close(lsock);
     mailssl_store_free(st);
-    mailssl_credential_free(cred_default);
-    mailssl_credential_free(cred_named);
-    mailssl_deinit();
 }
 
 struct server {
@@ -266,6 +276,7 @@ int main(void)
     SRunner *sr;
     int failed;
 
+    tcase_add_unchecked_fixture(tc, setup_creds, teardown_creds);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, no_sni_gets_address_binding);
     tcase_add_test(tc, sni_gets_named_binding);

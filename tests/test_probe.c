@@ -288,14 +288,14 @@ START_TEST(test_tls_timeout)
     mailssl_probe *p = new_probe("imaps", "127.0.0.1", ss_port(s));
     int64_t t0, el;
 
-    ck_assert_int_eq(mailssl_probe_set_timeout_ms(p, 800), MAILSSL_OK);
+    ck_assert_int_eq(mailssl_probe_set_timeout_ms(p, 1500), MAILSSL_OK);
     t0 = mono_ms();
     ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
     el = mono_ms() - t0;
     assert_diag(p, MAILSSL_CODE_TLS_TIMEOUT, MAILSSL_SEVERITY_CRITICAL,
                 MAILSSL_STAGE_CONNECT, "probe's deadline");
-    ck_assert_int_ge(el, 790);
-    ck_assert_int_le(el, 880); /* deadline + 10% */
+    ck_assert_int_ge(el, 1490);
+    ck_assert_int_le(el, 1650); /* deadline + 10% */
     mailssl_probe_free(p);
     ss_stop(s);
 }
@@ -306,22 +306,22 @@ START_TEST(test_stage_timeout)
     /* a one-byte-a-second "handshake": the stage deadline ends it */
     static const struct ss_step script[] = {
         {SS_RECV, 0, 0, 0},
-        {SS_TRICKLE, "\x16\x03\x03\x00\x40xxxxxxxxxxxxxxx", 0, 200},
+        {SS_TRICKLE, "\x16\x03\x03\x00\x40xxxxxxxxxxxxxxx", 20, 200},
         {SS_END, 0, 0, 0}};
     struct scriptserver *s = serve(4, script);
     mailssl_probe *p = new_probe("imaps", "127.0.0.1", ss_port(s));
     int64_t el;
 
     ck_assert_int_eq(
-        mailssl_probe_set_stage_timeout_ms(p, MAILSSL_STAGE_HANDSHAKE, 500),
+        mailssl_probe_set_stage_timeout_ms(p, MAILSSL_STAGE_HANDSHAKE, 1000),
         MAILSSL_OK);
     ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
     assert_diag(p, MAILSSL_CODE_TLS_TIMEOUT, MAILSSL_SEVERITY_CRITICAL,
                 MAILSSL_STAGE_CONNECT, "stage deadline");
     /* the stage that timed out reports how long it ran */
     el = mailssl_probe_timing_us(p, MAILSSL_STAGE_HANDSHAKE);
-    ck_assert_int_ge(el, 500000);
-    ck_assert_int_le(el, 550000);
+    ck_assert_int_ge(el, 1000000);
+    ck_assert_int_le(el, 1100000);
     mailssl_probe_free(p);
     ss_stop(s);
 }
@@ -353,14 +353,14 @@ START_TEST(test_connect_timeout)
     usleep(100000);
     p = new_probe("imaps", "127.0.0.1", port);
     ck_assert_int_eq(
-        mailssl_probe_set_stage_timeout_ms(p, MAILSSL_STAGE_CONNECT, 400),
+        mailssl_probe_set_stage_timeout_ms(p, MAILSSL_STAGE_CONNECT, 1000),
         MAILSSL_OK);
     ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
     assert_diag(p, MAILSSL_CODE_CONNECT_TIMEOUT, MAILSSL_SEVERITY_CRITICAL,
                 MAILSSL_STAGE_RESOLVE, "within the deadline");
     el = mailssl_probe_timing_us(p, MAILSSL_STAGE_CONNECT);
-    ck_assert_int_ge(el, 400000);
-    ck_assert_int_le(el, 440000);
+    ck_assert_int_ge(el, 1000000);
+    ck_assert_int_le(el, 1100000);
     mailssl_probe_free(p);
     for (i = 0; i < 8; i++)
         close(fill[i]);
@@ -722,9 +722,10 @@ START_TEST(test_connect_to)
     ck_assert_str_eq(mailssl_probe_address(p), "127.0.0.1");
     /* the ClientHello carried the URL host as SNI */
     {
-        size_t n = 0;
-        const char *seen = ss_plain(s, &n);
-        ck_assert_ptr_nonnull(memmem(seen, n, "mail.example.invalid", 20));
+        size_t n;
+        const char *hello = ss_plain(s, &n);
+
+        ck_assert_ptr_nonnull(memmem(hello, n, "mail.example.invalid", 20));
     }
     mailssl_probe_free(p);
     ss_stop(s);
@@ -1036,14 +1037,14 @@ START_TEST(test_greeting_timeout)
     mailssl_probe *p = new_probe("imap", "127.0.0.1", ss_port(s));
     int64_t t0, el;
 
-    ck_assert_int_eq(mailssl_probe_set_timeout_ms(p, 1000), MAILSSL_OK);
+    ck_assert_int_eq(mailssl_probe_set_timeout_ms(p, 1500), MAILSSL_OK);
     t0 = mono_ms();
     ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
     el = mono_ms() - t0;
     assert_diag(p, MAILSSL_CODE_GREETING_TIMEOUT, MAILSSL_SEVERITY_CRITICAL,
                 MAILSSL_STAGE_CONNECT, "no greeting");
-    ck_assert_int_ge(el, 990);
-    ck_assert_int_le(el, 1100);
+    ck_assert_int_ge(el, 1490);
+    ck_assert_int_le(el, 1650); /* deadline + 10% */
     ck_assert_str_eq(ss_plain(s, NULL), "");
     mailssl_probe_free(p);
     ss_stop(s);
@@ -1061,13 +1062,13 @@ START_TEST(test_slow_greeting)
     mailssl_probe *p = new_probe("smtp", "127.0.0.1", ss_port(s));
     int64_t t0, el;
 
-    ck_assert_int_eq(mailssl_probe_set_timeout_ms(p, 800), MAILSSL_OK);
+    ck_assert_int_eq(mailssl_probe_set_timeout_ms(p, 1500), MAILSSL_OK);
     t0 = mono_ms();
     ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
     el = mono_ms() - t0;
     assert_diag(p, MAILSSL_CODE_GREETING_TIMEOUT, MAILSSL_SEVERITY_CRITICAL,
                 MAILSSL_STAGE_CONNECT, "probe's deadline");
-    ck_assert_int_le(el, 880);
+    ck_assert_int_le(el, 1650);
     mailssl_probe_free(p);
     ss_stop(s);
 }
@@ -1128,16 +1129,16 @@ START_TEST(test_starttls_timeout)
     mailssl_probe *p = new_probe("smtp", "127.0.0.1", ss_port(s));
 
     ck_assert_int_eq(
-        mailssl_probe_set_stage_timeout_ms(p, MAILSSL_STAGE_STARTTLS, 300),
+        mailssl_probe_set_stage_timeout_ms(p, MAILSSL_STAGE_STARTTLS, 1000),
         MAILSSL_OK);
     ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
     assert_diag(p, MAILSSL_CODE_STARTTLS_TIMEOUT, MAILSSL_SEVERITY_CRITICAL,
                 MAILSSL_STAGE_GREETING, "stage deadline");
     ck_assert_int_ge(mailssl_probe_timing_us(p, MAILSSL_STAGE_GREETING), 0);
     ck_assert_int_ge(mailssl_probe_timing_us(p, MAILSSL_STAGE_STARTTLS),
-                     300000);
+                     1000000);
     ck_assert_int_le(mailssl_probe_timing_us(p, MAILSSL_STAGE_STARTTLS),
-                     330000);
+                     1100000);
     mailssl_probe_free(p);
     ss_stop(s);
 }
@@ -1246,11 +1247,10 @@ START_TEST(test_starttls_injection_late)
 
     ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
     ss_quiesce(s, 1);
-    /* either caught before the handshake, or fed to TLS as garbage: in no
-     * case does the injected text reach the dialogue */
-    ck_assert_msg(mailssl_probe_diagnosis(p) == MAILSSL_CODE_STARTTLS_INJECTION ||
-                      mailssl_probe_diagnosis(p) == MAILSSL_CODE_TLS_ERROR,
-                  "%s", mailssl_probe_message(p));
+    /* caught before the handshake, or in place of the ServerHello: in
+     * both cases the injected text never reaches the dialogue */
+    assert_diag(p, MAILSSL_CODE_STARTTLS_INJECTION, MAILSSL_SEVERITY_CRITICAL,
+                MAILSSL_STAGE_GREETING, "STARTTLS go-ahead");
     /* in plaintext: the two commands, then at most a ClientHello */
     {
         size_t n;

@@ -751,6 +751,31 @@ START_TEST(dsa_key_is_weak)
 }
 END_TEST
 
+START_TEST(client_only_intermediate_is_bad_usage)
+{
+    struct certgen_opts o = {0};
+    struct certgen_opts lo = leaf_opts();
+    struct certgen_cert ci, leaf;
+    const struct certgen_cert *chain[2] = {&leaf, &ci};
+
+    o.is_ca = 1;
+    o.cn = "Client Intermediate";
+    o.eku = CERTGEN_EKU_CLIENT;
+    o.not_before = T0 - 100 * DAY;
+    o.not_after = T0 + 1000 * DAY;
+    ck_assert_int_eq(certgen_make(&ci, &o, &root), 0);
+    ck_assert_int_eq(certgen_make(&leaf, &lo, &ci), 0);
+    ck_assert_int_eq(check_chain(v, chain, 2, r), MAILSSL_SEVERITY_CRITICAL);
+    ck_assert_str_eq(codes(r), "cert-bad-usage");
+    ck_assert_int_eq(mailssl_report_cert_index(r, 0), 1);
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0),
+                                 "the intermediate 'CN=Client Intermediate' "
+                                 "limits its extendedKeyUsage"));
+    certgen_free(&leaf);
+    certgen_free(&ci);
+}
+END_TEST
+
 START_TEST(weak_rsa_key_is_a_warning)
 {
     struct certgen_opts o = leaf_opts();
@@ -1357,7 +1382,8 @@ int main(void)
       self_signed_leaf,
           unparsable_certificates}},
         {"usage",
-         {client_auth_only_eku_is_bad_usage, weak_rsa_key_is_a_warning,
+         {client_auth_only_eku_is_bad_usage,
+          client_only_intermediate_is_bad_usage, weak_rsa_key_is_a_warning,
           sha1_signature_is_a_warning, key_usage_must_allow_a_handshake,
           dsa_key_is_weak, credential_good_and_mismatched_key,
           credential_expiring_in_an_audit,

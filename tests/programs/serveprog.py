@@ -9,6 +9,7 @@ stderr goes to a file that wait_log() reads; stop() (or leaving the with
 block) sends SIGTERM and waits for the exit status.
 """
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -41,7 +42,7 @@ def write_atomic(path, text):
 
 class Serve:
     def __init__(self, exe, config, directory, services=None, args=(),
-                 ports=None):
+                 ports=None, max_fds=None):
         """config: the config text with {SERVICE} placeholders for the
         ports of services (a list of names); it is written to
         directory/serve.conf."""
@@ -52,9 +53,13 @@ class Serve:
         write_atomic(self.path, config.format(**self.port))
         self.log_path = os.path.join(directory, "serve.log")
         self.log_file = open(self.log_path, "w")
+        def limit():
+            if max_fds:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (max_fds, max_fds))
         self.proc = subprocess.Popen([exe] + list(args) + [self.path],
                                      stdout=subprocess.PIPE,
-                                     stderr=self.log_file, text=True)
+                                     stderr=self.log_file, text=True,
+                                     preexec_fn=limit)
         self.ready = self.proc.stdout.readline()
         if not self.ready.startswith("mailssl-serve: listening on "):
             self.stop()

@@ -96,6 +96,48 @@ class Demo(unittest.TestCase):
         self.assertTrue(p.stdout.startswith("Usage: mailssl-demo\n"))
 
 
+class Failure(unittest.TestCase):
+    def test_cleans_up_when_its_reader_goes_away(self):
+        """mailssl-demo | head -1: the demo must not die of SIGPIPE before
+        it stopped the server and removed its directory."""
+        tmp = tempfile.mkdtemp(prefix="mailssl-demo-test.")
+        try:
+            p = subprocess.Popen([DEMO], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL,
+                                 env=dict(os.environ, TMPDIR=tmp))
+            p.stdout.readline()
+            p.stdout.close()
+            p.wait(60)
+            self.assertEqual(os.listdir(tmp), [])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_cleans_up_when_the_server_cannot_start(self):
+        """A demo with no mailssl-serve beside it or on PATH fails, says
+        why, and still removes its directory."""
+        tmp = tempfile.mkdtemp(prefix="mailssl-demo-test.")
+        try:
+            alone = os.path.join(tmp, "bin")
+            os.mkdir(alone)
+            shutil.copy(DEMO, alone)
+            work = os.path.join(tmp, "tmp")
+            os.mkdir(work)
+            libdir = os.path.dirname(os.path.dirname(os.path.abspath(DEMO)))
+            env = dict(os.environ, TMPDIR=work, PATH="/nonexistent",
+                       LD_LIBRARY_PATH=libdir)
+            p = subprocess.run([os.path.join(alone, "mailssl-demo")],
+                               capture_output=True, text=True, timeout=60,
+                               env=env)
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            self.assertIn("mailssl-demo: cannot run mailssl-serve: ",
+                          p.stderr)
+            self.assertIn("mailssl-demo: mailssl-serve did not start",
+                          p.stderr)
+            self.assertEqual(os.listdir(work), [])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     DEMO = sys.argv[1]
     del sys.argv[1]

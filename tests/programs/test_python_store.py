@@ -86,6 +86,13 @@ class StoreAgainstServe(unittest.TestCase):
         self.assertNotEqual(rs[0]["certificate"]["sha256"],
                             rs[3]["certificate"]["sha256"])
 
+    def test_single_probe_of_a_starttls_service(self):
+        r = m.probe("smtp://127.0.0.1:%d" % self.s.port["smtp"],
+                    cafile=self.ca, timeout=5)
+        self.assertEqual((r["status"], r["diagnosis"]["code"], r["stage"]),
+                         ("ok", "ok", "done"))
+        self.assertNotIn("STARTTLS", r["capabilities"])
+
     def test_check_script(self):
         p = subprocess.run([sys.executable, os.path.join(PYDIR, "check.py"),
                             "--cafile", self.ca, self.s.path, "imaps",
@@ -104,7 +111,9 @@ class StoreAgainstServe(unittest.TestCase):
                          self.s.port["imaps"])
 
 
-class StoreErrors(unittest.TestCase):
+class StoreAlone(unittest.TestCase):
+    """The binding without a server: errors, strict mode."""
+
     def test_load_error_is_file_line_column_and_keeps_the_old_table(self):
         with m.Store() as store:
             store.load_string("bind * * * * cert=%s/good.pem key=%s/good.key\n"
@@ -117,6 +126,19 @@ class StoreErrors(unittest.TestCase):
             self.assertRegex(str(e.exception), r"^two\.conf:2:[0-9]+: ")
             self.assertEqual((store.bindings, store.listeners), (1, 0))
             self.assertIn("bind * * * * cert=", store.to_string())
+
+    def test_strict_mode_misses_unknown_names(self):
+        with m.Store() as store:
+            store.load_string("bind imaps * * * cert=%s/good.pem "
+                              "key=%s/good.key\n" % (CERTS, CERTS))
+            hit = store.lookup("imaps", "192.0.2.1", 993, "unknown.test")
+            self.assertEqual(hit["certificate"]["subject"], "CN=mail.test")
+            store.set_strict(True)
+            hit = store.lookup("imaps", "192.0.2.1", 993, "unknown.test")
+            self.assertIsNone(hit["certificate"])
+            self.assertIn("unknown.test", hit["reason"])
+            hit = store.lookup("imaps", "192.0.2.1", 993)
+            self.assertEqual(hit["certificate"]["subject"], "CN=mail.test")
 
     def test_bad_arguments(self):
         with m.Store() as store:

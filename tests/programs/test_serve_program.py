@@ -8,6 +8,7 @@ loopback ports above 10000 and stops it; certificates come from mkcerts.
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -86,6 +87,23 @@ def fingerprint(name):
                                                   "-----") + 25])
     import hashlib
     return hashlib.sha256(der).hexdigest()
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of a process so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class InTempDir(unittest.TestCase):
+    """Each test gets self.dir, removed after."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="mailssl-serve-run.")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Services(unittest.TestCase):
@@ -273,13 +291,98 @@ class Unbound(unittest.TestCase):
             shutil.rmtree(d, ignore_errors=True)
 
 
-class Reload(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="mailssl-serve-run.")
+class Names(InTempDir):
+    def config(self):
+        return ("bind * * * * cert=%s key=%s\n" %
+                (path("good.pem"), path("good.key")) +
+                "bind * * * localhost cert=%s key=%s\n" %
+                (path("good2.pem"), path("good2.key")) +
+                "listen imaps 127.0.0.1 {imaps}\n")
 
-    def tearDown(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
+    def probe_name(self, s, name):
+        p = subprocess.run([PROBE, "--cafile", path("ca.pem"), "--format",
+                            "json", "--servername", name,
+                            url(s, "imaps")], stdout=subprocess.PIPE,
+                           text=True, timeout=60)
+        return formats.parse_json_lines(p.stdout)[0]
 
+    def test_sni_picks_the_named_binding(self):
+        with Serve(SERVE, self.config(), self.dir, ["imaps"]) as s:
+            r = self.probe_name(s, "localhost")
+            self.assertEqual(r["diagnosis"]["code"], "ok")
+            self.assertEqual(r["certificate"]["sha256"], fingerprint("good2"))
+            r = self.probe_name(s, "mail.test")  # falls back to "*"
+            self.assertEqual(r["diagnosis"]["code"], "ok")
+            self.assertEqual(r["certificate"]["sha256"], fingerprint("good"))
+
+    def test_verbose_logs_the_certificate_of_each_connection(self):
+        with Serve(SERVE, self.config(), self.dir, ["imaps"],
+                   args=["--verbose"]) as s:
+            self.assertEqual(self.probe_name(s, "localhost")["diagnosis"]
+                             ["code"], "ok")
+            rc, [r] = probe(url(s, "imaps"))
+            log = s.wait_log(", certificate ", 2)
+            lines = [l for l in log.splitlines() if ", certificate " in l]
+            prefix = "mailssl-serve: imaps 127.0.0.1:%d: 127.0.0.1:" % \
+                s.port["imaps"]
+            for line in lines:
+                self.assertTrue(line.startswith(prefix), line)
+                self.assertRegex(line, r": TLS1\.[23], server name ")
+            self.assertTrue(lines[0].endswith(
+                ", server name localhost, certificate CN=mail.test"), lines)
+            self.assertTrue(lines[1].endswith(
+                ", server name (none), certificate CN=mail.test"), lines)
+
+    def test_strict_refuses_an_unknown_name_with_an_alert(self):
+        with Serve(SERVE, self.config(), self.dir, ["imaps"],
+                   args=["--strict"]) as s:
+            r = self.probe_name(s, "mail.test")
+            self.assertEqual(r["diagnosis"]["code"], "tls-alert")
+            self.assertIn("unrecognized", r["diagnosis"]["message"].lower())
+            r = self.probe_name(s, "localhost")
+            self.assertEqual(r["diagnosis"]["code"], "ok")
+            # no name at all: the "*" binding as before
+            rc, [r] = probe(url(s, "imaps"))
+            self.assertEqual(r["certificate"]["sha256"], fingerprint("good"))
+
+    def test_ipv6_listener(self):
+        try:
+            t = socket.socket(socket.AF_INET6)
+            t.bind(("::1", 0))
+            t.close()
+        except OSError:
+            self.skipTest("no ::1 on this machine")
+        with Serve(SERVE, "bind * ::1 * * cert=%s key=%s\n"
+                   "listen imap ::1 {imap}\n" %
+                   (path("good.pem"), path("good.key")), self.dir,
+                   ["imap"]) as s:
+            p = subprocess.run([PROBE, "--cafile", path("ca.pem"), "--format",
+                                "json", "--servername", "localhost",
+                                "imap://[::1]:%d" % s.port["imap"]],
+                               stdout=subprocess.PIPE, text=True, timeout=60)
+            [r] = formats.parse_json_lines(p.stdout)
+            self.assertEqual((r["address"], r["diagnosis"]["code"]),
+                             ("::1", "ok"))
+
+
+    def test_ipv4_mapped_listener_is_ipv4(self):
+        """The store reads ::ffff:127.0.0.1 as 127.0.0.1, and so does the
+        socket: the IPv4 binding covers it."""
+        try:
+            t = socket.socket(socket.AF_INET6)
+            t.close()
+        except OSError:
+            self.skipTest("no IPv6 sockets on this machine")
+        with Serve(SERVE, "bind imaps 127.0.0.1 * * cert=%s key=%s\n"
+                   "listen imaps ::ffff:127.0.0.1 {imaps}\n" %
+                   (path("good.pem"), path("good.key")), self.dir,
+                   ["imaps"]) as s:
+            self.assertNotIn("no binding", s.log())
+            rc, [r] = probe(url(s, "imaps"))
+            self.assertEqual((rc, r["diagnosis"]["code"]), (0, "ok"))
+
+
+class Reload(InTempDir):
     def test_sighup_under_a_probe_loop(self):
         """Probes keep running while the config swaps between two
         certificates and a broken config: none fails, each sees the old or
@@ -339,6 +442,25 @@ class Reload(unittest.TestCase):
                 seen.add(r["certificate"]["sha256"])
         self.assertEqual(seen, set(good.values()))
 
+    def test_a_credential_that_does_not_load_is_not_applied(self):
+        line = "bind * 127.0.0.1 * * cert=%s key=%s\n"
+        listen = "listen imaps 127.0.0.1 {imaps}\n"
+        with Serve(SERVE, line % (path("good.pem"), path("good.key")) +
+                   listen, self.dir, ["imaps"]) as s:
+            # good2's certificate with good's key; then a missing file
+            for n, bad in enumerate([(path("good2.pem"), path("good.key")),
+                                     (path("none.pem"), path("good.key"))]):
+                s.config(listen + line % bad)
+                s.hup()
+                log = s.wait_log("reload failed", n + 1)
+                last = log.splitlines()[-1]
+                self.assertTrue(last.startswith(
+                    "mailssl-serve: reload failed, the previous bindings "
+                    "stay in force: %s:2:" % s.path), last)
+                rc, [r] = probe(url(s, "imaps"))
+                self.assertEqual(r["certificate"]["sha256"],
+                                 fingerprint("good"))
+
     def test_new_and_removed_listen_lines_are_logged(self):
         base = ("bind * 127.0.0.1 * * cert=%s key=%s\n" %
                 (path("good.pem"), path("good.key")))
@@ -358,13 +480,7 @@ class Reload(unittest.TestCase):
             self.assertEqual(r["diagnosis"]["code"], "ok")
 
 
-class Lifecycle(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="mailssl-serve-run.")
-
-    def tearDown(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
+class Lifecycle(InTempDir):
     def run_serve(self, *args):
         p = subprocess.run([SERVE] + list(args), stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, timeout=30)
@@ -430,9 +546,51 @@ class Lifecycle(unittest.TestCase):
                 self.assertEqual(f.readline(), b"")
                 self.assertLess(time.monotonic() - t0, 5)
 
-    def test_sigterm_exits_0(self):
+    def test_out_of_descriptors_pauses_accepting(self):
+        """With 16 descriptors, clients beyond what fits wait in the
+        backlog, without a busy loop, and are served once others leave."""
+        config = ("bind imap 127.0.0.1 {imap} * cert=%s key=%s\n"
+                  "listen imap 127.0.0.1 {imap}\n" %
+                  (path("good.pem"), path("good.key")))
+        with Serve(SERVE, config, self.dir, ["imap"], max_fds=16) as s:
+            conns = [socket.create_connection(("127.0.0.1", s.port["imap"]))
+                     for _ in range(20)]
+            try:
+                cpu = cpu_seconds(s.proc.pid)
+                time.sleep(1)
+                # paused, not spinning on the readable listener
+                self.assertLess(cpu_seconds(s.proc.pid) - cpu, 0.1)
+                greeted = []
+                for c in conns:
+                    c.setblocking(False)
+                    try:
+                        greeted.append(c.recv(100).startswith(b"* OK "))
+                    except BlockingIOError:
+                        greeted.append(False)
+                self.assertIn(False, greeted)
+                self.assertIn(True, greeted)
+                log = s.wait_log("pausing new connections")
+                self.assertEqual(log.count("pausing new connections"), 1)
+                waiting = [c for c, g in zip(conns, greeted) if not g]
+                for c, g in zip(conns, greeted):
+                    if g:
+                        c.close()
+                for c in waiting:
+                    c.setblocking(True)
+                    c.settimeout(5)
+                    self.assertTrue(c.recv(100).startswith(b"* OK "))
+            finally:
+                for c in conns:
+                    c.close()
+
+    def test_sigterm_and_sigint_exit_0(self):
         s = Serve(SERVE, bind_all(), self.dir, ALL)
         self.assertEqual(s.stop(), 0)
+        self.assertTrue(s.log().endswith("mailssl-serve: stopping\n"))
+        s = Serve(SERVE, bind_all(), self.dir, ALL)
+        s.proc.send_signal(signal.SIGINT)
+        self.assertEqual(s.proc.wait(10), 0)
+        s.stop()
         self.assertTrue(s.log().endswith("mailssl-serve: stopping\n"))
 
 
