@@ -1029,6 +1029,24 @@ static void audit_probe(void)
         mailssl_batch_free(b);
         mailssl_probe_free(started);
     }
+    {
+        /* the largest concurrency: no slot per unit of it (URLs that do
+         * not parse finish at start, without network) */
+        mailssl_batch *b = mailssl_batch_new(INT_MAX);
+        mailssl_probe *q1 = mailssl_probe_new("x"), *q2 = mailssl_probe_new("");
+        ck_assert_ptr_nonnull(b);
+        ck_assert_int_eq(mailssl_batch_add(b, q1), MAILSSL_OK);
+        ck_assert_int_eq(mailssl_batch_add(b, q2), MAILSSL_OK);
+        IS(MAILSSL_OK, mailssl_batch_run(b, NULL, NULL));
+        IS(1, mailssl_probe_done(q1) && mailssl_probe_done(q2));
+        IS(MAILSSL_SEVERITY_UNKNOWN, mailssl_probe_status(q1));
+        mailssl_batch_free(b);
+        mailssl_probe_free(q1);
+        mailssl_probe_free(q2);
+        b = mailssl_batch_new(3);
+        IS(MAILSSL_OK, mailssl_batch_run(b, NULL, NULL)); /* empty */
+        mailssl_batch_free(b);
+    }
     mailssl_probe_free(p);
     mailssl_credential_free(fresh);
 }
