@@ -344,8 +344,9 @@ void mailssl_credential_free(mailssl_credential *cred);
  * first) from cert_file and the private key from key_file, or from
  * cert_file too when key_file is NULL. password decrypts an encrypted key
  * (NULL: none; over 1024 bytes: MAILSSL_ERR_TOO_LONG, as for every
- * password and PIN of the mailssl_credential_load_* calls). Detects: unreadable file, no certificate, no key,
- * encrypted key without password, garbage, key not matching the leaf.
+ * password and PIN of the mailssl_credential_load_* calls). Detects:
+ * unreadable file, no certificate, no key, encrypted key without
+ * password, garbage, key not matching the leaf.
  * Returns MAILSSL_OK or a negative code with mailssl_credential_error()
  * saying which file and what is wrong. A credential can be loaded once.
  * Thread-safety: one thread at a time per credential while loading.

@@ -112,7 +112,7 @@ MAILSSL_EXPORT int mailssl_store_audit(mailssl_store *s,
         int miss;
 
         b = mailssl__table_lookup(t, l->service, &l->addr, l->port, NULL, 0,
-                                  &miss);
+                                  &miss, NULL);
         if (!b) {
             rc = no_binding(out, l);
             continue;

@@ -738,3 +738,29 @@ MAILSSL_EXPORT int mailssl_credential_usable(const mailssl_credential *c)
 {
     return c && c->loaded && c->key_matches && c->server_cred;
 }
+
+int mailssl__credential_copy_key(const mailssl_credential *c,
+                                 gnutls_privkey_t *out)
+{
+    gnutls_privkey_t pk;
+    int rc;
+
+    *out = NULL;
+    if (gnutls_privkey_init(&pk) < 0)
+        return MAILSSL_ERR_NOMEM;
+    if (c->key) {
+        rc = gnutls_privkey_import_x509(pk, c->key,
+                                        GNUTLS_PRIVKEY_IMPORT_COPY);
+    } else {
+        /* a token key: open it again, with the PIN given at load time */
+        if (c->password)
+            gnutls_privkey_set_pin_function(pk, give_pin, c->password);
+        rc = gnutls_privkey_import_url(pk, c->key_source, 0);
+    }
+    if (rc < 0) {
+        gnutls_privkey_deinit(pk);
+        return MAILSSL_ERR_TLS;
+    }
+    *out = pk;
+    return MAILSSL_OK;
+}

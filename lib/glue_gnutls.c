@@ -124,23 +124,13 @@ static int retrieve(gnutls_session_t session,
     if (rc < 0)
         n = 0; /* nothing imported to deinit */
     if (rc >= 0)
-        rc = gnutls_privkey_init(&pk);
-    if (rc >= 0)
-        rc = c->key ? gnutls_privkey_import_x509(pk, c->key,
-                                                 GNUTLS_PRIVKEY_IMPORT_COPY)
-                    : gnutls_privkey_import_url(pk, c->key_source, 0);
+        rc = mailssl__credential_copy_key(c, &pk);
     mailssl_credential_free(c);
     if (rc < 0) {
-        if (pk)
-            gnutls_privkey_deinit(pk);
-        if (pc && n == 0)
-            gnutls_free(pc);
-        else if (pc) {
-            unsigned i;
-            for (i = 0; i < n; i++)
-                gnutls_pcert_deinit(&pc[i]);
-            gnutls_free(pc);
-        }
+        unsigned i;
+        for (i = 0; i < n; i++)
+            gnutls_pcert_deinit(&pc[i]);
+        gnutls_free(pc);
         return -1;
     }
     *certs = pc;

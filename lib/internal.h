@@ -101,6 +101,10 @@ struct mailssl_credential {
 
 /* Takes a new reference; returns cred. */
 mailssl_credential *mailssl__credential_ref(mailssl_credential *cred);
+/* A private key of the session's own (a copy, or the token key opened
+ * again) for the GnuTLS glue, which hands it over to GnuTLS. */
+int mailssl__credential_copy_key(const mailssl_credential *c,
+                                 gnutls_privkey_t *out);
 /* Loads PEM data; key NULL means the key is in cert. The *_src strings name
  * the data in messages (file names, or "memory"). */
 int mailssl__credential_load_pem(mailssl_credential *c,
@@ -249,11 +253,13 @@ mailssl__table_listener(const struct mailssl__table *t, size_t i);
 #define MAILSSL__MISS_UNKNOWN_NAME 2 /* strict mode, SNI not bound */
 /* Lookup in one table. addr is an exact address, or a family default
  * (prefix 0) to ask "what covers every address of that family". sni is
- * normalized or NULL. Returns the winner or NULL with *miss set. */
+ * normalized or NULL. Returns the winner (and, when cred is not NULL, its
+ * credential, without a new reference) or NULL with *miss set. */
 const struct mailssl__binding *
 mailssl__table_lookup(const struct mailssl__table *t, int service,
                       const struct mailssl__addr *addr, int port,
-                      const char *sni, int strict, int *miss);
+                      const char *sni, int strict, int *miss,
+                      mailssl_credential **cred);
 
 /* Takes a reference on the store's current table for reading without
  * locks; release it with mailssl__store_read_end(store, token). */

@@ -740,7 +740,7 @@ static void probe_done_ok(mailssl_probe *p);
 static int feed_lines(mailssl_probe *p)
 {
     size_t pos = 0;
-    int r = MAILSSL_DLG_MORE;
+    int r = MAILSSL_DLG_MORE, unsent;
 
     while (p->state == PS_DIALOGUE) {
         unsigned char *nl = memchr(p->in + pos, '\n', p->inlen - pos);
@@ -768,6 +768,10 @@ static int feed_lines(mailssl_probe *p)
                                 MAILSSL_DIALOGUE_MAX_LINES);
             return MAILSSL_OK;
         }
+        /* out is empty when this function starts (dialogue_io flushes
+         * first): bytes queued now are a command the server has not seen,
+         * and this line came before it */
+        unsent = p->out.len > p->outoff;
         r = mailssl__dialogue_line(&p->dlg, (const char *)p->in + pos, len,
                                    &p->out);
         pos += used;
@@ -778,6 +782,17 @@ static int feed_lines(mailssl_probe *p)
         take_stage_progress(p);
         if (r == MAILSSL_DLG_MORE)
             continue;
+        if (r == MAILSSL_DLG_STARTTLS && !p->tls_on && unsent) {
+            /* a go-ahead sent before our STARTTLS: taking it would start
+             * TLS without ever sending STARTTLS */
+            p->out.len = p->outoff = 0;
+            mailssl__probe_fail(
+                p, MAILSSL_CODE_PROTOCOL_ERROR, MAILSSL_SEVERITY_CRITICAL,
+                "the server sent the STARTTLS go-ahead before the probe sent "
+                "STARTTLS: a command injection attack or a broken server; "
+                "the probe closed the connection");
+            return MAILSSL_OK;
+        }
         if (r == MAILSSL_DLG_STARTTLS && !p->tls_on) {
             /* RFC 3207 section 5 / RFC 2595: whatever follows the
              * go-ahead before our ClientHello was injected by someone */

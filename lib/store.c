@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include "internal.h"
@@ -59,22 +60,45 @@ struct nameinfo {
  * port and service (index: port "*" * 2 + service "*"), so that a lookup
  * probes the whole keys only where a binding exists. */
 struct group {
+    /* first cache line: what a probe compares */
     const struct nameinfo *ni;
     struct mailssl__addr addr;
-    size_t count[4];
-    /* the binding of a form that holds exactly one, else NULL: the
-     * common case needs no whole-key probe */
+    uint32_t count[4];
+    /* A form that holds exactly one binding keeps what a lookup needs of
+     * it here (one[] NULL otherwise): the common case reads neither the
+     * binding nor the whole-key hash. Port and service are compared only
+     * in the forms where they are not "*". */
+    uint16_t one_port[4];
+    uint8_t one_service[4];
+    /* second cache line */
+    mailssl_credential *one_cred[4];
     struct mailssl__binding *one[4];
 };
+
+/* Groups start on a cache line: a probe then reads one line, a hit two
+ * adjacent ones. */
+#define GROUP_ALIGN 64
+#define GROUP_SIZE                                                         \
+    ((sizeof(struct group) + GROUP_ALIGN - 1) / GROUP_ALIGN * GROUP_ALIGN)
 
 static int form_of(int port, int service)
 {
     return (port == MAILSSL_PORT_ANY) * 2 + (service == MAILSSL_SERVICE_ANY);
 }
 
+/* Groups come from chunks of huge-page-backed memory (a lookup reads one
+ * at random), removed ones go to a free list. */
+struct chunk {
+    struct chunk *next;
+};
+
 struct mailssl__table {
     struct mailssl__binding **list; /* insertion order */
     size_t n, cap;
+    struct chunk *chunks;       /* group memory */
+    char *chunk_next, *chunk_end;
+    size_t chunk_size;          /* of the last chunk; doubles to 2 MiB */
+    void *free_groups;          /* removed groups, linked through ni */
     struct hash keys;   /* whole key -> binding (duplicates, removal) */
     struct hash groups; /* name and address -> group (lookups) */
     struct hash names;  /* name key -> nameinfo */
@@ -377,11 +401,28 @@ int mailssl__parse_name(const char *text, int *kind, char **out, char *err,
 
 /* ---- hashes ------------------------------------------------------------ */
 
+/* Zeroed slots. Large arrays ask for huge pages: a lookup reads a few
+ * random slots of each hash, and with 4 KiB pages every one of them would
+ * also miss the TLB. */
+#define HUGE_PAGE (2u * 1024u * 1024u)
+static struct hslot *slots_alloc(size_t n)
+{
+    size_t bytes = n * sizeof(struct hslot);
+    void *p;
+    if (bytes < HUGE_PAGE)
+        return calloc(n, sizeof(struct hslot));
+    if (posix_memalign(&p, HUGE_PAGE, bytes) != 0)
+        return NULL;
+    madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure is fine */
+    memset(p, 0, bytes);
+    return p;
+}
+
 static int hash_init(struct hash *h)
 {
     h->cap = 16;
     h->n = 0;
-    h->s = calloc(h->cap, sizeof *h->s);
+    h->s = slots_alloc(h->cap);
     return h->s ? 0 : MAILSSL_ERR_NOMEM;
 }
 
@@ -395,7 +436,7 @@ static int hash_reserve(struct hash *h)
         return 0;
     ncap = h->cap * 2;
     m = ncap - 1;
-    if (!(ns = calloc(ncap, sizeof *ns)))
+    if (!(ns = slots_alloc(ncap)))
         return MAILSSL_ERR_NOMEM;
     for (i = 0; i < h->cap; i++)
         if (h->s[i].p) {
@@ -509,9 +550,43 @@ static void binding_free(struct mailssl__binding *b)
     free(b);
 }
 
-static void group_free(struct group *g)
+#define CHUNK_SIZE HUGE_PAGE
+
+static struct group *group_alloc(struct mailssl__table *t)
 {
-    free(g);
+    struct group *g;
+    if (t->free_groups) {
+        g = t->free_groups;
+        t->free_groups = *(void **)g;
+    } else {
+        if (!t->chunks || t->chunk_next + GROUP_SIZE > t->chunk_end) {
+            /* small tables stay small: 8 KiB first, doubling */
+            size_t size = t->chunk_size ? t->chunk_size * 2 : 8192;
+            void *p;
+            if (size > CHUNK_SIZE)
+                size = CHUNK_SIZE;
+            if (posix_memalign(&p, size, size) != 0)
+                return NULL;
+            if (size == CHUNK_SIZE)
+                madvise(p, size, MADV_HUGEPAGE); /* advice only */
+            ((struct chunk *)p)->next = t->chunks;
+            t->chunks = p;
+            t->chunk_size = size;
+            /* the chunk header takes the first group's place */
+            t->chunk_next = (char *)p + GROUP_SIZE;
+            t->chunk_end = (char *)p + size;
+        }
+        g = (struct group *)t->chunk_next;
+        t->chunk_next += GROUP_SIZE;
+    }
+    memset(g, 0, sizeof *g);
+    return g;
+}
+
+static void group_free(struct mailssl__table *t, struct group *g)
+{
+    *(void **)g = t->free_groups;
+    t->free_groups = g;
 }
 
 static void nameinfo_free(struct nameinfo *ni)
@@ -526,9 +601,11 @@ void mailssl__table_free(struct mailssl__table *t)
         return;
     for (i = 0; i < t->n; i++)
         binding_free(t->list[i]);
-    for (i = 0; t->groups.s && i < t->groups.cap; i++)
-        if (t->groups.s[i].p)
-            group_free(t->groups.s[i].p);
+    while (t->chunks) {
+        struct chunk *c = t->chunks;
+        t->chunks = c->next;
+        free(c);
+    }
     for (i = 0; t->names.s && i < t->names.cap; i++)
         if (t->names.s[i].p)
             nameinfo_free(t->names.s[i].p);
@@ -601,21 +678,20 @@ static void group_count(const struct mailssl__table *t, struct group *g,
                         int form, struct mailssl__binding *added)
 {
     size_t i;
+    struct mailssl__binding *one = NULL;
+
     g->count[form] = added ? g->count[form] + 1 : g->count[form] - 1;
-    g->one[form] = NULL;
-    if (g->count[form] != 1)
-        return;
-    if (added) {
-        g->one[form] = added;
-        return;
-    }
-    /* a removal left one: find it (removals are O(n) anyway) */
-    for (i = t->n; i-- > 0;)
+    if (g->count[form] == 1 && added)
+        one = added;
+    /* a removal that left one: find it (removals are O(n) anyway) */
+    for (i = t->n; g->count[form] == 1 && !one && i-- > 0;)
         if (t->list[i]->group == g &&
-            form_of(t->list[i]->port, t->list[i]->service) == form) {
-            g->one[form] = t->list[i];
-            break;
-        }
+            form_of(t->list[i]->port, t->list[i]->service) == form)
+            one = t->list[i];
+    g->one[form] = one;
+    g->one_port[form] = (uint16_t)(one && one->port > 0 ? one->port : 0);
+    g->one_service[form] = (uint8_t)(one ? one->service : 0);
+    g->one_cred[form] = one ? one->cred : NULL;
 }
 
 /* The group of a name and address, made when absent. */
@@ -627,7 +703,8 @@ static struct group *group_get(struct mailssl__table *t,
     struct group *g = t->groups.s[i].p;
     if (g)
         return g;
-    if (hash_reserve(&t->groups) < 0 || !(g = calloc(1, sizeof *g)))
+    if (hash_reserve(&t->groups) < 0 ||
+        !(g = group_alloc(t)))
         return NULL;
     g->ni = ni;
     g->addr = *a;
@@ -724,7 +801,7 @@ static int table_remove(struct mailssl__table *t, int service,
         group_count(t, g, form_of(port, service), NULL);
         if (!g->count[0] && !g->count[1] && !g->count[2] && !g->count[3]) {
             hash_delete(&t->groups, k);
-            group_free(g);
+            group_free(t, g);
         }
     }
     /* a stale prefix bit only costs one probe; the count frees the name */
@@ -796,6 +873,20 @@ fail:
     return NULL;
 }
 
+static void prefetch_slot(const struct hash *h, uint64_t hash)
+{
+    __builtin_prefetch(&h->s[(size_t)hash & (h->cap - 1)]);
+}
+
+/* Second wave: what the home slot points to (most keys sit in their home
+ * slot). */
+static void prefetch_entry(const struct hash *h, uint64_t hash)
+{
+    const struct hslot *sl = &h->s[(size_t)hash & (h->cap - 1)];
+    if (sl->p && sl->hash == hash)
+        __builtin_prefetch(sl->p);
+}
+
 /* ---- lookup ------------------------------------------------------------ */
 
 /* The best binding of a group for a port and service: port first, then
@@ -803,7 +894,7 @@ fail:
  * the group holds. */
 static const struct mailssl__binding *
 best_in_group(const struct mailssl__table *t, const struct group *g,
-              uint64_t gh, int port, int service)
+              uint64_t gh, int port, int service, mailssl_credential **credp)
 {
     int form;
     for (form = 0; form < 4; form++) {
@@ -815,8 +906,11 @@ best_in_group(const struct mailssl__table *t, const struct group *g,
         if (!g->count[form])
             continue;
         if (g->one[form]) {
-            if (g->one[form]->port == p && g->one[form]->service == sv)
+            if (((form & 2) || g->one_port[form] == p) &&
+                ((form & 1) || g->one_service[form] == sv)) {
+                *credp = g->one_cred[form];
                 return g->one[form];
+            }
             continue;
         }
         /* the group already matched the name and address */
@@ -825,8 +919,10 @@ best_in_group(const struct mailssl__table *t, const struct group *g,
         for (i = (size_t)h & m; hs->s[i].p; i = (i + 1) & m) {
             const struct mailssl__binding *b = hs->s[i].p;
             if (hs->s[i].hash == h && b->group == g && b->port == p &&
-                b->service == sv)
+                b->service == sv) {
+                *credp = b->cred;
                 return b;
+            }
         }
     }
     return NULL;
@@ -851,35 +947,42 @@ static int next_prefix(const struct nameinfo *ni, int family, int below)
 
 static const struct mailssl__binding *
 probe_group(const struct mailssl__table *t, const struct nameinfo *ni,
-            const struct mailssl__addr *a, int port, int service)
+            const struct mailssl__addr *a, uint64_t gh, int port,
+            int service, mailssl_credential **credp)
 {
-    uint64_t gh = group_hash(ni->hash, a);
     const struct group *g = t->groups.s[find_group_slot(t, ni, a, gh)].p;
-    return g ? best_in_group(t, g, gh, port, service) : NULL;
+    return g ? best_in_group(t, g, gh, port, service, credp) : NULL;
 }
 
 static const struct mailssl__binding *
 probe_name(const struct mailssl__table *t, const struct nameinfo *ni,
-           const struct mailssl__addr *addr, int port, int service)
+           const struct mailssl__addr *addr, int port, int service,
+           mailssl_credential **credp)
 {
     const struct mailssl__binding *b;
-    struct mailssl__addr a;
-    int p = addr->prefix + 1;
+    struct mailssl__addr cand[130];
+    uint64_t gh[130];
+    int p = addr->prefix + 1, n = 0, i;
 
-    /* an exact address walks every prefix present, longest first; a
-     * family default (listener audit) only matches the family default */
+    /* An exact address walks every prefix present, longest first, then
+     * "*"; a family default (listener audit) only matches the family
+     * default and "*". The candidates' group slots are all requested
+     * before the first is read. */
     while ((p = next_prefix(ni, addr->family, p)) >= 0) {
-        a = *addr;
-        a.prefix = p;
-        clear_host_bits(&a);
-        if ((b = probe_group(t, ni, &a, port, service)))
-            return b;
+        cand[n] = *addr;
+        cand[n].prefix = p;
+        clear_host_bits(&cand[n]);
+        n++;
     }
-    if (ni->any) {
-        memset(&a, 0, sizeof a);
-        if ((b = probe_group(t, ni, &a, port, service)))
-            return b;
+    if (ni->any)
+        memset(&cand[n++], 0, sizeof cand[0]);
+    for (i = 0; i < n; i++) {
+        gh[i] = group_hash(ni->hash, &cand[i]);
+        prefetch_slot(&t->groups, gh[i]);
     }
+    for (i = 0; i < n; i++)
+        if ((b = probe_group(t, ni, &cand[i], gh[i], port, service, credp)))
+            return b;
     return NULL;
 }
 
@@ -890,25 +993,15 @@ static const struct nameinfo *find_name_h(const struct mailssl__table *t,
     return t->names.s[find_name_slot(t, kind, name, h)].p;
 }
 
-static void prefetch_slot(const struct hash *h, uint64_t hash)
-{
-    __builtin_prefetch(&h->s[(size_t)hash & (h->cap - 1)]);
-}
-
-/* Second wave: what the home slot points to (most keys sit in their home
- * slot). */
-static void prefetch_entry(const struct hash *h, uint64_t hash)
-{
-    const struct hslot *sl = &h->s[(size_t)hash & (h->cap - 1)];
-    if (sl->p && sl->hash == hash)
-        __builtin_prefetch(sl->p);
-}
 
 const struct mailssl__binding *
 mailssl__table_lookup(const struct mailssl__table *t, int service,
                       const struct mailssl__addr *addr, int port,
-                      const char *sni, int strict, int *miss)
+                      const char *sni, int strict, int *miss,
+                      mailssl_credential **cred)
 {
+    mailssl_credential *dummy;
+    mailssl_credential **credp = cred ? cred : &dummy;
     const struct nameinfo *ni;
     const struct mailssl__binding *b;
     const char *dot = sni ? strchr(sni, '.') : NULL;
@@ -951,16 +1044,16 @@ mailssl__table_lookup(const struct mailssl__table *t, int service,
             const struct group *g = hs->s[i].p;
             if (hs->s[i].hash == gh && g->ni->kind == MAILSSL__NAME_EXACT &&
                 addr_eq(&g->addr, addr) && strcmp(g->ni->name, sni) == 0) {
-                if ((b = best_in_group(t, g, gh, port, service)))
+                if ((b = best_in_group(t, g, gh, port, service, credp)))
                     return b;
                 break;
             }
         }
         if ((ni = find_name_h(t, MAILSSL__NAME_EXACT, sni, hexact)) &&
-            (b = probe_name(t, ni, addr, port, service)))
+            (b = probe_name(t, ni, addr, port, service, credp)))
             return b;
         if (dot && (ni = find_name_h(t, MAILSSL__NAME_WILD, dot + 1, hwild)) &&
-            (b = probe_name(t, ni, addr, port, service)))
+            (b = probe_name(t, ni, addr, port, service, credp)))
             return b;
         if (strict) {
             *miss = MAILSSL__MISS_UNKNOWN_NAME;
@@ -968,7 +1061,7 @@ mailssl__table_lookup(const struct mailssl__table *t, int service,
         }
     }
     if ((ni = find_name_h(t, MAILSSL__NAME_ANY, NULL, hany)) &&
-        (b = probe_name(t, ni, addr, port, service)))
+        (b = probe_name(t, ni, addr, port, service, credp)))
         return b;
     *miss = MAILSSL__MISS_NO_BINDING;
     return NULL;
@@ -1333,6 +1426,7 @@ static int lookup_addr(mailssl_store *s, const struct mailssl__addr *a,
 {
     const struct mailssl__table *t;
     const struct mailssl__binding *b;
+    mailssl_credential *cred = NULL;
     char nbuf[256];
     const char *name;
     int tok, miss, dummy;
@@ -1349,9 +1443,9 @@ static int lookup_addr(mailssl_store *s, const struct mailssl__addr *a,
     name = mailssl__sni_normalize(sni, nbuf, sizeof nbuf);
     t = mailssl__store_read_begin(s, &tok);
     b = mailssl__table_lookup(t, service, a, port, name,
-                              mailssl__store_strict(s), &miss);
+                              mailssl__store_strict(s), &miss, &cred);
     if (b)
-        *out = mailssl__credential_ref(b->cred);
+        *out = mailssl__credential_ref(cred);
     else
         miss_text(why, whylen, miss, service, a, port, name,
                   mailssl__table_count(t));

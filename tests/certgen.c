@@ -130,6 +130,26 @@ int certgen_make(struct certgen_cert *out, const struct certgen_opts *o,
         if (rc < 0)
             goto fail;
     }
+    if (o->extra_bytes > 0) {
+        /* DER OCTET STRING: tag, length in 4 bytes, zero filler */
+        size_t n = o->extra_bytes;
+        unsigned char *v = calloc(1, n + 6);
+        if (!v) {
+            rc = GNUTLS_E_MEMORY_ERROR;
+            goto fail;
+        }
+        v[0] = 0x04;
+        v[1] = 0x84;
+        v[2] = (unsigned char)(n >> 24);
+        v[3] = (unsigned char)(n >> 16);
+        v[4] = (unsigned char)(n >> 8);
+        v[5] = (unsigned char)n;
+        rc = gnutls_x509_crt_set_extension_by_oid(
+            crt, "1.3.6.1.4.1.32473.1.1", v, n + 6, 0);
+        free(v);
+        if (rc < 0)
+            goto fail;
+    }
     {
         unsigned char id[64];
         size_t idlen = sizeof id;

@@ -36,6 +36,10 @@ struct certgen_opts {
     int must_staple;             /* TLS feature status_request */
     unsigned serial;             /* 0: a counter */
     unsigned key_usage;          /* GNUTLS_KEY_* of a leaf; 0: default */
+    size_t extra_bytes;          /* > 0: adds a private non-critical
+                                    extension holding an OCTET STRING of
+                                    that many bytes (oversized
+                                    certificates, e.g. 1 MB) */
 };
 
 struct certgen_cert {

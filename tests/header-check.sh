@@ -1,12 +1,12 @@
 #!/bin/sh
-# The public headers compile alone as C89 -pedantic and as C++.
+# Every public header compiles alone as C89 -pedantic and as C++.
 set -eu
 incdir=$1
 cc=${CC:-cc}
 cxx=${CXX:-c++}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for h in "$incdir"/mailssl.h; do
+for h in "$incdir"/*.h; do
     name=$(basename "$h")
     printf '#include <%s>\nint main(void) { return 0; }\n' "$name" > "$tmp/t.c"
     cp "$tmp/t.c" "$tmp/t.cpp"

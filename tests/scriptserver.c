@@ -1,7 +1,9 @@
 /* scriptserver.c - see scriptserver.h. Test code only. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@ struct scriptserver {
     pthread_cond_t cond;
     int busy;
     int connections, mismatches, tls_failures;
+    long long mark, sent; /* ss_mark(), ss_sent() */
     struct rec plain, tls;
     gnutls_certificate_credentials_t cred;
 };
@@ -66,14 +69,14 @@ static void rec_add(struct scriptserver *s, struct rec *r, const char *d,
     pthread_mutex_unlock(&s->lock);
 }
 
-/* Waits for fd readable or the stop pipe, ms at most: 1 readable, 0
+/* Waits for events on fd or the stop pipe, ms at most: 1 ready, 0
  * timeout, -1 stopped. */
-static int wait_readable(struct scriptserver *s, int fd, int ms)
+static int wait_fd(struct scriptserver *s, int fd, short events, int ms)
 {
     struct pollfd p[2];
 
     p[0].fd = fd;
-    p[0].events = POLLIN;
+    p[0].events = events;
     p[1].fd = s->stop_pipe[0];
     p[1].events = POLLIN;
     for (;;) {
@@ -86,6 +89,11 @@ static int wait_readable(struct scriptserver *s, int fd, int ms)
             return -1;
         return n > 0 ? 1 : 0;
     }
+}
+
+static int wait_readable(struct scriptserver *s, int fd, int ms)
+{
+    return wait_fd(s, fd, POLLIN, ms);
 }
 
 /* Reads some bytes (plaintext or TLS) and records them: > 0 bytes, 0 EOF
@@ -119,6 +127,9 @@ static ssize_t conn_read(struct conn *c, int ms)
     return n;
 }
 
+/* Writes everything (plaintext writes never block past ss_stop or a
+ * client that stopped reading for SS_WAIT_MS); -1 when the client went
+ * away. */
 static int conn_write(struct conn *c, const char *d, size_t n)
 {
     while (n > 0) {
@@ -129,29 +140,113 @@ static int conn_write(struct conn *c, const char *d, size_t n)
             if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)
                 continue;
         } else {
-            w = send(c->fd, d, n, MSG_NOSIGNAL);
+            w = send(c->fd, d, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+                          errno == EINTR)) {
+                if (wait_fd(c->s, c->fd, POLLOUT, SS_WAIT_MS) <= 0)
+                    return -1;
+                continue;
+            }
         }
         if (w <= 0)
             return -1;
+        pthread_mutex_lock(&c->s->lock);
+        c->s->sent += w;
+        pthread_mutex_unlock(&c->s->lock);
         d += w;
         n -= (size_t)w;
     }
     return 0;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits ms, recording whatever the client sends meanwhile (kept for a
+ * later SS_EXPECT while there is room). 0 when the time passed, -1 when
+ * the client closed or ss_stop was called. */
+static int pause_ms(struct conn *c, int ms)
+{
+    int64_t end = mono_ms() + ms;
+
+    for (;;) {
+        int64_t left = end - mono_ms();
+        int w;
+
+        if (left <= 0)
+            return 0;
+        if (c->sess && gnutls_record_check_pending(c->sess) > 0)
+            w = 1;
+        else
+            w = wait_readable(c->s, c->fd, (int)left);
+        if (w < 0)
+            return -1;
+        if (w == 0)
+            return 0;
+        if (c->len >= sizeof c->buf)
+            c->len = 0; /* recorded already; nobody will read it */
+        if (conn_read(c, 0) <= 0)
+            return -1;
+    }
+}
+
+/* Sends data count times, in writes of up to 64 KiB. */
+static int send_repeated(struct conn *c, const char *d, size_t n,
+                         long count)
+{
+    size_t per = n ? 65536 / n : 0, i;
+    char *chunk;
+    int rc = 0;
+
+    if (n == 0 || count <= 0)
+        return 0;
+    if (per == 0)
+        per = 1;
+    chunk = malloc(per * n);
+    if (!chunk)
+        return -1;
+    for (i = 0; i < per; i++)
+        memcpy(chunk + i * n, d, n);
+    while (count > 0 && rc == 0) {
+        size_t k = (size_t)count < per ? (size_t)count : per;
+
+        rc = conn_write(c, chunk, k * n);
+        count -= (long)k;
+    }
+    free(chunk);
+    return rc;
+}
+
 /* Sends data with "$TAG" replaced by the last tag seen. */
 static int send_expanded(struct conn *c, const char *d, size_t n)
 {
+    size_t tl = strlen(c->tag), k = 0;
     const char *t;
+    char *out;
+    int rc;
 
+    /* expanded first, then one write: what a step sends stays in one
+     * segment (injection cases rely on that) */
+    out = malloc(n + (n / 4 + 1) * tl + 1);
+    if (!out)
+        return -1;
     while (n > 0 && (t = memmem(d, n, "$TAG", 4)) != NULL) {
-        if (conn_write(c, d, (size_t)(t - d)) < 0 ||
-            conn_write(c, c->tag, strlen(c->tag)) < 0)
-            return -1;
+        memcpy(out + k, d, (size_t)(t - d));
+        k += (size_t)(t - d);
+        memcpy(out + k, c->tag, tl);
+        k += tl;
         n -= (size_t)(t - d) + 4;
         d = t + 4;
     }
-    return conn_write(c, d, n);
+    memcpy(out + k, d, n);
+    rc = conn_write(c, out, k + n);
+    free(out);
+    return rc;
 }
 
 /* Reads one line into line (NUL-terminated, without CRLF); -1 when the
@@ -218,6 +313,77 @@ static int do_tls(struct conn *c, const char *priority)
     return 0;
 }
 
+static void put24(unsigned char *d, size_t v)
+{
+    d[0] = (unsigned char)(v >> 16);
+    d[1] = (unsigned char)(v >> 8);
+    d[2] = (unsigned char)v;
+}
+
+/* SS_RAW_CERT: ServerHello (TLS 1.2, ECDHE-ECDSA-AES128-GCM-SHA256, which
+ * GnuTLS's NORMAL offers; renegotiation_info and extended_master_secret
+ * echoed) and Certificate, fragmented into records of 16 KiB. */
+static int send_raw_certificate(struct conn *c)
+{
+    static const unsigned char hello[] = {
+        2, 0, 0, 49,                   /* ServerHello, length */
+        3, 3,                          /* TLS 1.2 */
+        0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
+        0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
+        0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
+        0,                             /* no session id */
+        0xc0, 0x2b,                    /* the cipher suite */
+        0,                             /* no compression */
+        0, 9,                          /* extensions */
+        0xff, 0x01, 0, 1, 0,           /* renegotiation_info, empty */
+        0, 0x17, 0, 0};                /* extended_master_secret */
+    const struct ss_config *cfg = &c->s->cfg;
+    gnutls_datum_t der[256];
+    unsigned i, n = cfg->nchain < 256 ? cfg->nchain : 256, got = 0;
+    size_t list = 0, total, off;
+    unsigned char *msg = NULL;
+    int rc = -1;
+
+    for (i = 0; i < n; i++) {
+        if (gnutls_x509_crt_export2(cfg->chain[i], GNUTLS_X509_FMT_DER,
+                                    &der[i]) < 0)
+            goto out;
+        got++;
+        list += 3 + der[i].size;
+    }
+    total = sizeof hello + 4 + 3 + list;
+    msg = malloc(total);
+    if (!msg)
+        goto out;
+    memcpy(msg, hello, sizeof hello);
+    off = sizeof hello;
+    msg[off] = 11; /* Certificate */
+    put24(msg + off + 1, 3 + list);
+    put24(msg + off + 4, list);
+    off += 7;
+    for (i = 0; i < n; i++) {
+        put24(msg + off, der[i].size);
+        memcpy(msg + off + 3, der[i].data, der[i].size);
+        off += 3 + der[i].size;
+    }
+    for (off = 0; off < total;) {
+        size_t k = total - off > 16384 ? 16384 : total - off;
+        unsigned char rh[5] = {22, 3, 3, (unsigned char)(k >> 8),
+                               (unsigned char)k};
+
+        if (conn_write(c, (const char *)rh, sizeof rh) < 0 ||
+            conn_write(c, (const char *)msg + off, k) < 0)
+            goto out;
+        off += k;
+    }
+    rc = 0;
+out:
+    for (i = 0; i < got; i++)
+        gnutls_free(der[i].data);
+    free(msg);
+    return rc;
+}
+
 static void play(struct conn *c)
 {
     struct scriptserver *s = c->s;
@@ -260,26 +426,16 @@ static void play(struct conn *c)
             closed_by_rst = 1;
             goto out;
         case SS_SLEEP:
+            if (pause_ms(c, st->arg) < 0)
+                goto out;
+            break;
         case SS_TRICKLE: {
-            size_t i, count = st->op == SS_SLEEP ? 1 : n;
+            size_t i;
 
-            for (i = 0; i < count; i++) {
-                char peek;
-                int w = wait_readable(s, c->fd, st->arg);
-
-                if (w < 0)
+            for (i = 0; i < n; i++)
+                if (pause_ms(c, st->arg) < 0 ||
+                    conn_write(c, st->data + i, 1) < 0)
                     goto out;
-                /* the client closed: nobody is left to play to */
-                if (w > 0 &&
-                    recv(c->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
-                    goto out;
-                if (w > 0 && st->op == SS_SLEEP) {
-                    /* data came: keep waiting for the rest of the time */
-                    continue;
-                }
-                if (st->op == SS_TRICKLE && conn_write(c, st->data + i, 1) < 0)
-                    goto out;
-            }
             break;
         }
         case SS_RECV:
@@ -301,6 +457,20 @@ static void play(struct conn *c)
         case SS_DRAIN:
             while (conn_read(c, SS_WAIT_MS) > 0)
                 c->len = 0;
+            break;
+        case SS_MARK:
+            pthread_mutex_lock(&s->lock);
+            if (s->mark < 0)
+                s->mark = (long long)s->plain.len;
+            pthread_mutex_unlock(&s->lock);
+            break;
+        case SS_REPEAT:
+            if (send_repeated(c, st->data, n, st->arg) < 0)
+                goto out;
+            break;
+        case SS_RAW_CERT:
+            if (send_raw_certificate(c) < 0)
+                goto out;
             break;
         default:
             break;
@@ -329,6 +499,8 @@ static void *serve(void *arg)
         fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
+        /* answers go out at once (no Nagle wait behind a delayed ACK) */
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
         pthread_mutex_lock(&s->lock);
         s->busy++;
         s->connections++;
@@ -401,6 +573,7 @@ struct scriptserver *ss_start(const struct ss_config *cfg)
     if (!s)
         return NULL;
     s->cfg = *cfg;
+    s->mark = -1;
     s->lfd = listen_on(cfg->family, &s->port);
     if (s->lfd < 0 || pipe(s->stop_pipe) < 0) {
         if (s->lfd >= 0)
@@ -521,4 +694,24 @@ int ss_connections(struct scriptserver *s)
 int ss_tls_failures(struct scriptserver *s)
 {
     return counter(s, &s->tls_failures);
+}
+
+static long long snapshot(struct scriptserver *s, const long long *v)
+{
+    long long n;
+
+    pthread_mutex_lock(&s->lock);
+    n = *v;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+long ss_mark(struct scriptserver *s)
+{
+    return (long)snapshot(s, &s->mark);
+}
+
+size_t ss_sent(struct scriptserver *s)
+{
+    return (size_t)snapshot(s, &s->sent);
 }

@@ -4,7 +4,8 @@
  * 127.0.0.1 or ::1 port 0 in a thread of the test, and plays the same
  * script on every connection it accepts: send bytes, expect a line, close
  * with FIN or RST, sleep, trickle bytes slowly, run a GnuTLS server
- * handshake (then send/expect go over TLS), send a raw fatal alert, drain.
+ * handshake (then send/expect go over TLS), send a raw fatal alert, drain,
+ * flood (a response of any size, streamed), mark a point of the dialogue.
  * Everything the client sent is recorded, split into what came in
  * plaintext and what came over TLS, so tests can assert that no
  * credentials and no plaintext after a STARTTLS go-ahead were sent.
@@ -26,14 +27,24 @@ enum ss_op {
                      data (case-insensitive) or the mismatch is counted */
     SS_CLOSE,     /* close with FIN and stop the script */
     SS_RST,       /* close with RST (SO_LINGER 0) and stop */
-    SS_SLEEP,     /* wait arg ms (interrupted by ss_stop) */
-    SS_TRICKLE,   /* send data one byte every arg ms */
+    SS_SLEEP,     /* wait arg ms, recording what the client sends; ends
+                     early when the client closes or on ss_stop */
+    SS_TRICKLE,   /* send data one byte every arg ms (same waits) */
     SS_RECV,      /* wait until at least one byte arrives (e.g. the
                      ClientHello) and record what came, up to 5 s */
     SS_TLS,       /* server handshake; data: priority (NULL: config's);
                      a failed handshake stops the script */
     SS_ALERT,     /* send a plaintext fatal alert record, arg = its code */
-    SS_DRAIN      /* read until the client closes (at most 5 s) */
+    SS_DRAIN,     /* read until the client closes (at most 5 s) */
+    SS_MARK,      /* remember how many plaintext bytes the client had sent
+                     (e.g. right after a STARTTLS go-ahead): ss_mark() */
+    SS_REPEAT,    /* send data arg times in large writes (a flood); stops
+                     as soon as the client goes away */
+    SS_RAW_CERT   /* after SS_RECV of the ClientHello: a hand-built TLS 1.2
+                     ServerHello and Certificate message carrying the
+                     configured chain, in plaintext records (GnuTLS itself
+                     refuses to send a Certificate message over its 128 KB
+                     handshake limit, e.g. a 1 MB certificate) */
 };
 
 struct ss_step {
@@ -77,6 +88,12 @@ const char *ss_tls(struct scriptserver *s, size_t *len);
 int ss_mismatches(struct scriptserver *s);
 int ss_connections(struct scriptserver *s);
 int ss_tls_failures(struct scriptserver *s);
+/* Offset in ss_plain() where the first SS_MARK was played, or -1 when
+ * none was. */
+long ss_mark(struct scriptserver *s);
+/* Bytes the scripts sent (all connections; payload, plaintext or over
+ * TLS). */
+size_t ss_sent(struct scriptserver *s);
 /* 1 when ::1 can be bound. */
 int ss_ipv6_available(void);
 

@@ -116,6 +116,14 @@ static const struct bad bads[] = {
     {"bind imaps 10.0.0.0/33 993 * cert=a.pem\n", MAILSSL_ERR_SYNTAX,
      "1:12: invalid address \"10.0.0.0/33\": the prefix length must be a "
      "number from 0 to 32"},
+    {"bind imaps ::ffff:10.0.0.0/64 993 * cert=a.pem\n", MAILSSL_ERR_SYNTAX,
+     "1:12: invalid address \"::ffff:10.0.0.0/64\": the prefix length must "
+     "be a number from 96 to 128"},
+    {"bind imaps 2001:0db8:0000:0000:0000:0000:0000:0001:0000:0000:0000:0000:"
+     "0000/64 993 * cert=a.pem\n",
+     MAILSSL_ERR_SYNTAX,
+     "1:12: invalid address \"2001:0db8:0000:0000:0000:0000:0000:0001:0000:"
+     "0000:0000:0000:...\": too long"},
     {"bind imaps  10.0.0.1/8 993 * cert=a.pem\n", MAILSSL_ERR_SYNTAX,
      "1:13: invalid address \"10.0.0.1/8\": host bits are set after the "
      "prefix (the network is 10.0.0.0/8)"},
@@ -252,6 +260,31 @@ START_TEST(error_nul_byte)
                      MAILSSL_ERR_SYNTAX);
     ck_assert_str_eq(mailssl_store_error(st),
                      "config:1:7: NUL byte in a config line");
+}
+END_TEST
+
+START_TEST(error_not_a_regular_file)
+{
+    char expect[700];
+    ck_assert_int_eq(mailssl_store_load_file(st, dir), MAILSSL_ERR_IO);
+    snprintf(expect, sizeof expect, "%s: not a regular file of at most 64 MiB",
+             dir);
+    ck_assert_str_eq(mailssl_store_error(st), expect);
+}
+END_TEST
+
+START_TEST(error_save_to_missing_directory)
+{
+    char expect[700];
+    ck_assert_int_eq(mailssl_store_add(st, MAILSSL_SERVICE_IMAPS, "*", 993,
+                                       "*", a_cred),
+                     MAILSSL_OK);
+    ck_assert_int_eq(mailssl_store_save_file(st, path("no/such.conf")),
+                     MAILSSL_ERR_IO);
+    snprintf(expect, sizeof expect,
+             "%s: cannot write: No such file or directory",
+             path("no/such.conf"));
+    ck_assert_str_eq(mailssl_store_error(st), expect);
 }
 END_TEST
 
@@ -530,6 +563,8 @@ int main(void)
     tcase_add_test(e, error_long_line);
     tcase_add_test(e, error_nul_byte);
     tcase_add_test(e, error_unreadable_file);
+    tcase_add_test(e, error_not_a_regular_file);
+    tcase_add_test(e, error_save_to_missing_directory);
     tcase_add_test(g, good_file_loads);
     tcase_add_test(g, relative_paths_use_config_directory);
     tcase_add_test(g, round_trip);
