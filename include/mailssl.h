@@ -252,8 +252,11 @@ void mailssl_report_free(mailssl_report *report);
  * ("listener", "imaps 192.0.2.10 993") or ("binding", "FILE:LINE"); both
  * NULL when there is none. message says what is wrong and what to do.
  * Strings are copied. Returns the index of the new finding (>= 0) or a
- * negative error (MAILSSL_ERR_INVALID, MAILSSL_ERR_NOMEM).
+ * negative error (MAILSSL_ERR_INVALID, MAILSSL_ERR_NOMEM;
+ * MAILSSL_ERR_TOO_LONG for a message or context over
+ * MAILSSL_REPORT_MAX_TEXT bytes).
  */
+#define MAILSSL_REPORT_MAX_TEXT 65536
 int mailssl_report_add(mailssl_report *report, int code, int severity,
                        int cert_index, const char *context_kind,
                        const char *context, const char *message);
@@ -306,8 +309,10 @@ char *mailssl_report_json(const mailssl_report *report);
  * "MAILSSL CRITICAL - cert-expired: ...; cert-weak-key: ..." with the
  * worst findings first ("MAILSSL OK - no findings" when none). The prefix
  * "MAILSSL" is replaced by label when label is not NULL. Returns a new
- * string to free with mailssl_free(), or NULL.
+ * string to free with mailssl_free(), or NULL (out of memory, NULL
+ * report, a label over MAILSSL_REPORT_MAX_LABEL bytes).
  */
+#define MAILSSL_REPORT_MAX_LABEL 256
 char *mailssl_report_nagios(const mailssl_report *report, const char *label);
 
 /* ------------------------------------------------------------------ */
@@ -338,8 +343,10 @@ void mailssl_credential_free(mailssl_credential *cred);
  * mailssl_credential_load_pem_files - load a PEM certificate chain (leaf
  * first) from cert_file and the private key from key_file, or from
  * cert_file too when key_file is NULL. password decrypts an encrypted key
- * (NULL: none). Detects: unreadable file, no certificate, no key,
- * encrypted key without password, garbage, key not matching the leaf.
+ * (NULL: none; over 1024 bytes: MAILSSL_ERR_TOO_LONG, as for every
+ * password and PIN of the mailssl_credential_load_* calls). Detects:
+ * unreadable file, no certificate, no key, encrypted key without
+ * password, garbage, key not matching the leaf.
  * Returns MAILSSL_OK or a negative code with mailssl_credential_error()
  * saying which file and what is wrong. A credential can be loaded once.
  * Thread-safety: one thread at a time per credential while loading.
@@ -759,7 +766,8 @@ int mailssl_validate_chain(const mailssl_validator *v,
  * means now), "sha256" (hex fingerprint), "spki_pin" (base64 SHA-256 of
  * the SubjectPublicKeyInfo, RFC 7469), "key_type", "key_bits",
  * "signature_algorithm"}. Returns a new string to free with
- * mailssl_free(), or NULL when der does not parse or memory runs out.
+ * mailssl_free(), or NULL when der does not parse, now_epoch is
+ * negative, or memory runs out.
  */
 char *mailssl_certificate_json(const unsigned char *der, size_t der_len,
                                int64_t now_epoch);
@@ -767,7 +775,8 @@ char *mailssl_certificate_json(const unsigned char *der, size_t der_len,
 /*
  * mailssl_credential_certificate_json - the same object for certificate
  * number index (0 = leaf) of a loaded credential; NULL when index is out
- * of range, the credential is not loaded, or memory runs out.
+ * of range, now_epoch is negative, the credential is not loaded, or
+ * memory runs out.
  */
 char *mailssl_credential_certificate_json(const mailssl_credential *cred,
                                           size_t index, int64_t now_epoch);

@@ -77,7 +77,7 @@ MAILSSL_EXPORT int mailssl_store_audit(mailssl_store *s,
     int tok, rc = MAILSSL_OK, before;
 
     if (!s || !out)
-        return MAILSSL_ERR_INVALID;
+        return mailssl__store_invalid(s, "no report for the findings (NULL)");
     if (!v && !(v = own = mailssl_validator_new()))
         return MAILSSL_ERR_NOMEM;
     before = (int)mailssl_report_count(out);

@@ -3,10 +3,14 @@
  * diagnosis codes.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <gnutls/gnutls.h>
 
@@ -252,4 +256,20 @@ MAILSSL_EXPORT int mailssl_code_from_name(const char *name)
         if (code_names[i] && strcmp(code_names[i], name) == 0)
             return i;
     return MAILSSL_ERR_NOT_FOUND;
+}
+
+FILE *mailssl__fopen_read(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    FILE *f;
+
+    if (fd < 0)
+        return NULL;
+    f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
 }

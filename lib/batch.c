@@ -65,13 +65,15 @@ MAILSSL_EXPORT int mailssl_batch_run(mailssl_batch *b,
 {
     mailssl_probe **act;
     struct pollfd *pfd;
-    size_t next = 0, done = 0, nact = 0, i, k;
+    size_t next = 0, done = 0, nact = 0, i, k, slots;
     int rc = MAILSSL_OK;
 
     if (!b)
         return MAILSSL_ERR_INVALID;
-    act = calloc((size_t)b->concurrency, sizeof *act);
-    pfd = calloc((size_t)b->concurrency, sizeof *pfd);
+    /* never more slots than probes: a concurrency of INT_MAX is fine */
+    slots = (size_t)b->concurrency < b->n ? (size_t)b->concurrency : b->n;
+    act = calloc(slots ? slots : 1, sizeof *act);
+    pfd = calloc(slots ? slots : 1, sizeof *pfd);
     if (!act || !pfd) {
         free(act);
         free(pfd);
@@ -80,7 +82,7 @@ MAILSSL_EXPORT int mailssl_batch_run(mailssl_batch *b,
     while (done < b->n) {
         int timeout = -1;
 
-        while (nact < (size_t)b->concurrency && next < b->n) {
+        while (nact < slots && next < b->n) {
             mailssl_probe *p = b->probes[next++];
 
             if (p->started) {   /* started behind our back: skip it */

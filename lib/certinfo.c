@@ -226,8 +226,12 @@ void mailssl__rfc3339(int64_t t, char *out, size_t n)
 
 int64_t mailssl__days_left(int64_t not_after, int64_t now)
 {
-    int64_t s = not_after - now;
-    return s >= 0 ? s / 86400 : -((-s + 86399) / 86400);
+    int64_t s;
+
+    /* whole days, rounded down; no overflow whatever the two times are */
+    if (__builtin_sub_overflow(not_after, now, &s))
+        return not_after < now ? -(INT64_MAX / 86400) - 1 : INT64_MAX / 86400;
+    return s >= 0 ? s / 86400 : -1 - (-(s + 1)) / 86400;
 }
 
 void mailssl__certinfo_json_append(struct mailssl_buf *b,
@@ -273,7 +277,7 @@ static char *certinfo_json(gnutls_x509_crt_t crt, int64_t now_epoch)
     struct mailssl_certinfo ci;
     struct mailssl_buf b;
 
-    if (mailssl__certinfo_init(&ci, crt) < 0)
+    if (now_epoch < 0 || mailssl__certinfo_init(&ci, crt) < 0)
         return NULL;
     mailssl__buf_init(&b);
     mailssl__certinfo_json_append(&b, &ci,

@@ -521,8 +521,8 @@ MAILSSL_EXPORT int mailssl_store_load_file(mailssl_store *s, const char *path)
     int rc;
 
     if (!s || !path)
-        return MAILSSL_ERR_INVALID;
-    f = fopen(path, "rb");
+        return mailssl__store_invalid(s, "no file name (NULL)");
+    f = mailssl__fopen_read(path);
     if (!f) {
         store_fail(s, "%s: cannot read: %s", path, strerror(errno));
         return MAILSSL_ERR_IO;
@@ -566,7 +566,7 @@ MAILSSL_EXPORT int mailssl_store_load_string(mailssl_store *s,
     int rc;
 
     if (!s || (!text && len))
-        return MAILSSL_ERR_INVALID;
+        return mailssl__store_invalid(s, "NULL text of non-zero length");
     if (name && strchr(name, '/') && !(dir = dir_of(name)))
         return MAILSSL_ERR_NOMEM;
     rc = load_text(s, text ? text : "", len, name ? name : "config", dir);
@@ -678,7 +678,7 @@ MAILSSL_EXPORT int mailssl_store_save_file(mailssl_store *s, const char *path)
     int fd, ok;
 
     if (!s || !path)
-        return MAILSSL_ERR_INVALID;
+        return mailssl__store_invalid(s, "no file name (NULL)");
     if (snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path) >= (int)sizeof tmp) {
         store_fail(s, "%s: %s", path, "file name too long");
         return MAILSSL_ERR_TOO_LONG;

@@ -37,6 +37,8 @@ mailssl_credential *mailssl__credential_ref(mailssl_credential *c)
 }
 
 static int check_fresh(mailssl_credential *c);
+static int check_password(mailssl_credential *c, const char *password,
+                          const char *what);
 static int pem_files_done(mailssl_credential *c,
                           const char *key_or_cert_file, const char *password);
 
@@ -101,7 +103,7 @@ static int read_file(mailssl_credential *c, const char *path,
     unsigned char *buf;
     size_t n;
 
-    f = fopen(path, "rb");
+    f = mailssl__fopen_read(path);
     if (!f) {
         mailssl__set_error(c->err, sizeof c->err, "%s: cannot read: %s",
                            path, strerror(errno));
@@ -311,7 +313,8 @@ MAILSSL_EXPORT int mailssl_credential_load_pem_files(mailssl_credential *c,
                            "invalid argument: no certificate file name");
         return MAILSSL_ERR_INVALID;
     }
-    if ((rc = check_fresh(c)) < 0)
+    if ((rc = check_fresh(c)) < 0 ||
+        (rc = check_password(c, password, "password")) < 0)
         return rc;
     rc = read_file(c, cert_file, &cert);
     if (rc == 0 && key_file)
@@ -375,6 +378,23 @@ static int check_fresh(mailssl_credential *c)
     return MAILSSL_OK;
 }
 
+/* Passwords and PINs longer than this are refused: no key needs one, and
+ * a config line (4096 bytes) could not hold it. */
+#define CRED_MAX_PASSWORD 1024
+
+static int check_password(mailssl_credential *c, const char *password,
+                          const char *what)
+{
+    if (password &&
+        strnlen(password, CRED_MAX_PASSWORD + 1) > CRED_MAX_PASSWORD) {
+        mailssl__set_error(c->err, sizeof c->err,
+                           "the %s is longer than %d bytes", what,
+                           CRED_MAX_PASSWORD);
+        return MAILSSL_ERR_TOO_LONG;
+    }
+    return MAILSSL_OK;
+}
+
 static void wipe_free(gnutls_datum_t *d)
 {
     if (d->data) {
@@ -417,7 +437,8 @@ MAILSSL_EXPORT int mailssl_credential_load_pem_memory(
                            "memory: too large for a certificate or key");
         return MAILSSL_ERR_TOO_LONG;
     }
-    if ((rc = check_fresh(c)) < 0)
+    if ((rc = check_fresh(c)) < 0 ||
+        (rc = check_password(c, password, "password")) < 0)
         return rc;
     /* NUL-terminated copies: the PEM scanners use string functions */
     cert.data = malloc(cert_len + 1);
@@ -562,10 +583,14 @@ MAILSSL_EXPORT int mailssl_credential_load_pkcs12_file(mailssl_credential *c,
                            "most one of password and password file");
         return MAILSSL_ERR_INVALID;
     }
-    if ((rc = check_fresh(c)) < 0)
+    if ((rc = check_fresh(c)) < 0 ||
+        (rc = check_password(c, password, "password")) < 0)
         return rc;
-    if (password_file)
+    if (password_file) {
         rc = read_password_file(c, password_file, &pw);
+        if (rc == 0)
+            rc = check_password(c, pw, "password in the password file");
+    }
     else if (password && !(pw = mailssl__strdup(password)))
         rc = MAILSSL_ERR_NOMEM;
     if (rc == 0)
@@ -633,7 +658,7 @@ MAILSSL_EXPORT int mailssl_credential_load_pkcs11(mailssl_credential *c,
     }
     if (!key_url)
         key_url = cert_url;
-    if ((rc = check_fresh(c)) < 0)
+    if ((rc = check_fresh(c)) < 0 || (rc = check_password(c, pin, "PIN")) < 0)
         return rc;
     if (strncmp(cert_url, "pkcs11:", 7) != 0 ||
         strncmp(key_url, "pkcs11:", 7) != 0) {

@@ -206,7 +206,11 @@ MAILSSL_EXPORT int mailssl_gnutls_attach(gnutls_session_t session,
 
     if (!session || !store || fd < 0 || service == MAILSSL_SERVICE_ANY ||
         !mailssl_service_name(service))
-        return MAILSSL_ERR_INVALID;
+        return mailssl__store_invalid(
+            store, !session ? "NULL session"
+                   : fd < 0 ? "negative socket descriptor"
+                            : "the service must be a MAILSSL_SERVICE_* "
+                              "other than ANY");
     if (!(cred = glue_cred(store, service)))
         return MAILSSL_ERR_NOMEM;
     if (gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, cred) < 0)

@@ -300,4 +300,15 @@ void mailssl__glue_forget(mailssl_store *s);
  * mailssl_deinit(), when no probe may exist any more. */
 void mailssl__probe_cache_clear(void);
 
+/* ---- robustness ---------------------------------------------------------- */
+
+#include <stdio.h>
+/* fopen(path, "rb") that does not block in open() on a FIFO (a config or
+ * key file name pointing at one must fail, not hang): the caller still
+ * fstat()s and refuses what is not a regular file. NULL with errno set. */
+FILE *mailssl__fopen_read(const char *path);
+/* Records "invalid argument: WHAT" as the store's message (under its lock)
+ * and returns MAILSSL_ERR_INVALID; s may be NULL (then only returns). */
+int mailssl__store_invalid(mailssl_store *s, const char *what);
+
 #endif

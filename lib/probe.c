@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -154,7 +155,15 @@ MAILSSL_EXPORT int mailssl_probe_set_cafile(mailssl_probe *p, const char *path)
 {
     int rc = settable(p);
 
-    return rc < 0 ? rc : set_string(p, &p->cafile, path);
+    if (rc < 0)
+        return rc;
+    if (path && (!*path || strnlen(path, PATH_MAX) >= PATH_MAX)) {
+        mailssl__set_error(p->err, sizeof p->err,
+                           *path ? "CA file name too long"
+                                 : "empty CA file name");
+        return *path ? MAILSSL_ERR_TOO_LONG : MAILSSL_ERR_INVALID;
+    }
+    return set_string(p, &p->cafile, path);
 }
 
 MAILSSL_EXPORT int mailssl_probe_set_servername(mailssl_probe *p,
@@ -167,6 +176,17 @@ MAILSSL_EXPORT int mailssl_probe_set_servername(mailssl_probe *p,
     if (name && (!*name || strlen(name) > 253)) {
         mailssl__set_error(p->err, sizeof p->err, "bad server name");
         return MAILSSL_ERR_INVALID;
+    }
+    if (name) {
+        /* never sent as SNI nor checked: blanks and control characters */
+        const unsigned char *c;
+        for (c = (const unsigned char *)name; *c; c++)
+            if (*c <= ' ' || *c == 0x7f) {
+                mailssl__set_error(p->err, sizeof p->err,
+                                   "bad server name: blank or control "
+                                   "character");
+                return MAILSSL_ERR_SYNTAX;
+            }
     }
     return set_string(p, &p->servername, name);
 }
@@ -245,9 +265,9 @@ MAILSSL_EXPORT int mailssl_probe_set_days(mailssl_probe *p, int warn_days,
 
     if (rc < 0)
         return rc;
-    if (crit_days < 0 || warn_days < crit_days) {
+    if (crit_days < 0 || warn_days < crit_days || warn_days > 36500) {
         mailssl__set_error(p->err, sizeof p->err,
-                           "need 0 <= crit_days <= warn_days");
+                           "need 0 <= crit_days <= warn_days <= 36500");
         return MAILSSL_ERR_INVALID;
     }
     p->warn_days = warn_days;
@@ -361,8 +381,11 @@ MAILSSL_EXPORT int mailssl_probe_set_time(mailssl_probe *p,
 
     if (rc < 0)
         return rc;
-    if (epoch_seconds < 0)
+    if (epoch_seconds < 0) {
+        mailssl__set_error(p->err, sizeof p->err,
+                           "the validation time must be >= 0 (0: now)");
         return MAILSSL_ERR_INVALID;
+    }
     p->vtime = epoch_seconds;
     return MAILSSL_OK;
 }

@@ -78,7 +78,10 @@ MAILSSL_EXPORT int mailssl_report_add(mailssl_report *r, int code,
         (!context_kind) != (!context) ||
         (context_kind && !valid_kind(context_kind)))
         return MAILSSL_ERR_INVALID;
-    if (r->count > 1000000)
+    if (r->count > 1000000 ||
+        strnlen(message, MAILSSL_REPORT_MAX_TEXT + 1) > MAILSSL_REPORT_MAX_TEXT ||
+        (context &&
+         strnlen(context, MAILSSL_REPORT_MAX_TEXT + 1) > MAILSSL_REPORT_MAX_TEXT))
         return MAILSSL_ERR_TOO_LONG;
     if (r->count == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 8;
@@ -256,7 +259,8 @@ MAILSSL_EXPORT char *mailssl_report_nagios(const mailssl_report *r,
     size_t i, shown = 0;
     int k;
 
-    if (!r)
+    if (!r || (label && strnlen(label, MAILSSL_REPORT_MAX_LABEL + 1) >
+                                 MAILSSL_REPORT_MAX_LABEL))
         return NULL;
     mailssl__buf_init(&b);
     status = mailssl_severity_name(mailssl_report_status(r));

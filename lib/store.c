@@ -1163,10 +1163,21 @@ int mailssl__store_strict(const mailssl_store *s)
     return __atomic_load_n(&s->strict, __ATOMIC_RELAXED);
 }
 
+int mailssl__store_invalid(mailssl_store *s, const char *what)
+{
+    if (s) {
+        pthread_mutex_lock(&s->lock);
+        mailssl__set_error(s->err, sizeof s->err, "invalid argument: %s",
+                           what);
+        pthread_mutex_unlock(&s->lock);
+    }
+    return MAILSSL_ERR_INVALID;
+}
+
 MAILSSL_EXPORT int mailssl_store_set_strict(mailssl_store *s, int strict)
 {
     if (!s || (strict != 0 && strict != 1))
-        return MAILSSL_ERR_INVALID;
+        return mailssl__store_invalid(s, "strict is 0 or 1");
     __atomic_store_n(&s->strict, strict, __ATOMIC_RELAXED);
     return MAILSSL_OK;
 }
@@ -1364,7 +1375,9 @@ MAILSSL_EXPORT int mailssl_store_replace(mailssl_store *s,
     int tok;
 
     if (!s || !from || s == from)
-        return MAILSSL_ERR_INVALID;
+        return mailssl__store_invalid(
+            s, from ? "a store cannot be replaced with itself"
+                    : "no store to copy from (NULL)");
     t = table_copy(
         mailssl__store_read_begin((mailssl_store *)from, &tok));
     mailssl__store_read_end((mailssl_store *)from, tok);
@@ -1498,6 +1511,9 @@ int mailssl__store_lookup_sa(mailssl_store *s, const struct sockaddr *local,
     if (!s || !local || !out) {
         if (out)
             *out = NULL;
+        if (why && whylen)
+            snprintf(why, whylen, "invalid argument: NULL %s",
+                     !s ? "store" : !local ? "local address" : "out");
         return MAILSSL_ERR_INVALID;
     }
     if (mailssl__sockaddr_addr(local, &a, &port) < 0) {
@@ -1519,8 +1535,12 @@ MAILSSL_EXPORT int mailssl_store_lookup_text(mailssl_store *s,
 
     if (out)
         *out = NULL;
-    if (!s || !address || !out)
+    if (!s || !address || !out) {
+        if (why && whylen)
+            snprintf(why, whylen, "invalid argument: NULL %s",
+                     !s ? "store" : !address ? "local address" : "out");
         return MAILSSL_ERR_INVALID;
+    }
     if (parse_ip(address, &a) < 0) {
         if (why && whylen)
             snprintf(why, whylen,

@@ -176,6 +176,12 @@ MAILSSL_EXPORT int mailssl_validator_set_cafile(mailssl_validator *v,
                            path);
         return MAILSSL_ERR_IO;
     }
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+        /* a FIFO would block GnuTLS's reader, a device never end */
+        mailssl__set_error(v->err, sizeof v->err,
+                           "%s: not a regular file or a directory", path);
+        return MAILSSL_ERR_IO;
+    }
     if (gnutls_x509_trust_list_init(&tl, 0) < 0)
         return MAILSSL_ERR_NOMEM;
     if (S_ISDIR(st.st_mode))
@@ -209,8 +215,15 @@ MAILSSL_EXPORT int mailssl_validator_set_cafile(mailssl_validator *v,
 MAILSSL_EXPORT int mailssl_validator_set_time(mailssl_validator *v,
                                               int64_t epoch_seconds)
 {
-    if (!v || epoch_seconds < 0)
+    if (!v)
         return MAILSSL_ERR_INVALID;
+    if (epoch_seconds < 0) {
+        mailssl__set_error(v->err, sizeof v->err,
+                           "the validation time must be >= 0 (0: now), not "
+                           "%lld",
+                           (long long)epoch_seconds);
+        return MAILSSL_ERR_INVALID;
+    }
     v->time = epoch_seconds;
     return MAILSSL_OK;
 }
@@ -343,12 +356,20 @@ MAILSSL_EXPORT int mailssl_validator_add_tlsa(mailssl_validator *v, int usage,
 {
     int rc;
 
-    if (!v || usage < 0 || usage > 255 || selector < 0 || selector > 255 ||
-        matching_type < 0 || matching_type > 255 || (!data && data_len) ||
-        data_len == 0)
+    if (!v)
         return MAILSSL_ERR_INVALID;
-    if (data_len > 65535 - 3)
+    if (usage < 0 || usage > 255 || selector < 0 || selector > 255 ||
+        matching_type < 0 || matching_type > 255 || !data || data_len == 0) {
+        mailssl__set_error(v->err, sizeof v->err,
+                           "invalid TLSA record: usage, selector and "
+                           "matching type are 0-255 and data is not empty");
+        return MAILSSL_ERR_INVALID;
+    }
+    if (data_len > 65535 - 3) {
+        mailssl__set_error(v->err, sizeof v->err,
+                           "TLSA data of %zu bytes: at most 65532", data_len);
         return MAILSSL_ERR_TOO_LONG;
+    }
     rc = mailssl__dane_add(&v->dane, usage, selector, matching_type, data,
                            data_len, v->err, sizeof v->err);
     return rc;
@@ -357,8 +378,13 @@ MAILSSL_EXPORT int mailssl_validator_add_tlsa(mailssl_validator *v, int usage,
 MAILSSL_EXPORT int mailssl_validator_set_service(mailssl_validator *v,
                                                  int service)
 {
-    if (!v || !mailssl_service_name(service))
+    if (!v)
         return MAILSSL_ERR_INVALID;
+    if (!mailssl_service_name(service)) {
+        mailssl__set_error(v->err, sizeof v->err,
+                           "unknown service %d: a MAILSSL_SERVICE_*", service);
+        return MAILSSL_ERR_INVALID;
+    }
     v->service = service;
     return MAILSSL_OK;
 }

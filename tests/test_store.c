@@ -752,78 +752,6 @@ START_TEST(lookups_during_replace)
 }
 END_TEST
 
-/* Reloads from files (good ones of one and of two bindings, and broken
- * ones) while readers look up: no lookup ever misses, a broken file never
- * changes the table. Also run under ThreadSanitizer by .ci/run. */
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_ge(fputs(text, f), 0);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-START_TEST(lookups_during_reload_from_file)
-{
-    char *dir = certgen_tmpdir(), one[512], two[512], bad[512], pem[512];
-    struct worker w[3];
-    pthread_t th[3];
-    int i;
-
-    ck_assert_ptr_nonnull(dir);
-    snprintf(pem, sizeof pem, "%s/both.pem", dir);
-    snprintf(one, sizeof one, "%s/one.conf", dir);
-    snprintf(two, sizeof two, "%s/two.conf", dir);
-    snprintf(bad, sizeof bad, "%s/bad.conf", dir);
-    {
-        size_t n = strlen(cert_pem) + strlen(key_pem) + 1;
-        char *both = malloc(n);
-        ck_assert_ptr_nonnull(both);
-        snprintf(both, n, "%s%s", cert_pem, key_pem);
-        write_text(pem, both);
-        free(both);
-    }
-    write_text(one, "bind imaps * 993 mail.example.com cert=both.pem\n");
-    write_text(two, "bind imaps * 993 * cert=both.pem\n"
-                    "bind imaps 192.0.2.0/24 * * cert=both.pem\n");
-    /* the first line alone would do; the second names a missing file */
-    write_text(bad, "bind imaps * * * cert=both.pem\n"
-                    "bind imaps * 993 * cert=missing.pem\n");
-    ck_assert_int_eq(mailssl_store_load_file(st, one), MAILSSL_OK);
-    for (i = 0; i < 3; i++) {
-        memset(&w[i], 0, sizeof w[i]);
-        w[i].s = st;
-        ck_assert_int_eq(pthread_create(&th[i], NULL, lookup_loop, &w[i]), 0);
-    }
-    /* every reader is running before the reloads start */
-    for (i = 0; i < 3; i++)
-        while (__atomic_load_n(&w[i].lookups, __ATOMIC_ACQUIRE) == 0)
-            sched_yield();
-    for (i = 0; i < 200; i++) {
-        size_t before = mailssl_store_count(st);
-        if (i % 2) {
-            ck_assert_int_eq(mailssl_store_load_file(st, bad),
-                             MAILSSL_ERR_IO);
-            ck_assert_ptr_nonnull(strstr(mailssl_store_error(st),
-                                         "bad.conf:2:"));
-            ck_assert_uint_eq(mailssl_store_count(st), before);
-        } else {
-            ck_assert_int_eq(mailssl_store_load_file(st, i % 4 ? one : two),
-                             MAILSSL_OK);
-            ck_assert_uint_eq(mailssl_store_count(st), i % 4 ? 1 : 2);
-        }
-    }
-    for (i = 0; i < 3; i++) {
-        __atomic_store_n(&w[i].stop, 1, __ATOMIC_RELEASE);
-        pthread_join(th[i], NULL);
-        ck_assert_int_eq(w[i].errors, 0);
-        ck_assert_int_gt(w[i].lookups, 0);
-    }
-    certgen_rmdir(dir);
-    free(dir);
-}
-END_TEST
-
 START_TEST(reference_survives_replace_and_free)
 {
     mailssl_store *empty = mailssl_store_new();
@@ -887,7 +815,6 @@ int main(void)
     tcase_add_test(o, listeners_api);
     tcase_add_test(o, random_against_reference);
     tcase_add_test(t, lookups_during_replace);
-    tcase_add_test(t, lookups_during_reload_from_file);
     tcase_add_test(t, reference_survives_replace_and_free);
     suite_add_tcase(s, p);
     suite_add_tcase(s, n);
