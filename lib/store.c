@@ -308,7 +308,8 @@ int mailssl__parse_address(const char *text, int listener,
 }
 
 /* Lower-cases a host name into buf, drops one trailing dot, checks the
- * syntax (labels of 1-63 letters, digits, '-' or '_', 253 in all).
+ * syntax (labels of 1-63 letters, digits, '-' or '_', neither starting
+ * nor ending with '-' (RFC 952/1123), 253 in all).
  * Returns 0, or -1 with the reason in *why. */
 static int host_normalize(const char *in, char *buf, size_t n,
                           const char **why)
@@ -328,7 +329,14 @@ static int host_normalize(const char *in, char *buf, size_t n,
                 *why = "an empty label";
                 return -1;
             }
+            if (in[i - 1] == '-') {
+                *why = "a label that ends with '-'";
+                return -1;
+            }
             label = 0;
+        } else if (ch == '-' && label == 0) {
+            *why = "a label that starts with '-'";
+            return -1;
         } else if (isalnum(ch) || ch == '-' || ch == '_') {
             if (++label > 63) {
                 *why = "a label longer than 63 characters";
@@ -342,6 +350,10 @@ static int host_normalize(const char *in, char *buf, size_t n,
     }
     if (label == 0) {
         *why = "an empty label";
+        return -1;
+    }
+    if (in[len - 1] == '-') {
+        *why = "a label that ends with '-'";
         return -1;
     }
     buf[len] = '\0';

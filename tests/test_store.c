@@ -330,9 +330,25 @@ START_TEST(norm_invalid_sni_is_ignored)
     ck_assert_int_eq(who("192.0.2.1", 993, IMAPS, "bad name!"), 0);
     ck_assert_int_eq(who("192.0.2.1", 993, IMAPS, "a..b"), 0);
     ck_assert_int_eq(who("192.0.2.1", 993, IMAPS, ""), 0);
+    /* RFC 952/1123: no label starts or ends with a hyphen */
+    ck_assert_int_eq(who("192.0.2.1", 993, IMAPS, "-mail.example.com"), 0);
+    ck_assert_int_eq(who("192.0.2.1", 993, IMAPS, "mail-.example.com"), 0);
+    ck_assert_int_eq(who("192.0.2.1", 993, IMAPS, "mail.example.com-"), 0);
+    ck_assert_int_eq(mailssl_store_add(st, IMAPS, "*", ANYP,
+                                       "-mail.example.com", cred[1]),
+                     MAILSSL_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(mailssl_store_error(st), "starts with '-'"));
+    ck_assert_int_eq(mailssl_store_add(st, IMAPS, "*", ANYP,
+                                       "mail.example-.com", cred[1]),
+                     MAILSSL_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(mailssl_store_error(st), "ends with '-'"));
     /* strict mode refuses unknown names, but an invalid one is none */
     ck_assert_int_eq(mailssl_store_set_strict(st, 1), MAILSSL_OK);
     ck_assert_int_eq(who("192.0.2.1", 993, IMAPS, "bad name!"), 0);
+    ck_assert_int_eq(who("192.0.2.1", 993, IMAPS, "-mail.example.com"), 0);
+    ck_assert_int_eq(who("192.0.2.1", 993, IMAPS, "mail-.example.com"), 0);
+    /* a valid unknown name gets nothing in strict mode */
+    ck_assert_int_eq(who("192.0.2.1", 993, IMAPS, "mail2.example.com"), -1);
 }
 END_TEST
 
