@@ -197,36 +197,36 @@ void certgen_free(struct certgen_cert *c)
     c->key = NULL;
 }
 
+/* Moves an exported datum into a malloc'd NUL-terminated string. */
+static char *datum_to_string(int rc, gnutls_datum_t *d)
+{
+    char *s;
+
+    if (rc < 0)
+        return NULL;
+    s = malloc(d->size + 1);
+    if (s) {
+        memcpy(s, d->data, d->size);
+        s[d->size] = '\0';
+    }
+    gnutls_free(d->data);
+    return s;
+}
+
 char *certgen_cert_pem(const struct certgen_cert *c)
 {
     gnutls_datum_t d;
-    char *s;
+    int rc = gnutls_x509_crt_export2(c->crt, GNUTLS_X509_FMT_PEM, &d);
 
-    if (gnutls_x509_crt_export2(c->crt, GNUTLS_X509_FMT_PEM, &d) < 0)
-        return NULL;
-    s = malloc(d.size + 1);
-    if (s) {
-        memcpy(s, d.data, d.size);
-        s[d.size] = '\0';
-    }
-    gnutls_free(d.data);
-    return s;
+    return datum_to_string(rc, &d);
 }
 
 char *certgen_key_pem(const struct certgen_cert *c)
 {
     gnutls_datum_t d;
-    char *s;
+    int rc = gnutls_x509_privkey_export2(c->key, GNUTLS_X509_FMT_PEM, &d);
 
-    if (gnutls_x509_privkey_export2(c->key, GNUTLS_X509_FMT_PEM, &d) < 0)
-        return NULL;
-    s = malloc(d.size + 1);
-    if (s) {
-        memcpy(s, d.data, d.size);
-        s[d.size] = '\0';
-    }
-    gnutls_free(d.data);
-    return s;
+    return datum_to_string(rc, &d);
 }
 
 int certgen_write_pem(const char *path, const struct certgen_cert *const *chain,
