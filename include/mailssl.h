@@ -837,6 +837,12 @@ int mailssl_probe_set_min_version(mailssl_probe *p, const char *version);
 /* Client certificate (a new reference is taken). */
 int mailssl_probe_set_client_credential(mailssl_probe *p,
                                         mailssl_credential *cred);
+/* One TLSA record for the server (RFC 6698 fields, 0-255 each; data 1 to
+ * 65532 bytes; at most 64 records). The caller vouches that it was
+ * DNSSEC-validated. Records that RFC 7672 makes unusable (usages 0 and 1,
+ * unknown values) are kept and reported as dane-unusable, as with
+ * mailssl_validator_add_tlsa(). MAILSSL_ERR_INVALID for bad fields,
+ * MAILSSL_ERR_TOO_LONG past the bounds. */
 int mailssl_probe_add_tlsa(mailssl_probe *p, int usage, int selector,
                            int matching_type, const unsigned char *data,
                            size_t data_len);

@@ -351,11 +351,25 @@ MAILSSL_EXPORT int mailssl_probe_add_tlsa(mailssl_probe *p, int usage,
 
     if (rc < 0)
         return rc;
-    if (usage < 0 || usage > 3 || selector < 0 || selector > 1 ||
-        matching_type < 0 || matching_type > 2 || !data || data_len == 0 ||
-        data_len > 65535 || p->ntlsa >= 64) {
-        mailssl__set_error(p->err, sizeof p->err, "bad TLSA record");
+    /* the same rules as mailssl_validator_add_tlsa(): any field value of
+     * RFC 6698 is taken, and validation reports the records RFC 7672 makes
+     * unusable (usages 0/1, unknown values) as dane-unusable */
+    if (usage < 0 || usage > 255 || selector < 0 || selector > 255 ||
+        matching_type < 0 || matching_type > 255 || !data || data_len == 0) {
+        mailssl__set_error(p->err, sizeof p->err,
+                           "invalid TLSA record: usage, selector and "
+                           "matching type are 0-255 and data is not empty");
         return MAILSSL_ERR_INVALID;
+    }
+    if (data_len > 65535 - 3) {
+        mailssl__set_error(p->err, sizeof p->err,
+                           "TLSA data of %zu bytes: at most 65532", data_len);
+        return MAILSSL_ERR_TOO_LONG;
+    }
+    if (p->ntlsa >= 64) {
+        mailssl__set_error(p->err, sizeof p->err,
+                           "at most 64 TLSA records a probe");
+        return MAILSSL_ERR_TOO_LONG;
     }
     t = realloc(p->tlsa, (p->ntlsa + 1) * sizeof *t);
     if (!t)

@@ -958,7 +958,7 @@ static void audit_probe(void)
     PROBE_IS(MAILSSL_ERR_INVALID,
              mailssl_probe_add_tlsa(p, 3, 1, 1, (unsigned char *)tlsa_data,
                                     0));
-    PROBE_IS(MAILSSL_ERR_INVALID,
+    PROBE_IS(MAILSSL_ERR_TOO_LONG,
              mailssl_probe_add_tlsa(p, 3, 1, 1, (unsigned char *)big,
                                     BIG_LEN));
     IS(MAILSSL_ERR_INVALID, mailssl_probe_set_time(NULL, 0));

@@ -1489,6 +1489,43 @@ static void bad_tlsa(mailssl_probe *p)
                      MAILSSL_OK);
 }
 
+/* RFC 7672: PKIX-EE (1) and unknown usages are unusable for SMTP; such
+ * records are reported and ignored, PKIX trust still decides */
+static void unusable_tlsa(mailssl_probe *p)
+{
+    unsigned char digest[32];
+
+    memset(digest, 0x5a, sizeof digest);
+    ck_assert_int_eq(mailssl_probe_add_tlsa(p, 1, 1, 1, digest, sizeof digest),
+                     MAILSSL_OK);
+    ck_assert_int_eq(
+        mailssl_probe_add_tlsa(p, 200, 1, 1, digest, sizeof digest),
+        MAILSSL_OK);
+}
+
+START_TEST(test_cert_dane_unusable)
+{
+    struct scriptserver *s = serve(4, imaps_script);
+    mailssl_probe *p = new_probe("imaps", "127.0.0.1", ss_port(s));
+    const mailssl_report *r;
+    int i;
+
+    unusable_tlsa(p);
+    ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
+    ss_quiesce(s, 1);
+    ss_stop(s);
+    r = mailssl_probe_findings(p);
+    i = mailssl_report_find(r, MAILSSL_CODE_DANE_UNUSABLE, 0);
+    ck_assert_int_ge(i, 0);
+    ck_assert_int_eq(mailssl_report_severity(r, (size_t)i),
+                     MAILSSL_SEVERITY_WARNING);
+    ck_assert_int_eq(mailssl_probe_diagnosis(p), MAILSSL_CODE_OK);
+    ck_assert_int_eq(mailssl_probe_status(p), MAILSSL_SEVERITY_WARNING);
+    ck_assert_int_eq(mailssl_probe_stage(p), MAILSSL_STAGE_DONE);
+    mailssl_probe_free(p);
+}
+END_TEST
+
 START_TEST(test_cert_untrusted)
 {
     mailssl_probe *p = cert_case(no_cafile, MAILSSL_CODE_CERT_UNTRUSTED,
@@ -1635,6 +1672,7 @@ int main(void)
 
     tcase_add_checked_fixture(cert, setup, teardown);
     tcase_add_test(cert, test_cert_untrusted);
+    tcase_add_test(cert, test_cert_dane_unusable);
     tcase_add_test(cert, test_cert_name_mismatch);
     tcase_add_test(cert, test_cert_expired);
     tcase_add_test(cert, test_cert_not_yet_valid);
