@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
@@ -258,7 +259,9 @@ MAILSSL_EXPORT int mailssl_code_from_name(const char *name)
     return MAILSSL_ERR_NOT_FOUND;
 }
 
-FILE *mailssl__fopen_read(const char *path)
+/* fopen(path, "rb") that does not block in open() on a FIFO: a config
+ * or key file name pointing at one must fail, not hang. */
+static FILE *fopen_nonblocking(const char *path)
 {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     FILE *f;
@@ -272,4 +275,50 @@ FILE *mailssl__fopen_read(const char *path)
         errno = e;
     }
     return f;
+}
+
+int mailssl__read_file(const char *path, size_t max, char **data,
+                       size_t *len, char *why, size_t whylen)
+{
+    FILE *f;
+    struct stat st;
+    char *buf;
+    size_t n;
+
+    *data = NULL;
+    *len = 0;
+    f = fopen_nonblocking(path);
+    if (!f) {
+        mailssl__set_error(why, whylen, "cannot read: %s", strerror(errno));
+        return MAILSSL_ERR_IO;
+    }
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        mailssl__set_error(why, whylen, "not a regular file");
+        fclose(f);
+        return MAILSSL_ERR_IO;
+    }
+    if ((unsigned long long)st.st_size > max) {
+        *len = (size_t)st.st_size;
+        mailssl__set_error(why, whylen, "%lld bytes, more than %zu",
+                           (long long)st.st_size, max);
+        fclose(f);
+        return MAILSSL_ERR_TOO_LONG;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        fclose(f);
+        return MAILSSL_ERR_NOMEM;
+    }
+    n = fread(buf, 1, (size_t)st.st_size, f);
+    if (ferror(f)) {
+        mailssl__set_error(why, whylen, "read error");
+        free(buf);
+        fclose(f);
+        return MAILSSL_ERR_IO;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
+    return 0;
 }

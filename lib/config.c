@@ -514,39 +514,26 @@ static char *dir_of(const char *path)
 
 MAILSSL_EXPORT int mailssl_store_load_file(mailssl_store *s, const char *path)
 {
-    FILE *f;
-    struct stat st;
-    char *buf, *dir;
+    char *buf, *dir, why[256];
     size_t n;
     int rc;
 
     if (!s || !path)
         return mailssl__store_invalid(s, "no file name (NULL)");
-    f = mailssl__fopen_read(path);
-    if (!f) {
-        store_fail(s, "%s: cannot read: %s", path, strerror(errno));
-        return MAILSSL_ERR_IO;
-    }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
-        (unsigned long long)st.st_size > CONFIG_MAX_FILE) {
-        fclose(f);
+    rc = mailssl__read_file(path, CONFIG_MAX_FILE, &buf, &n, why,
+                            sizeof why);
+    if (rc == MAILSSL_ERR_NOMEM)
+        return rc;
+    if (rc == MAILSSL_ERR_TOO_LONG ||
+        (rc < 0 && strcmp(why, "not a regular file") == 0)) {
         store_fail(s, "%s: %s", path,
                    "not a regular file of at most 64 MiB");
         return MAILSSL_ERR_IO;
     }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        fclose(f);
-        return MAILSSL_ERR_NOMEM;
+    if (rc < 0) {
+        store_fail(s, "%s: %s", path, why);
+        return rc;
     }
-    n = fread(buf, 1, (size_t)st.st_size, f);
-    if (ferror(f)) {
-        fclose(f);
-        free(buf);
-        store_fail(s, "%s: %s", path, "read error");
-        return MAILSSL_ERR_IO;
-    }
-    fclose(f);
     dir = dir_of(path);
     if (!dir) {
         free(buf);

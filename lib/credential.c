@@ -98,46 +98,21 @@ mailssl_credential_error(const mailssl_credential *c)
 static int read_file(mailssl_credential *c, const char *path,
                      gnutls_datum_t *out)
 {
-    FILE *f;
-    struct stat st;
-    unsigned char *buf;
+    char *buf, why[256];
     size_t n;
+    int rc = mailssl__read_file(path, CRED_MAX_FILE, &buf, &n, why,
+                                sizeof why);
 
-    f = mailssl__fopen_read(path);
-    if (!f) {
-        mailssl__set_error(c->err, sizeof c->err, "%s: cannot read: %s",
-                           path, strerror(errno));
-        return MAILSSL_ERR_IO;
-    }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        mailssl__set_error(c->err, sizeof c->err, "%s: not a regular file",
-                           path);
-        fclose(f);
-        return MAILSSL_ERR_IO;
-    }
-    if ((unsigned long long)st.st_size > CRED_MAX_FILE) {
+    if (rc == MAILSSL_ERR_TOO_LONG)
         mailssl__set_error(c->err, sizeof c->err,
-                           "%s: %lld bytes is too large for a certificate "
+                           "%s: %zu bytes is too large for a certificate "
                            "or key file",
-                           path, (long long)st.st_size);
-        fclose(f);
-        return MAILSSL_ERR_TOO_LONG;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        fclose(f);
-        return MAILSSL_ERR_NOMEM;
-    }
-    n = fread(buf, 1, (size_t)st.st_size, f);
-    if (ferror(f)) {
-        mailssl__set_error(c->err, sizeof c->err, "%s: read error", path);
-        free(buf);
-        fclose(f);
-        return MAILSSL_ERR_IO;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    out->data = buf;
+                           path, n);
+    else if (rc < 0)
+        mailssl__set_error(c->err, sizeof c->err, "%s: %s", path, why);
+    if (rc < 0)
+        return rc;
+    out->data = (unsigned char *)buf;
     out->size = (unsigned)n;
     return 0;
 }

@@ -302,11 +302,14 @@ void mailssl__probe_cache_clear(void);
 
 /* ---- robustness ---------------------------------------------------------- */
 
-#include <stdio.h>
-/* fopen(path, "rb") that does not block in open() on a FIFO (a config or
- * key file name pointing at one must fail, not hang): the caller still
- * fstat()s and refuses what is not a regular file. NULL with errno set. */
-FILE *mailssl__fopen_read(const char *path);
+/* Reads the whole of path, a regular file of at most max bytes, into a
+ * malloc'd NUL-terminated buffer (*data, *len). open() does not block on a
+ * FIFO: a config or key file name pointing at one fails, never hangs.
+ * Returns 0, or MAILSSL_ERR_IO ("cannot read: ...", "not a regular file",
+ * "read error" in why), MAILSSL_ERR_TOO_LONG (the size in *len) or
+ * MAILSSL_ERR_NOMEM. */
+int mailssl__read_file(const char *path, size_t max, char **data,
+                       size_t *len, char *why, size_t whylen);
 /* Records "invalid argument: WHAT" as the store's message (under its lock)
  * and returns MAILSSL_ERR_INVALID; s may be NULL (then only returns). */
 int mailssl__store_invalid(mailssl_store *s, const char *what);
