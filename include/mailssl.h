@@ -31,7 +31,7 @@ struct sockaddr;
 /* ------------------------------------------------------------------ */
 
 #define MAILSSL_VERSION_MAJOR 1
-#define MAILSSL_VERSION_MINOR 0
+#define MAILSSL_VERSION_MINOR 1
 #define MAILSSL_VERSION_PATCH 0
 /* 0xMMmmpp: 1.0.0 is 0x010000 */
 #define MAILSSL_VERSION_NUM                                                   \
