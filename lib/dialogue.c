@@ -895,6 +895,48 @@ int mailssl__dialogue_line(struct mailssl_dialogue *d, const char *line,
     }
 }
 
+/* What the server was sending in the current state, for messages. */
+static const char *answer_name(const struct mailssl_dialogue *d)
+{
+    int fam = family(d->service);
+
+    switch (d->state) {
+    case ST_GREETING:
+        return "the greeting";
+    case ST_CAPS:
+        return fam == FAM_SIEVE ? "the capability list"
+               : fam == FAM_IMAP ? "the reply to CAPABILITY"
+               : fam == FAM_POP3 ? "the reply to CAPA"
+               : d->service == MAILSSL_SERVICE_LMTP ? "the reply to LHLO"
+                                                    : "the reply to EHLO";
+    case ST_STARTTLS:
+        return fam == FAM_POP3 ? "the reply to STLS" : "the reply to STARTTLS";
+    default:
+        return "a line";
+    }
+}
+
+int mailssl__dialogue_cut_off(struct mailssl_dialogue *d, const char *bytes,
+                              size_t len, const char *how)
+{
+    char q[sizeof d->reply];
+
+    if (!d || (!bytes && len))
+        return MAILSSL_DLG_FAIL;
+    if (d->state == ST_DONE || d->state == ST_FAILED)
+        return d->state == ST_DONE ? MAILSSL_DLG_DONE : MAILSSL_DLG_FAIL;
+    quote_into(q, sizeof q, bytes ? bytes : "", len);
+    /* a greeting that never ended is a malformed greeting; any later
+     * answer cut short is an unexpected reply (post-tls-failed after
+     * TLS, which fail() sees to) */
+    return fail(d,
+                d->state == ST_GREETING ? MAILSSL_CODE_GREETING_MALFORMED
+                                        : MAILSSL_CODE_PROTOCOL_ERROR,
+                "%s was cut off: the server sent \"%s\" without a line "
+                "end, then %s",
+                answer_name(d), q, how ? how : "ended the connection");
+}
+
 int mailssl__dialogue_timeout_code(const struct mailssl_dialogue *d)
 {
     if (d && d->phase == MAILSSL_PHASE_POST_TLS)
