@@ -157,6 +157,11 @@ int mailssl__dialogue_begin(struct mailssl_dialogue *d, int phase,
 int mailssl__dialogue_line(struct mailssl_dialogue *d, const char *line,
                            size_t len, struct mailssl_buf *out);
 
+/* Sanitised copy of server bytes s[0..len) into dst (size n) for a
+ * message: bytes outside 0x20-0x7e as \xNN, at most 160 input bytes then
+ * "...", cut to n. Never fails. */
+void mailssl__dialogue_quote(char *dst, size_t n, const char *s, size_t len);
+
 /* The connection ended (FIN, RST, close_notify, a fatal alert: how says
  * which, e.g. "closed the connection") while bytes[0..len) were pending
  * without a line end: fails the dialogue with a message that quotes them

@@ -997,16 +997,24 @@ static void timed_out(mailssl_probe *p, int64_t now)
         break;
     default: {
         int code = mailssl__dialogue_timeout_code(&p->dlg);
+        char q[200], pending[sizeof q + 48] = "";
 
+        if (p->inlen > 0) {
+            /* a line begun and never ended: show how far it got */
+            mailssl__dialogue_quote(q, sizeof q, (const char *)p->in,
+                                    p->inlen);
+            snprintf(pending, sizeof pending,
+                     "; it sent \"%s\" without a line end", q);
+        }
         mailssl__probe_fail(
             p, code, MAILSSL_SEVERITY_CRITICAL,
             "%s: no complete answer from the server within %s (%.0f ms in "
-            "this stage)",
+            "this stage)%s",
             code == MAILSSL_CODE_GREETING_TIMEOUT ? "no greeting"
             : code == MAILSSL_CODE_STARTTLS_TIMEOUT
                 ? "the capability/STARTTLS exchange stalled"
                 : "the service stalled after TLS",
-            which, waited);
+            which, waited, pending);
         break;
     }
     }

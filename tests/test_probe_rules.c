@@ -260,6 +260,9 @@ static void run_rule(const struct rule_case *c)
 
 /* ---- stage: the last stage that really completed ------------------------ */
 
+/* server bytes as a message quotes them */
+#define QUOTED(s) "\"" s "\" without a line end"
+
 #define NONE_SET 0, 0, 0, 0
 #define DAYS(n) n, 0, 0, 0
 #define LIMIT(deadline, stage, ms) 0, deadline, stage, ms
@@ -356,6 +359,20 @@ static const struct rule_case stages[] = {
      S_STEPS(SMTP_HELLO("EHLO "), S_SLEEP(20000)), NULL,
      LIMIT(5000, MAILSSL_STAGE_STARTTLS, 300), MAILSSL_CODE_STARTTLS_TIMEOUT,
      CRIT, MAILSSL_STAGE_GREETING, NULL, "stage deadline"},
+    /* a line begun, then silence: the phase's timeout, the bytes quoted */
+    {"smtp: greeting begun, then silence", "smtp",
+     S_STEPS(S_SEND("220 mail.example.test"), S_SLEEP(20000)), NULL,
+     LIMIT(5000, MAILSSL_STAGE_GREETING, 300), MAILSSL_CODE_GREETING_TIMEOUT,
+     CRIT, MAILSSL_STAGE_CONNECT, NULL,
+     "; it sent " QUOTED("220 mail.example.test")},
+    {"pop3: CAPA reply begun, then silence", "pop3",
+     S_STEPS(POP3_HELLO, S_SEND("+OK\r\nST"), S_SLEEP(20000)), NULL,
+     LIMIT(5000, MAILSSL_STAGE_STARTTLS, 300), MAILSSL_CODE_STARTTLS_TIMEOUT,
+     CRIT, MAILSSL_STAGE_GREETING, NULL, QUOTED("ST")},
+    {"imaps: greeting begun after TLS, then silence", "imaps",
+     S_STEPS(S_TLS, S_SEND("* OK IMAP"), S_SLEEP(20000)), NULL,
+     LIMIT(5000, MAILSSL_STAGE_POST_TLS, 300), MAILSSL_CODE_POST_TLS_FAILED,
+     CRIT, MAILSSL_STAGE_VERIFY, NULL, QUOTED("* OK IMAP")},
     /* a stage timeout of 0 is no limit of its own: the whole deadline */
     {"imap: greeting stage limit 300 ms", "imap", SILENT, NULL,
      LIMIT(1000, MAILSSL_STAGE_GREETING, 300), MAILSSL_CODE_GREETING_TIMEOUT,
@@ -373,8 +390,6 @@ END_TEST
 
 /* ---- cut-off lines: a row per service and phase ------------------------- */
 
-/* the quote as the message shows it */
-#define QUOTED(s) "\"" s "\" without a line end"
 #define CUT(prefix, bytes) prefix, bytes, NONE_SET
 #define GREETING_CUT(bytes) \
     CUT(NULL, bytes), MAILSSL_CODE_GREETING_MALFORMED, CRIT, \
