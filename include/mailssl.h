@@ -892,6 +892,9 @@ const char *mailssl_probe_tls_version(const mailssl_probe *p);
 const char *mailssl_probe_tls_cipher(const mailssl_probe *p);
 const char *mailssl_probe_tls_group(const mailssl_probe *p);
 size_t mailssl_probe_chain_length(const mailssl_probe *p);
+/* The capabilities the server announced after TLS (SPEC.md section 5),
+ * reported only when the post-TLS dialogue completed (diagnosis ok,
+ * cert-expiring): 0 / NULL otherwise, and for an index out of range. */
 size_t mailssl_probe_capability_count(const mailssl_probe *p);
 const char *mailssl_probe_capability(const mailssl_probe *p, size_t index);
 /* The findings of the probe (validation of the chain and others). Owned by
