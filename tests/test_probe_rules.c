@@ -1,8 +1,8 @@
 /*
  * The probe's rules of issue 14, as tables (one row a case, one runner):
  *  - stage: the last stage that really completed, for every diagnosis
- *    code (SPEC.md section 5; the rule per code is the README table
- *    "Stage per diagnosis"). cert-expiring is a valid certificate, also
+ *    code (SPEC.md section 5; the rule per code is the table of the
+ *    README's "Stages" entry). cert-expiring is a valid certificate, also
  *    inside the critical window: the service dialogue runs to the end;
  *  - a line cut off by the end of the connection (bytes without a line
  *    end, then FIN) is quoted, with the code of its phase, for every
