@@ -27,6 +27,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "certgen.h"
 #include "mailssl-gnutls.h"
 #include "mailssl.h"
@@ -1292,18 +1293,11 @@ int main(void)
 {
     Suite *s = suite_create("api-audit");
     TCase *tc = tcase_create("audit");
-    SRunner *sr;
-    int failed;
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, every_exported_symbol_is_audited);
     tcase_add_test(tc, bad_inputs);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s, CK_NOFORK);
 }

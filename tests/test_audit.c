@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "check_run.h"
 #include "certgen.h"
 #include "mailssl.h"
 
@@ -259,8 +260,6 @@ int main(void)
 {
     Suite *s = suite_create("audit");
     TCase *tc = tcase_create("audit");
-    SRunner *sr;
-    int failed;
 
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_add_checked_fixture(tc, setup_store, teardown_store);
@@ -273,9 +272,5 @@ int main(void)
     tcase_add_test(tc, api_bindings_and_listeners);
     tcase_add_test(tc, null_validator_means_defaults);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s, CK_FORK_GETENV);
 }

@@ -9,6 +9,7 @@
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 
+#include "check_run.h"
 #include "certgen.h"
 #include "mailssl.h"
 
@@ -253,8 +254,6 @@ int main(void)
 {
     Suite *s = suite_create("certinfo");
     TCase *tc = tcase_create("json");
-    SRunner *sr;
-    int failed;
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, ecdsa_leaf_all_fields);
@@ -265,9 +264,5 @@ int main(void)
     tcase_add_test(tc, credential_certificates_by_index);
     tcase_add_test(tc, garbage_is_null);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s, CK_FORK_GETENV);
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "certgen.h"
 #include "mailssl.h"
 
@@ -549,8 +550,6 @@ int main(void)
 {
     Suite *s = suite_create("config");
     TCase *e = tcase_create("errors"), *g = tcase_create("files");
-    SRunner *sr;
-    int failed;
 
     /* files once per test case (key derivations are slow), a fresh store
      * per test */
@@ -573,9 +572,5 @@ int main(void)
     tcase_add_test(g, lookups_during_reload);
     suite_add_tcase(s, e);
     suite_add_tcase(s, g);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s, CK_FORK_GETENV);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "check_run.h"
 #include "certgen.h"
 #include "mailssl.h"
 
@@ -385,8 +386,6 @@ int main(void)
 {
     Suite *s = suite_create("credential");
     TCase *tc = tcase_create("pem");
-    SRunner *sr;
-    int failed;
 
     /* the files once (key derivations for PKCS#12 are slow); tests that
      * change a file's mode put it back */
@@ -407,9 +406,5 @@ int main(void)
     tcase_add_test(tc, pkcs12_permissions_warn);
     tcase_add_test(tc, pkcs11_uri);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s, CK_FORK_GETENV);
 }

@@ -14,6 +14,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "check_run.h"
 #include "certgen.h"
 #include "mailssl-gnutls.h"
 #include "mailssl.h"
@@ -273,8 +274,6 @@ int main(void)
 {
     Suite *s = suite_create("glue");
     TCase *tc = tcase_create("gnutls");
-    SRunner *sr;
-    int failed;
 
     tcase_add_unchecked_fixture(tc, setup_creds, teardown_creds);
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -285,9 +284,5 @@ int main(void)
     tcase_add_test(tc, session_keeps_copy_after_reload);
     tcase_add_test(tc, attach_bad_arguments);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s, CK_FORK_GETENV);
 }

@@ -30,6 +30,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "check_run.h"
 #include "certgen.h"
 #include "mailssl.h"
 #include "scriptserver.h"
@@ -1263,8 +1264,6 @@ static TCase *tcase(Suite *s, const char *name, const TTest *t, int n)
 int main(void)
 {
     Suite *s = suite_create("hostile");
-    SRunner *sr;
-    int failed;
 
     tcase(s, "negotiation", test_negotiation, COUNT(negotiation));
     tcase(s, "injection", test_injection, COUNT(injection));
@@ -1276,9 +1275,5 @@ int main(void)
     tcase(s, "silence", test_silence, COUNT(silence));
     tcase(s, "tls", test_tls_side,
           (int)(N_TLS_BEHAVIOURS * N_TLS_SERVICES));
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s, CK_FORK_GETENV);
 }

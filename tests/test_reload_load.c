@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "certgen.h"
 #include "mailssl-gnutls.h"
 #include "mailssl.h"
@@ -383,16 +384,10 @@ int main(void)
 {
     Suite *s = suite_create("reload-load");
     TCase *tc = tcase_create("reload");
-    SRunner *sr;
-    int failed;
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, reload_100_times_under_handshakes);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s, CK_FORK_GETENV);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "check_run.h"
 #include "certgen.h"
 #include "mailssl.h"
 
@@ -789,8 +790,6 @@ int main(void)
     Suite *s = suite_create("store");
     TCase *p = tcase_create("precedence"), *n = tcase_create("normalize"),
           *o = tcase_create("operations"), *t = tcase_create("threads");
-    SRunner *sr;
-    int failed;
 
     tcase_add_unchecked_fixture(p, setup_creds, teardown_creds);
     tcase_add_unchecked_fixture(n, setup_creds, teardown_creds);
@@ -836,9 +835,5 @@ int main(void)
     suite_add_tcase(s, n);
     suite_add_tcase(s, o);
     suite_add_tcase(s, t);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s, CK_FORK_GETENV);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../check_run.h"
 #include "mailssl.h"
 #include "serve_dialogue.h"
 
@@ -197,8 +198,6 @@ int main(void)
 {
     Suite *s = suite_create("serve_dialogue");
     TCase *tc = tcase_create("dialogues");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, smtp_starttls_then_ehlo_without_starttls);
     tcase_add_test(tc, submission_offers_auth_only_over_tls);
@@ -210,9 +209,5 @@ int main(void)
     tcase_add_test(tc, too_long_and_timeout_close);
     tcase_add_test(tc, replies_are_bounded);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s, CK_FORK_GETENV);
 }
