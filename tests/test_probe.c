@@ -277,101 +277,46 @@ static const char *json_keys(const char *json)
 #define SMTP_CAPS_POST "250-mx.example.com\r\n250-PIPELINING\r\n" \
                        "250 AUTH PLAIN LOGIN\r\n"
 
-static const struct ss_step smtp_script[] = {
-    {SS_SEND, "220 mx.example.com ESMTP\r\n", 0, 0},
-    {SS_EXPECT, "EHLO ", 0, 0},
-    {SS_SEND, SMTP_CAPS_PRE, 0, 0},
-    {SS_EXPECT, "STARTTLS", 0, 0},
-    {SS_SEND, "220 2.0.0 Ready to start TLS\r\n", 0, 0},
-    {SS_TLS, 0, 0, 0},
-    {SS_EXPECT, "EHLO ", 0, 0},
-    {SS_SEND, SMTP_CAPS_POST, 0, 0},
-    {SS_EXPECT, "QUIT", 0, 0},
-    {SS_SEND, "221 2.0.0 Bye\r\n", 0, 0},
-    {SS_END, 0, 0, 0}};
-
-static const struct ss_step lmtp_script[] = {
-    {SS_SEND, "220 mx.example.com LMTP\r\n", 0, 0},
-    {SS_EXPECT, "LHLO ", 0, 0},
-    {SS_SEND, SMTP_CAPS_PRE, 0, 0},
-    {SS_EXPECT, "STARTTLS", 0, 0},
-    {SS_SEND, "220 2.0.0 Ready to start TLS\r\n", 0, 0},
-    {SS_TLS, 0, 0, 0},
-    {SS_EXPECT, "LHLO ", 0, 0},
-    {SS_SEND, SMTP_CAPS_POST, 0, 0},
-    {SS_EXPECT, "QUIT", 0, 0},
-    {SS_SEND, "221 2.0.0 Bye\r\n", 0, 0},
-    {SS_END, 0, 0, 0}};
-
-static const struct ss_step smtps_script[] = {
-    {SS_TLS, 0, 0, 0},
-    {SS_SEND, "220 mx.example.com ESMTP\r\n", 0, 0},
-    {SS_EXPECT, "EHLO ", 0, 0},
-    {SS_SEND, SMTP_CAPS_POST, 0, 0},
-    {SS_EXPECT, "QUIT", 0, 0},
-    {SS_SEND, "221 2.0.0 Bye\r\n", 0, 0},
-    {SS_END, 0, 0, 0}};
-
+/* SMTP and LMTP: greeting, hello, STARTTLS, hello again over TLS, QUIT */
+#define SMTP_DIALOGUE(greeting, hello)                                      \
+    SEND(greeting), EXPECT(hello), SEND(SMTP_CAPS_PRE), EXPECT("STARTTLS"),  \
+        SEND("220 2.0.0 Ready to start TLS\r\n"), TLS(NULL), EXPECT(hello),  \
+        SEND(SMTP_CAPS_POST), EXPECT("QUIT"), SEND("221 2.0.0 Bye\r\n")
+#define BYE_IMAP SEND("* BYE\r\n$TAG OK\r\n")
 #define IMAP_CAPS_POST "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n$TAG OK done\r\n"
-
-static const struct ss_step imap_script[] = {
-    {SS_SEND, "* OK IMAP4rev1 ready\r\n", 0, 0},
-    {SS_EXPECT, "A1 CAPABILITY", 0, 0},
-    {SS_SEND, "* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n"
-              "$TAG OK done\r\n", 0, 0},
-    {SS_EXPECT, "A2 STARTTLS", 0, 0},
-    {SS_SEND, "$TAG OK Begin TLS negotiation now\r\n", 0, 0},
-    {SS_TLS, 0, 0, 0},
-    {SS_EXPECT, "A3 CAPABILITY", 0, 0},
-    {SS_SEND, IMAP_CAPS_POST, 0, 0},
-    {SS_EXPECT, "A4 LOGOUT", 0, 0},
-    {SS_SEND, "* BYE\r\n$TAG OK\r\n", 0, 0},
-    {SS_END, 0, 0, 0}};
-
-static const struct ss_step imaps_script[] = {
-    {SS_TLS, 0, 0, 0},
-    {SS_SEND, "* OK IMAP4rev1 ready\r\n", 0, 0},
-    {SS_EXPECT, "A1 CAPABILITY", 0, 0},
-    {SS_SEND, IMAP_CAPS_POST, 0, 0},
-    {SS_EXPECT, "A2 LOGOUT", 0, 0},
-    {SS_SEND, "* BYE\r\n$TAG OK\r\n", 0, 0},
-    {SS_END, 0, 0, 0}};
-
 #define POP3_CAPS_POST "+OK\r\nUSER\r\nSASL PLAIN\r\n.\r\n"
 
+static const struct ss_step smtp_script[] = {
+    SMTP_DIALOGUE("220 mx.example.com ESMTP\r\n", "EHLO "), END};
+static const struct ss_step lmtp_script[] = {
+    SMTP_DIALOGUE("220 mx.example.com LMTP\r\n", "LHLO "), END};
+static const struct ss_step smtps_script[] = {
+    TLS(NULL), SEND("220 mx.example.com ESMTP\r\n"), EXPECT("EHLO "),
+    SEND(SMTP_CAPS_POST), EXPECT("QUIT"), SEND("221 2.0.0 Bye\r\n"), END};
+static const struct ss_step imap_script[] = {
+    SEND("* OK IMAP4rev1 ready\r\n"), EXPECT("A1 CAPABILITY"),
+    SEND("* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n$TAG OK done\r\n"),
+    EXPECT("A2 STARTTLS"), SEND("$TAG OK Begin TLS negotiation now\r\n"),
+    TLS(NULL), EXPECT("A3 CAPABILITY"), SEND(IMAP_CAPS_POST),
+    EXPECT("A4 LOGOUT"), BYE_IMAP, END};
+static const struct ss_step imaps_script[] = {
+    TLS(NULL), SEND("* OK IMAP4rev1 ready\r\n"), EXPECT("A1 CAPABILITY"),
+    SEND(IMAP_CAPS_POST), EXPECT("A2 LOGOUT"), BYE_IMAP, END};
 static const struct ss_step pop3_script[] = {
-    {SS_SEND, "+OK POP3 ready\r\n", 0, 0},
-    {SS_EXPECT, "CAPA", 0, 0},
-    {SS_SEND, "+OK\r\nSTLS\r\nTOP\r\n.\r\n", 0, 0},
-    {SS_EXPECT, "STLS", 0, 0},
-    {SS_SEND, "+OK Begin TLS\r\n", 0, 0},
-    {SS_TLS, 0, 0, 0},
-    {SS_EXPECT, "CAPA", 0, 0},
-    {SS_SEND, POP3_CAPS_POST, 0, 0},
-    {SS_EXPECT, "QUIT", 0, 0},
-    {SS_SEND, "+OK bye\r\n", 0, 0},
-    {SS_END, 0, 0, 0}};
-
+    SEND("+OK POP3 ready\r\n"), EXPECT("CAPA"),
+    SEND("+OK\r\nSTLS\r\nTOP\r\n.\r\n"), EXPECT("STLS"),
+    SEND("+OK Begin TLS\r\n"), TLS(NULL), EXPECT("CAPA"),
+    SEND(POP3_CAPS_POST), EXPECT("QUIT"), SEND("+OK bye\r\n"), END};
 static const struct ss_step pop3s_script[] = {
-    {SS_TLS, 0, 0, 0},
-    {SS_SEND, "+OK POP3 ready\r\n", 0, 0},
-    {SS_EXPECT, "CAPA", 0, 0},
-    {SS_SEND, POP3_CAPS_POST, 0, 0},
-    {SS_EXPECT, "QUIT", 0, 0},
-    {SS_SEND, "+OK bye\r\n", 0, 0},
-    {SS_END, 0, 0, 0}};
-
+    TLS(NULL), SEND("+OK POP3 ready\r\n"), EXPECT("CAPA"),
+    SEND(POP3_CAPS_POST), EXPECT("QUIT"), SEND("+OK bye\r\n"), END};
 static const struct ss_step sieve_script[] = {
-    {SS_SEND, "\"IMPLEMENTATION\" \"test\"\r\n\"SIEVE\" \"fileinto\"\r\n"
-              "\"STARTTLS\"\r\nOK \"ready\"\r\n", 0, 0},
-    {SS_EXPECT, "STARTTLS", 0, 0},
-    {SS_SEND, "OK \"begin TLS\"\r\n", 0, 0},
-    {SS_TLS, 0, 0, 0},
-    {SS_SEND, "\"IMPLEMENTATION\" \"test\"\r\n\"SIEVE\" \"fileinto\"\r\n"
-              "\"SASL\" \"PLAIN\"\r\nOK \"ready\"\r\n", 0, 0},
-    {SS_EXPECT, "LOGOUT", 0, 0},
-    {SS_SEND, "OK \"bye\"\r\n", 0, 0},
-    {SS_END, 0, 0, 0}};
+    SEND("\"IMPLEMENTATION\" \"test\"\r\n\"SIEVE\" \"fileinto\"\r\n"
+         "\"STARTTLS\"\r\nOK \"ready\"\r\n"),
+    EXPECT("STARTTLS"), SEND("OK \"begin TLS\"\r\n"), TLS(NULL),
+    SEND("\"IMPLEMENTATION\" \"test\"\r\n\"SIEVE\" \"fileinto\"\r\n"
+         "\"SASL\" \"PLAIN\"\r\nOK \"ready\"\r\n"),
+    EXPECT("LOGOUT"), SEND("OK \"bye\"\r\n"), END};
 
 #define CLIENT "mailssl-probe.invalid" /* the EHLO name */
 
