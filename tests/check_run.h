@@ -24,4 +24,17 @@ static inline int check_run(Suite *s, enum fork_status fork)
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+/* Rows in a static table. */
+#define CHECK_COUNT(table) ((int)(sizeof(table) / sizeof((table)[0])))
+
+/* A loop test over a table (tcase_add_loop_test(tc, fn, 0,
+ * CHECK_COUNT(table))): iteration _i gives row _i to runner, whose
+ * assertion messages name the row. */
+#define CHECK_TABLE_TEST(fn, runner, table)                                 \
+    START_TEST(fn)                                                          \
+    {                                                                       \
+        runner(&(table)[_i]);                                               \
+    }                                                                       \
+    END_TEST
+
 #endif

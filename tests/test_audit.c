@@ -14,14 +14,7 @@ static char *dir;
 static mailssl_store *st;
 static mailssl_report *rep;
 
-static char *path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+#define path(name) certgen_path(dir, (name))
 
 /* A CA, a leaf valid 2020-2040 and one that expired in 2021, and a
  * validator that trusts the CA and validates at 2030-01-01: every date is

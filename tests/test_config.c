@@ -17,14 +17,7 @@ static char *dir;
 static mailssl_store *st;
 static mailssl_credential *a_cred; /* a.pem and a.key, loaded once */
 
-static char *path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+#define path(name) certgen_path(dir, (name))
 
 static void write_text(const char *file, const char *text)
 {

@@ -12,14 +12,7 @@
 static char *dir;
 static struct certgen_cert leaf, other;
 
-static char *path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+#define path(name) certgen_path(dir, (name))
 
 static void setup(void)
 {

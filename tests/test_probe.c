@@ -984,31 +984,10 @@ static void run_pcase(const struct pcase *c)
     ss_stop(s);
 }
 
-#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-START_TEST(test_handshake_case)
-{
-    run_pcase(&handshake_cases[_i]);
-}
-END_TEST
-
-START_TEST(test_net_case)
-{
-    run_pcase(&net_cases[_i]);
-}
-END_TEST
-
-START_TEST(test_dialogue_case)
-{
-    run_pcase(&dialogue_cases[_i]);
-}
-END_TEST
-
-START_TEST(test_cert_case)
-{
-    run_pcase(&cert_cases[_i]);
-}
-END_TEST
+CHECK_TABLE_TEST(test_handshake_case, run_pcase, handshake_cases)
+CHECK_TABLE_TEST(test_net_case, run_pcase, net_cases)
+CHECK_TABLE_TEST(test_dialogue_case, run_pcase, dialogue_cases)
+CHECK_TABLE_TEST(test_cert_case, run_pcase, cert_cases)
 
 /* ---- cases of their own shape ---------------------------------------- */
 
@@ -1271,11 +1250,11 @@ int main(void)
     TCase *cert = tcase_create("certificate diagnoses");
 
     tcase_add_checked_fixture(tls, setup, teardown);
-    tcase_add_loop_test(tls, test_handshake_case, 0, COUNT(handshake_cases));
+    tcase_add_loop_test(tls, test_handshake_case, 0, CHECK_COUNT(handshake_cases));
     suite_add_tcase(s, tls);
 
     tcase_add_checked_fixture(net, setup, teardown);
-    tcase_add_loop_test(net, test_net_case, 0, COUNT(net_cases));
+    tcase_add_loop_test(net, test_net_case, 0, CHECK_COUNT(net_cases));
     tcase_add_test(net, test_connect_timeout);
     tcase_add_test(net, test_connect_refused);
     tcase_add_test(net, test_resolve_failed);
@@ -1284,16 +1263,16 @@ int main(void)
     suite_add_tcase(s, net);
 
     tcase_add_checked_fixture(svc, setup, teardown);
-    tcase_add_loop_test(svc, test_service_blocking, 0, COUNT(cases));
-    tcase_add_loop_test(svc, test_service_nonblocking, 0, COUNT(cases));
+    tcase_add_loop_test(svc, test_service_blocking, 0, CHECK_COUNT(cases));
+    tcase_add_loop_test(svc, test_service_nonblocking, 0, CHECK_COUNT(cases));
     suite_add_tcase(s, svc);
 
     tcase_add_checked_fixture(dlg, setup, teardown);
-    tcase_add_loop_test(dlg, test_dialogue_case, 0, COUNT(dialogue_cases));
+    tcase_add_loop_test(dlg, test_dialogue_case, 0, CHECK_COUNT(dialogue_cases));
     suite_add_tcase(s, dlg);
 
     tcase_add_checked_fixture(cert, setup, teardown);
-    tcase_add_loop_test(cert, test_cert_case, 0, COUNT(cert_cases));
+    tcase_add_loop_test(cert, test_cert_case, 0, CHECK_COUNT(cert_cases));
     suite_add_tcase(s, cert);
 
     tcase_add_checked_fixture(api, setup, teardown);

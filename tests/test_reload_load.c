@@ -60,14 +60,7 @@ static long failures;      /* atomic: failed, either side */
 static long presented[NCERTS + 1]; /* atomic; [NCERTS]: unknown */
 static long wrong_generation; /* atomic */
 
-static char *path(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+#define path(name) certgen_path(dir, (name))
 
 static void write_text(const char *file, const char *text)
 {

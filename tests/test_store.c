@@ -107,7 +107,6 @@ static int who(const char *addr, int port, int service, const char *sni)
 #define IMAPS MAILSSL_SERVICE_IMAPS
 #define ANYS MAILSSL_SERVICE_ANY
 #define ANYP MAILSSL_PORT_ANY
-#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* ---- the cases as tables: one row a case, a script of steps ----------- */
 
@@ -426,23 +425,9 @@ static const struct store_case operations[] = {
      "listeners 2"},
 };
 
-START_TEST(precedence_case)
-{
-    play(&precedence[_i]);
-}
-END_TEST
-
-START_TEST(normalize_case)
-{
-    play(&normalize[_i]);
-}
-END_TEST
-
-START_TEST(operations_case)
-{
-    play(&operations[_i]);
-}
-END_TEST
+CHECK_TABLE_TEST(precedence_case, play, precedence)
+CHECK_TABLE_TEST(normalize_case, play, normalize)
+CHECK_TABLE_TEST(operations_case, play, operations)
 
 /* ---- cases of their own shape ---------------------------------------- */
 
@@ -761,10 +746,10 @@ int main(void)
         tcase_add_checked_fixture(all[i], setup, teardown);
         suite_add_tcase(s, all[i]);
     }
-    tcase_add_loop_test(p, precedence_case, 0, COUNT(precedence));
-    tcase_add_loop_test(n, normalize_case, 0, COUNT(normalize));
+    tcase_add_loop_test(p, precedence_case, 0, CHECK_COUNT(precedence));
+    tcase_add_loop_test(n, normalize_case, 0, CHECK_COUNT(normalize));
     tcase_add_test(n, norm_mapped_sockaddr_is_ipv4);
-    tcase_add_loop_test(o, operations_case, 0, COUNT(operations));
+    tcase_add_loop_test(o, operations_case, 0, CHECK_COUNT(operations));
     tcase_add_test(o, bad_arguments);
     tcase_add_test(o, random_against_reference);
     tcase_add_test(t, lookups_during_replace);

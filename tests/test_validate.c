@@ -25,14 +25,7 @@ static char *other_cafile; /* an unrelated root */
 static struct certgen_cert root, inter, other_root;
 static const char *const mail_names[] = {"mail.example.com", NULL};
 
-static char *path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+#define path(name) certgen_path(dir, (name))
 
 /* The PKI is made once per test case, in the parent process. */
 static void pki_setup(void)
