@@ -251,19 +251,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("audit");
-    TCase *tc = tcase_create("audit");
+    const TTest *tests[] = {
+        every_listener_resolves, listener_without_binding,
+        family_listener_needs_family_binding,
+        named_binding_does_not_cover_no_sni,
+        expired_credential_is_reported_twice,
+        key_permissions_reach_the_audit, api_bindings_and_listeners,
+        null_validator_means_defaults, NULL};
+    const struct check_fixture fx = {setup, teardown, setup_store, teardown_store, 0};
 
-    tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_add_checked_fixture(tc, setup_store, teardown_store);
-    tcase_add_test(tc, every_listener_resolves);
-    tcase_add_test(tc, listener_without_binding);
-    tcase_add_test(tc, family_listener_needs_family_binding);
-    tcase_add_test(tc, named_binding_does_not_cover_no_sni);
-    tcase_add_test(tc, expired_credential_is_reported_twice);
-    tcase_add_test(tc, key_permissions_reach_the_audit);
-    tcase_add_test(tc, api_bindings_and_listeners);
-    tcase_add_test(tc, null_validator_means_defaults);
-    suite_add_tcase(s, tc);
-    return check_run(s, CK_FORK_GETENV);
+    return check_main("audit", "audit", &fx, tests);
 }

@@ -272,17 +272,11 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("glue");
-    TCase *tc = tcase_create("gnutls");
+    const TTest *tests[] = {
+        no_sni_gets_address_binding, sni_gets_named_binding,
+        strict_sends_unrecognized_name, no_binding_fails_the_handshake,
+        session_keeps_copy_after_reload, attach_bad_arguments, NULL};
+    const struct check_fixture fx = {setup_creds, teardown_creds, setup, teardown, 0};
 
-    tcase_add_unchecked_fixture(tc, setup_creds, teardown_creds);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, no_sni_gets_address_binding);
-    tcase_add_test(tc, sni_gets_named_binding);
-    tcase_add_test(tc, strict_sends_unrecognized_name);
-    tcase_add_test(tc, no_binding_fails_the_handshake);
-    tcase_add_test(tc, session_keeps_copy_after_reload);
-    tcase_add_test(tc, attach_bad_arguments);
-    suite_add_tcase(s, tc);
-    return check_run(s, CK_FORK_GETENV);
+    return check_main("glue", "gnutls", &fx, tests);
 }

@@ -321,12 +321,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("reload-load");
-    TCase *tc = tcase_create("reload");
+    const TTest *tests[] = {
+        reload_100_times_under_handshakes, NULL};
+    const struct check_fixture fx = {NULL, NULL, setup, teardown, 600};
 
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, reload_100_times_under_handshakes);
-    suite_add_tcase(s, tc);
-    return check_run(s, CK_FORK_GETENV);
+    return check_main("reload-load", "reload", &fx, tests);
 }

@@ -106,13 +106,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("url");
-    TCase *tc = tcase_create("url");
+    const TTest *tests[] = {
+        test_good, test_bad, test_connect_to, NULL};
+    const struct check_fixture fx = {NULL, NULL, setup, teardown, 0};
 
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_good);
-    tcase_add_test(tc, test_bad);
-    tcase_add_test(tc, test_connect_to);
-    suite_add_tcase(s, tc);
-    return check_run(s, CK_FORK_GETENV);
+    return check_main("url", "url", &fx, tests);
 }
