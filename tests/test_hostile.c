@@ -566,7 +566,8 @@ static void run_case(const struct hcase *c, size_t chain_length)
 
 static const struct hcase negotiation[] = {
     {"smtp: STARTTLS not advertised", "smtp", SMTP_HELLO,
-     STEPS(SEND("250-mx.example\r\n250-AUTH PLAIN LOGIN PTX\r\n" "250 SIZE 10\r\n"),
+     STEPS(SEND("250-mx.example\r\n250-AUTH PLAIN LOGIN PTX\r\n"
+                "250 SIZE 10\r\n"),
      EXPECT("QUIT")), NULL, C(STARTTLS_NOT_OFFERED), AT(GREETING),
      .msg = "does not offer STARTTLS"},
     {"smtp: STARTTLS only in the EHLO greeting line", "smtp", SMTP_HELLO,
@@ -673,7 +674,8 @@ static const struct hcase injection[] = {
      DRAIN), NULL, C(PROTOCOL_ERROR), AT(GREETING), .flags = F_SILENT,
      .msg = "before the probe sent STARTTLS"},
     {"imap: go-ahead before STARTTLS was sent", "imap", IMAP_HELLO,
-     STEPS(SEND("* CAPABILITY IMAP4rev1 STARTTLS\r\nA1 OK\r\n" "A2 OK PTX Begin TLS\r\n"),
+     STEPS(SEND("* CAPABILITY IMAP4rev1 STARTTLS\r\nA1 OK\r\n"
+                "A2 OK PTX Begin TLS\r\n"),
      MARK, DRAIN), NULL, C(PROTOCOL_ERROR), AT(GREETING), .flags = F_SILENT,
      .msg = "before the probe sent STARTTLS"},
     {"imap: BYE before the tagged OK", "imap", IMAP_TO_STARTTLS, STEPS(MARK,
@@ -681,7 +683,8 @@ static const struct hcase injection[] = {
      C(PROTOCOL_ERROR), AT(GREETING), .flags = F_SILENT,
      .msg = "ended the session"},
     {"imap: BYE in the CAPABILITY answer", "imap", IMAP_HELLO,
-     STEPS(SEND("* CAPABILITY IMAP4rev1 STARTTLS\r\n* BYE PTX\r\n" "$TAG OK\r\n"),
+     STEPS(SEND("* CAPABILITY IMAP4rev1 STARTTLS\r\n* BYE PTX\r\n"
+                "$TAG OK\r\n"),
      DRAIN), NULL, C(PROTOCOL_ERROR), AT(GREETING),
      .msg = "ended the session"},
 };
@@ -695,9 +698,12 @@ static const struct hcase imap_cases[] = {
      .msg = "PREAUTH"},
     {"imap: untagged LIST/STATUS/EXISTS/CAPABILITY before STARTTLS", "imap",
      STEPS(SEND("* OK PTX ready\r\n* 3 EXISTS\r\n"), EXPECT("A1 CAPABILITY"),
-     SEND("* LIST () \"/\" PTX-INBOX\r\n* STATUS INBOX (MESSAGES 3)\r\n" "* CAPABILITY IMAP4rev1 STARTTLS PTX-PRE\r\n* 4 EXISTS\r\n" "$TAG OK done\r\n"),
+     SEND("* LIST () \"/\" PTX-INBOX\r\n* STATUS INBOX (MESSAGES 3)\r\n"
+          "* CAPABILITY IMAP4rev1 STARTTLS PTX-PRE\r\n* 4 EXISTS\r\n"
+          "$TAG OK done\r\n"),
      EXPECT("A2 STARTTLS"), MARK,
-     SEND("* CAPABILITY IMAP4rev1 AUTH=PLAIN PTX-INJECTED\r\n" "* 5 EXISTS\r\n* LIST () \"/\" PTX\r\n$TAG OK Begin TLS\r\n")),
+     SEND("* CAPABILITY IMAP4rev1 AUTH=PLAIN PTX-INJECTED\r\n"
+          "* 5 EXISTS\r\n* LIST () \"/\" PTX\r\n$TAG OK Begin TLS\r\n")),
      IMAP_POST, NULL, C(OK), AT(DONE), .caps = IMAP_CAPS},
     {"imap: STARTTLS OK hidden in a CAPABILITY line", "imap", IMAP_TO_STARTTLS,
      STEPS(MARK, SEND("* CAPABILITY IMAP4rev1 PTX A2 OK Begin TLS\r\n"),
@@ -718,12 +724,15 @@ static const struct hcase imap_cases[] = {
     {"imap: ALERT before TLS", "imap",
      STEPS(SEND("* OK [ALERT] PTX-ALERT your password expired\r\n"),
      EXPECT("A1 CAPABILITY"),
-     SEND("* OK [ALERT] PTX-ALERT call 555\r\n" "* CAPABILITY IMAP4rev1 STARTTLS\r\n" "$TAG OK [ALERT] PTX-ALERT done\r\n"),
+     SEND("* OK [ALERT] PTX-ALERT call 555\r\n"
+          "* CAPABILITY IMAP4rev1 STARTTLS\r\n"
+          "$TAG OK [ALERT] PTX-ALERT done\r\n"),
      EXPECT("A2 STARTTLS"), MARK,
      SEND("* OK [ALERT] PTX-ALERT\r\n$TAG OK [ALERT] PTX Begin TLS\r\n")),
      IMAP_POST, NULL, C(OK), AT(DONE), .caps = IMAP_CAPS},
     {"imap: ALERT refusing STARTTLS", "imap", IMAP_TO_STARTTLS,
-     STEPS(SEND("$TAG NO [ALERT] PTX-ALERT certificate installed, " "verified\r\n"),
+     STEPS(SEND("$TAG NO [ALERT] PTX-ALERT certificate installed, "
+                "verified\r\n"),
      EXPECT("A3 LOGOUT")), NULL, C(STARTTLS_REFUSED), AT(GREETING)},
 };
 
@@ -858,7 +867,8 @@ static const struct hcase greetings[] = {
      EXPECT("STLS"), MARK, SEND("+OK\r\n")), POP3_POST, NULL, C(OK), AT(DONE),
      .caps = POP3_CAPS},
     {"sieve: greeting not UTF-8", "sieve",
-     STEPS(SEND("\"IMPLEMENTATION\" \"\xff\xfe PTX\"\r\n\"STARTTLS\"\r\n" "OK \"\xc3\x28\"\r\n"),
+     STEPS(SEND("\"IMPLEMENTATION\" \"\xff\xfe PTX\"\r\n\"STARTTLS\"\r\n"
+                "OK \"\xc3\x28\"\r\n"),
      EXPECT("STARTTLS"), MARK, SEND("OK\r\n")), SIEVE_POST, NULL, C(OK),
      AT(DONE), .caps = SIEVE_CAPS},
 };

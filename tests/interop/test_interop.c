@@ -6,8 +6,8 @@
  * unchecked fixture - in the runner's process, before the tests are forked
  * - and stops it afterwards, whatever the tests did; the harness's
  * atexit/fatal-signal handlers stop it if the runner dies. Each test
- * probes one row of its case's table and asserts the exact diagnosis code and the
- * certificate seen; on a mismatch the server's own log lines from the
+ * probes one row of its case's table and asserts the exact diagnosis
+ * code and the certificate seen; on a mismatch the server's own log lines from the
  * probe's time are written to the test output.
  *
  * Without the server binaries the suite exits 77 (skipped), unless
