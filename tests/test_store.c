@@ -431,42 +431,54 @@ CHECK_TABLE_TEST(operations_case, play, operations)
 
 /* ---- cases of their own shape ---------------------------------------- */
 
+/* Lookups by socket address (as a server has them from getsockname): an
+ * IPv4-mapped IPv6 address is the IPv4 one. */
 START_TEST(norm_mapped_sockaddr_is_ipv4)
 {
-    struct sockaddr_in6 s6;
-    struct sockaddr_in s4;
-    mailssl_credential *c;
+    static const struct {
+        int family;
+        const char *addr;
+        int port, want; /* credential index, -1: a miss */
+    } rows[] = {{AF_INET6, "::ffff:192.0.2.7", 993, 0},
+                {AF_INET6, "2001:db8::1", 993, 1},
+                {AF_INET, "192.0.2.7", 993, 0},
+                {AF_INET, "192.0.2.7", 994, -1}};
+    size_t i;
+
     add(0, IMAPS, "192.0.2.7", 993, "*");
     add(1, IMAPS, "2001:db8::1", 993, "*");
-    memset(&s6, 0, sizeof s6);
-    s6.sin6_family = AF_INET6;
-    s6.sin6_port = htons(993);
-    inet_pton(AF_INET6, "::ffff:192.0.2.7", &s6.sin6_addr);
-    ck_assert_int_eq(mailssl_store_lookup(st, (struct sockaddr *)&s6, IMAPS,
-                                          NULL, &c, NULL, 0),
-                     MAILSSL_OK);
-    ck_assert_ptr_eq(c, cred[0]);
-    mailssl_credential_free(c);
-    inet_pton(AF_INET6, "2001:db8::1", &s6.sin6_addr);
-    ck_assert_int_eq(mailssl_store_lookup(st, (struct sockaddr *)&s6, IMAPS,
-                                          NULL, &c, NULL, 0),
-                     MAILSSL_OK);
-    ck_assert_ptr_eq(c, cred[1]);
-    mailssl_credential_free(c);
-    memset(&s4, 0, sizeof s4);
-    s4.sin_family = AF_INET;
-    s4.sin_port = htons(993);
-    inet_pton(AF_INET, "192.0.2.7", &s4.sin_addr);
-    ck_assert_int_eq(mailssl_store_lookup(st, (struct sockaddr *)&s4, IMAPS,
-                                          NULL, &c, NULL, 0),
-                     MAILSSL_OK);
-    ck_assert_ptr_eq(c, cred[0]);
-    mailssl_credential_free(c);
-    s4.sin_port = htons(994);
-    ck_assert_int_eq(mailssl_store_lookup(st, (struct sockaddr *)&s4, IMAPS,
-                                          NULL, &c, NULL, 0),
-                     MAILSSL_ERR_NOT_FOUND);
-    ck_assert_ptr_null(c);
+    for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct sockaddr_storage ss;
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        mailssl_credential *c;
+        int rc;
+
+        memset(&ss, 0, sizeof ss);
+        if (rows[i].family == AF_INET6) {
+            s6->sin6_family = AF_INET6;
+            s6->sin6_port = htons((uint16_t)rows[i].port);
+            ck_assert_int_eq(inet_pton(AF_INET6, rows[i].addr,
+                                       &s6->sin6_addr), 1);
+        } else {
+            s4->sin_family = AF_INET;
+            s4->sin_port = htons((uint16_t)rows[i].port);
+            ck_assert_int_eq(inet_pton(AF_INET, rows[i].addr, &s4->sin_addr),
+                             1);
+        }
+        rc = mailssl_store_lookup(st, (struct sockaddr *)&ss, IMAPS, NULL, &c,
+                                  NULL, 0);
+        if (rows[i].want < 0) {
+            ck_assert_msg(rc == MAILSSL_ERR_NOT_FOUND, "%s port %d: %d",
+                          rows[i].addr, rows[i].port, rc);
+            ck_assert_ptr_null(c);
+        } else {
+            ck_assert_msg(rc == MAILSSL_OK, "%s port %d: %d", rows[i].addr,
+                          rows[i].port, rc);
+            ck_assert_ptr_eq(c, cred[rows[i].want]);
+            mailssl_credential_free(c);
+        }
+    }
 }
 END_TEST
 
