@@ -159,7 +159,7 @@ static int conn_write(struct conn *c, const char *d, size_t n)
     return 0;
 }
 
-static int64_t mono_ms(void)
+int64_t ss_mono_ms(void)
 {
     struct timespec ts;
 
@@ -172,10 +172,10 @@ static int64_t mono_ms(void)
  * the client closed or ss_stop was called. */
 static int pause_ms(struct conn *c, int ms)
 {
-    int64_t end = mono_ms() + ms;
+    int64_t end = ss_mono_ms() + ms;
 
     for (;;) {
-        int64_t left = end - mono_ms();
+        int64_t left = end - ss_mono_ms();
         int w;
 
         if (left <= 0)

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "certgen.h"
+#include "check_run.h"
 #include "mailssl.h"
 #include "scriptserver.h"
 
@@ -76,66 +77,66 @@ static void fixture_down(void)
  * STARTTLS reply, into TLS (waiting for the first post-TLS command or, for
  * Sieve, about to re-send the capabilities), and the rest of a good
  * post-TLS dialogue. */
-#define SMTP_GREETS S_SEND("220 mx.example.test ESMTP\r\n")
-#define SMTP_HELLO(h) SMTP_GREETS, S_EXPECT(h)
+#define SMTP_GREETS SEND("220 mx.example.test ESMTP\r\n")
+#define SMTP_HELLO(h) SMTP_GREETS, EXPECT(h)
 #define SMTP_TO_GO(h) \
-    SMTP_HELLO(h), S_SEND("250-mx.example.test\r\n250 STARTTLS\r\n"), \
-        S_EXPECT("STARTTLS")
+    SMTP_HELLO(h), SEND("250-mx.example.test\r\n250 STARTTLS\r\n"), \
+        EXPECT("STARTTLS")
 #define SMTP_IN_TLS(h) \
-    SMTP_TO_GO(h), S_SEND("220 2.0.0 go ahead\r\n"), S_TLS, S_EXPECT(h)
+    SMTP_TO_GO(h), SEND("220 2.0.0 go ahead\r\n"), TLS(NULL), EXPECT(h)
 #define SMTP_DONE \
-    S_SEND("250-mx.example.test\r\n250 AUTH PLAIN\r\n"), S_EXPECT("QUIT"), \
-        S_SEND("221 bye\r\n")
+    SEND("250-mx.example.test\r\n250 AUTH PLAIN\r\n"), EXPECT("QUIT"), \
+        SEND("221 bye\r\n")
 #define SMTP_CAPS "AUTH PLAIN"
 
-#define IMAP_GREETS S_SEND("* OK IMAP4rev1 ready\r\n")
-#define IMAP_HELLO IMAP_GREETS, S_EXPECT("A1 CAPABILITY")
+#define IMAP_GREETS SEND("* OK IMAP4rev1 ready\r\n")
+#define IMAP_HELLO IMAP_GREETS, EXPECT("A1 CAPABILITY")
 #define IMAP_TO_GO \
-    IMAP_HELLO, S_SEND("* CAPABILITY IMAP4rev1 STARTTLS\r\n$TAG OK\r\n"), \
-        S_EXPECT("A2 STARTTLS")
+    IMAP_HELLO, SEND("* CAPABILITY IMAP4rev1 STARTTLS\r\n$TAG OK\r\n"), \
+        EXPECT("A2 STARTTLS")
 #define IMAP_IN_TLS \
-    IMAP_TO_GO, S_SEND("$TAG OK begin TLS\r\n"), S_TLS, \
-        S_EXPECT("A3 CAPABILITY")
+    IMAP_TO_GO, SEND("$TAG OK begin TLS\r\n"), TLS(NULL), \
+        EXPECT("A3 CAPABILITY")
 #define IMAP_DONE(logout) \
-    S_SEND("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n$TAG OK\r\n"), \
-        S_EXPECT(logout), S_SEND("* BYE\r\n$TAG OK\r\n")
+    SEND("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n$TAG OK\r\n"), \
+        EXPECT(logout), SEND("* BYE\r\n$TAG OK\r\n")
 #define IMAP_CAPS "IMAP4rev1|AUTH=PLAIN"
 
-#define POP3_GREETS S_SEND("+OK POP3 ready\r\n")
-#define POP3_HELLO POP3_GREETS, S_EXPECT("CAPA")
-#define POP3_TO_GO POP3_HELLO, S_SEND("+OK\r\nSTLS\r\n.\r\n"), S_EXPECT("STLS")
+#define POP3_GREETS SEND("+OK POP3 ready\r\n")
+#define POP3_HELLO POP3_GREETS, EXPECT("CAPA")
+#define POP3_TO_GO POP3_HELLO, SEND("+OK\r\nSTLS\r\n.\r\n"), EXPECT("STLS")
 #define POP3_IN_TLS \
-    POP3_TO_GO, S_SEND("+OK begin TLS\r\n"), S_TLS, S_EXPECT("CAPA")
+    POP3_TO_GO, SEND("+OK begin TLS\r\n"), TLS(NULL), EXPECT("CAPA")
 #define POP3_DONE \
-    S_SEND("+OK\r\nUSER\r\nSASL PLAIN\r\n.\r\n"), S_EXPECT("QUIT"), \
-        S_SEND("+OK bye\r\n")
+    SEND("+OK\r\nUSER\r\nSASL PLAIN\r\n.\r\n"), EXPECT("QUIT"), \
+        SEND("+OK bye\r\n")
 #define POP3_CAPS "USER|SASL PLAIN"
 
 #define SIEVE_IMPL "\"IMPLEMENTATION\" \"rules\"\r\n"
 #define SIEVE_TO_GO \
-    S_SEND(SIEVE_IMPL "\"STARTTLS\"\r\nOK\r\n"), S_EXPECT("STARTTLS")
-#define SIEVE_IN_TLS SIEVE_TO_GO, S_SEND("OK \"begin TLS\"\r\n"), S_TLS
+    SEND(SIEVE_IMPL "\"STARTTLS\"\r\nOK\r\n"), EXPECT("STARTTLS")
+#define SIEVE_IN_TLS SIEVE_TO_GO, SEND("OK \"begin TLS\"\r\n"), TLS(NULL)
 #define SIEVE_DONE \
-    S_SEND(SIEVE_IMPL "\"SASL\" \"PLAIN\"\r\nOK\r\n"), S_EXPECT("LOGOUT"), \
-        S_SEND("OK\r\n")
+    SEND(SIEVE_IMPL "\"SASL\" \"PLAIN\"\r\nOK\r\n"), EXPECT("LOGOUT"), \
+        SEND("OK\r\n")
 #define SIEVE_CAPS "IMPLEMENTATION|SASL"
 
 /* implicit TLS: the handshake, then the greeting and the first command */
-#define SMTPS_HELLO S_TLS, SMTP_HELLO("EHLO ")
-#define IMAPS_HELLO S_TLS, IMAP_HELLO
-#define POP3S_HELLO S_TLS, POP3_HELLO
+#define SMTPS_HELLO TLS(NULL), SMTP_HELLO("EHLO ")
+#define IMAPS_HELLO TLS(NULL), IMAP_HELLO
+#define POP3S_HELLO TLS(NULL), POP3_HELLO
 
 /* the whole good dialogue of each service */
-#define SMTP_FULL S_STEPS(SMTP_IN_TLS("EHLO "), SMTP_DONE)
-#define LMTP_FULL S_STEPS(SMTP_IN_TLS("LHLO "), SMTP_DONE)
-#define SMTPS_FULL S_STEPS(SMTPS_HELLO, SMTP_DONE)
-#define IMAP_FULL S_STEPS(IMAP_IN_TLS, IMAP_DONE("A4 LOGOUT"))
-#define IMAPS_FULL S_STEPS(IMAPS_HELLO, IMAP_DONE("A2 LOGOUT"))
-#define POP3_FULL S_STEPS(POP3_IN_TLS, POP3_DONE)
-#define POP3S_FULL S_STEPS(POP3S_HELLO, POP3_DONE)
-#define SIEVE_FULL S_STEPS(SIEVE_IN_TLS, SIEVE_DONE)
+#define SMTP_FULL STEPS(SMTP_IN_TLS("EHLO "), SMTP_DONE)
+#define LMTP_FULL STEPS(SMTP_IN_TLS("LHLO "), SMTP_DONE)
+#define SMTPS_FULL STEPS(SMTPS_HELLO, SMTP_DONE)
+#define IMAP_FULL STEPS(IMAP_IN_TLS, IMAP_DONE("A4 LOGOUT"))
+#define IMAPS_FULL STEPS(IMAPS_HELLO, IMAP_DONE("A2 LOGOUT"))
+#define POP3_FULL STEPS(POP3_IN_TLS, POP3_DONE)
+#define POP3S_FULL STEPS(POP3S_HELLO, POP3_DONE)
+#define SIEVE_FULL STEPS(SIEVE_IN_TLS, SIEVE_DONE)
 
-#define SILENT S_STEPS(S_SLEEP(20000))
+#define SILENT STEPS(SLEEP(20000))
 
 /* ---- one row a case ----------------------------------------------------- */
 
@@ -292,7 +293,7 @@ static const struct rule_case stages[] = {
     {"imaps: expiring, warning", "imaps", IMAPS_FULL, NULL, DAYS(10),
      MAILSSL_CODE_CERT_EXPIRING, WARN, MAILSSL_STAGE_DONE, IMAP_CAPS, NULL},
     /* expiring and then the service fails: the dialogue decides */
-    {"imaps: expiring, critical, then closed", "imaps", S_STEPS(S_TLS),
+    {"imaps: expiring, critical, then closed", "imaps", STEPS(TLS(NULL)),
      NULL, DAYS(3), MAILSSL_CODE_POST_TLS_FAILED, CRIT, MAILSSL_STAGE_VERIFY,
      NULL, "after the TLS handshake"},
     {"imaps: ok", "imaps", IMAPS_FULL, NULL, NONE_SET, MAILSSL_CODE_OK,
@@ -309,68 +310,68 @@ static const struct rule_case stages[] = {
      NULL},
     /* the handshake failed: the stage before it */
     {"imaps: closed in the handshake", "imaps",
-     S_STEPS(S_RECV, S_CLOSE), NULL, NONE_SET,
+     STEPS(RECV, CLOSE), NULL, NONE_SET,
      MAILSSL_CODE_TLS_CLOSED_DURING_HANDSHAKE, CRIT, MAILSSL_STAGE_CONNECT,
      NULL, NULL},
     {"smtp: closed in the handshake", "smtp",
-     S_STEPS(SMTP_TO_GO("EHLO "), S_SEND("220 go ahead\r\n"), S_RECV,
-             S_CLOSE),
+     STEPS(SMTP_TO_GO("EHLO "), SEND("220 go ahead\r\n"), RECV,
+             CLOSE),
      NULL, NONE_SET, MAILSSL_CODE_TLS_CLOSED_DURING_HANDSHAKE, CRIT,
      MAILSSL_STAGE_STARTTLS, NULL, NULL},
     /* the post-TLS dialogue failed: verify completed */
-    {"pop3s: closed after the handshake", "pop3s", S_STEPS(S_TLS), NULL,
+    {"pop3s: closed after the handshake", "pop3s", STEPS(TLS(NULL)), NULL,
      NONE_SET, MAILSSL_CODE_POST_TLS_FAILED, CRIT, MAILSSL_STAGE_VERIFY, NULL,
      NULL},
-    {"sieve: post-TLS timeout", "sieve", S_STEPS(SIEVE_IN_TLS, S_SLEEP(20000)),
+    {"sieve: post-TLS timeout", "sieve", STEPS(SIEVE_IN_TLS, SLEEP(20000)),
      NULL, LIMIT(5000, MAILSSL_STAGE_POST_TLS, 300),
      MAILSSL_CODE_POST_TLS_FAILED, CRIT, MAILSSL_STAGE_VERIFY, NULL,
      "stage deadline"},
     /* the plaintext dialogue */
     {"smtp: greeting rejected", "smtp",
-     S_STEPS(S_SEND("554 no service\r\n"), S_DRAIN), NULL, NONE_SET,
+     STEPS(SEND("554 no service\r\n"), DRAIN), NULL, NONE_SET,
      MAILSSL_CODE_GREETING_REJECTED, CRIT, MAILSSL_STAGE_CONNECT, NULL, NULL},
     {"imap: greeting malformed", "imap",
-     S_STEPS(S_SEND("HELLO\r\n"), S_DRAIN), NULL, NONE_SET,
+     STEPS(SEND("HELLO\r\n"), DRAIN), NULL, NONE_SET,
      MAILSSL_CODE_GREETING_MALFORMED, CRIT, MAILSSL_STAGE_CONNECT, NULL,
      NULL},
-    {"pop3: closed before the greeting", "pop3", S_STEPS(S_CLOSE), NULL,
+    {"pop3: closed before the greeting", "pop3", STEPS(CLOSE), NULL,
      NONE_SET, MAILSSL_CODE_GREETING_REJECTED, CRIT, MAILSSL_STAGE_CONNECT,
      NULL, "before sending a greeting"},
     {"imap: PREAUTH", "imap",
-     S_STEPS(S_SEND("* PREAUTH hi\r\n"), S_DRAIN), NULL, NONE_SET,
+     STEPS(SEND("* PREAUTH hi\r\n"), DRAIN), NULL, NONE_SET,
      MAILSSL_CODE_STARTTLS_PREAUTH, CRIT, MAILSSL_STAGE_GREETING, NULL, NULL},
     {"pop3: STLS not offered", "pop3",
-     S_STEPS(POP3_HELLO, S_SEND("+OK\r\nUSER\r\n.\r\n"), S_DRAIN), NULL,
+     STEPS(POP3_HELLO, SEND("+OK\r\nUSER\r\n.\r\n"), DRAIN), NULL,
      NONE_SET, MAILSSL_CODE_STARTTLS_NOT_OFFERED, CRIT,
      MAILSSL_STAGE_GREETING, NULL, NULL},
     {"smtp: STARTTLS refused", "smtp",
-     S_STEPS(SMTP_TO_GO("EHLO "), S_SEND("454 4.7.0 no TLS\r\n"), S_DRAIN),
+     STEPS(SMTP_TO_GO("EHLO "), SEND("454 4.7.0 no TLS\r\n"), DRAIN),
      NULL, NONE_SET, MAILSSL_CODE_STARTTLS_REFUSED, CRIT,
      MAILSSL_STAGE_GREETING, NULL, NULL},
     {"imap: STARTTLS answered by another tag", "imap",
-     S_STEPS(IMAP_TO_GO, S_SEND("B9 OK begin\r\n"), S_DRAIN), NULL,
+     STEPS(IMAP_TO_GO, SEND("B9 OK begin\r\n"), DRAIN), NULL,
      NONE_SET, MAILSSL_CODE_PROTOCOL_ERROR, CRIT, MAILSSL_STAGE_GREETING,
      NULL, NULL},
     {"pop3: STARTTLS injection", "pop3",
-     S_STEPS(POP3_TO_GO, S_SEND("+OK go\r\n+OK injected\r\n"), S_DRAIN), NULL,
+     STEPS(POP3_TO_GO, SEND("+OK go\r\n+OK injected\r\n"), DRAIN), NULL,
      NONE_SET, MAILSSL_CODE_STARTTLS_INJECTION, CRIT, MAILSSL_STAGE_GREETING,
      NULL, NULL},
     {"smtp: STARTTLS timeout", "smtp",
-     S_STEPS(SMTP_HELLO("EHLO "), S_SLEEP(20000)), NULL,
+     STEPS(SMTP_HELLO("EHLO "), SLEEP(20000)), NULL,
      LIMIT(5000, MAILSSL_STAGE_STARTTLS, 300), MAILSSL_CODE_STARTTLS_TIMEOUT,
      CRIT, MAILSSL_STAGE_GREETING, NULL, "stage deadline"},
     /* a line begun, then silence: the phase's timeout, the bytes quoted */
     {"smtp: greeting begun, then silence", "smtp",
-     S_STEPS(S_SEND("220 mail.example.test"), S_SLEEP(20000)), NULL,
+     STEPS(SEND("220 mail.example.test"), SLEEP(20000)), NULL,
      LIMIT(5000, MAILSSL_STAGE_GREETING, 300), MAILSSL_CODE_GREETING_TIMEOUT,
      CRIT, MAILSSL_STAGE_CONNECT, NULL,
      "; it sent " QUOTED("220 mail.example.test")},
     {"pop3: CAPA reply begun, then silence", "pop3",
-     S_STEPS(POP3_HELLO, S_SEND("+OK\r\nST"), S_SLEEP(20000)), NULL,
+     STEPS(POP3_HELLO, SEND("+OK\r\nST"), SLEEP(20000)), NULL,
      LIMIT(5000, MAILSSL_STAGE_STARTTLS, 300), MAILSSL_CODE_STARTTLS_TIMEOUT,
      CRIT, MAILSSL_STAGE_GREETING, NULL, QUOTED("ST")},
     {"imaps: greeting begun after TLS, then silence", "imaps",
-     S_STEPS(S_TLS, S_SEND("* OK IMAP"), S_SLEEP(20000)), NULL,
+     STEPS(TLS(NULL), SEND("* OK IMAP"), SLEEP(20000)), NULL,
      LIMIT(5000, MAILSSL_STAGE_POST_TLS, 300), MAILSSL_CODE_POST_TLS_FAILED,
      CRIT, MAILSSL_STAGE_VERIFY, NULL, QUOTED("* OK IMAP")},
     /* a stage timeout of 0 is no limit of its own: the whole deadline */
@@ -395,10 +396,10 @@ END_TEST
     CUT(NULL, bytes), MAILSSL_CODE_GREETING_MALFORMED, CRIT, \
         MAILSSL_STAGE_CONNECT, NULL
 #define PRE_TLS_CUT(prefix, bytes) \
-    CUT(S_STEPS(prefix), bytes), MAILSSL_CODE_PROTOCOL_ERROR, CRIT, \
+    CUT(STEPS(prefix), bytes), MAILSSL_CODE_PROTOCOL_ERROR, CRIT, \
         MAILSSL_STAGE_GREETING, NULL
 #define POST_TLS_CUT(prefix, bytes) \
-    CUT(S_STEPS(prefix), bytes), MAILSSL_CODE_POST_TLS_FAILED, CRIT, \
+    CUT(STEPS(prefix), bytes), MAILSSL_CODE_POST_TLS_FAILED, CRIT, \
         MAILSSL_STAGE_VERIFY, NULL
 #define A40 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
@@ -438,7 +439,7 @@ static const struct rule_case cutoffs[] = {
      POST_TLS_CUT(SMTP_IN_TLS("LHLO "), "250-mx\r\n250 AUTH PL"),
      QUOTED("250 AUTH PL")},
     {"smtps greeting", "smtps",
-     POST_TLS_CUT(S_TLS, "220 mail.example.test ESMTP"),
+     POST_TLS_CUT(TLS(NULL), "220 mail.example.test ESMTP"),
      "after TLS, the greeting was cut off: the server sent "
      QUOTED("220 mail.example.test ESMTP")},
     {"smtps EHLO reply", "smtps",
@@ -454,7 +455,7 @@ static const struct rule_case cutoffs[] = {
     {"imap after TLS", "imap",
      POST_TLS_CUT(IMAP_IN_TLS, "* CAPABILITY IMAP4rev1 AUTH=PL"),
      QUOTED("* CAPABILITY IMAP4rev1 AUTH=PL")},
-    {"imaps greeting", "imaps", POST_TLS_CUT(S_TLS, "* OK IMAP4rev1 rea"),
+    {"imaps greeting", "imaps", POST_TLS_CUT(TLS(NULL), "* OK IMAP4rev1 rea"),
      QUOTED("* OK IMAP4rev1 rea")},
     {"imaps CAPABILITY reply", "imaps",
      POST_TLS_CUT(IMAPS_HELLO, "* CAPABILITY IMAP4rev1 AUTH=PL"),
@@ -467,7 +468,7 @@ static const struct rule_case cutoffs[] = {
      QUOTED("+OK Begin T")},
     {"pop3 after TLS", "pop3",
      POST_TLS_CUT(POP3_IN_TLS, "+OK\r\nUSER\r\nSASL PL"), QUOTED("SASL PL")},
-    {"pop3s greeting", "pop3s", POST_TLS_CUT(S_TLS, "+OK POP3 rea"),
+    {"pop3s greeting", "pop3s", POST_TLS_CUT(TLS(NULL), "+OK POP3 rea"),
      QUOTED("+OK POP3 rea")},
     {"pop3s CAPA reply", "pop3s",
      POST_TLS_CUT(POP3S_HELLO, "+OK\r\nSASL PL"),
@@ -476,7 +477,7 @@ static const struct rule_case cutoffs[] = {
     {"sieve greeting", "sieve", GREETING_CUT("\"IMPLEMENTATION\" \"rul"),
      QUOTED("\"IMPLEMENTATION\" \"rul")},
     {"sieve greeting capabilities", "sieve",
-     CUT(S_STEPS(S_SEND(SIEVE_IMPL)), "\"STARTT"),
+     CUT(STEPS(SEND(SIEVE_IMPL)), "\"STARTT"),
      MAILSSL_CODE_GREETING_MALFORMED, CRIT, MAILSSL_STAGE_CONNECT, NULL,
      QUOTED("\"STARTT")},
     {"sieve STARTTLS reply", "sieve", PRE_TLS_CUT(SIEVE_TO_GO, "OK \"begin T"),
@@ -559,21 +560,17 @@ START_TEST(test_api)
 }
 END_TEST
 
-#define ROWS(t) ((int)(sizeof(t) / sizeof((t)[0])))
-
 int main(void)
 {
     const struct {
         const char *name;
         const TTest *test;
         int rows;
-    } groups[] = {{"stage", test_stage, ROWS(stages)},
-                  {"cut-off", test_cutoff, ROWS(cutoffs)},
-                  {"api", test_api, ROWS(api_cases)}};
+    } groups[] = {{"stage", test_stage, CHECK_COUNT(stages)},
+                  {"cut-off", test_cutoff, CHECK_COUNT(cutoffs)},
+                  {"api", test_api, CHECK_COUNT(api_cases)}};
     Suite *suite = suite_create("probe_rules");
-    SRunner *runner;
     size_t i;
-    int failed;
 
     for (i = 0; i < sizeof groups / sizeof groups[0]; i++) {
         TCase *tc = tcase_create(groups[i].name);
@@ -582,9 +579,5 @@ int main(void)
         tcase_add_loop_test(tc, groups[i].test, 0, groups[i].rows);
         suite_add_tcase(suite, tc);
     }
-    runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(suite, CK_FORK_GETENV);
 }
