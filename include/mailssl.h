@@ -959,6 +959,32 @@ int mailssl_batch_run(mailssl_batch *b,
                                        void *user),
                       void *user);
 
+/*
+ * mailssl_store_export - the store's bindings and listeners written as
+ * the TLS configuration of a server that does not link the store, a
+ * starting point to review (issue 12, mailssl-check --export). format:
+ *   "dovecot": "protocols", "ssl = yes", the global ssl_cert/ssl_key,
+ *     "protocol X { }", "local ADDR { }" and "local_name NAME { }"
+ *     blocks, and service blocks with one inet_listener a listen line
+ *     (Dovecot's default listeners set to port 0). Dovecot has no port
+ *     filter, and imap/imaps (pop3/pop3s) are one protocol there: a
+ *     binding it cannot tell apart from an earlier one is a comment.
+ *     SMTP services are left to the MTA.
+ *   "postfix": three parts, each led by a "#### FILE" line: main.cf
+ *     (tls_server_sni_maps = hash:/etc/postfix/mailssl_sni when names are
+ *     bound), the SNI map's content ("NAME KEY,CERT", ".domain" for
+ *     "*.domain"; build it with postmap -F), and master.cf: one smtpd
+ *     service a smtp/submission/smtps listen line with
+ *     -o smtpd_tls_chain_files=KEY,CERT of the binding a client without
+ *     SNI gets there (wrapper mode for smtps).
+ * Only PEM file credentials can be exported; others, and what the server
+ * cannot express, become "#" comments naming the binding (FILE:LINE).
+ * Returns a new string to free with mailssl_free(), or NULL with
+ * mailssl_store_error() saying why (NULL argument, unknown format, out of
+ * memory). Thread-safe, serialized with reloads. (Since 1.1.)
+ */
+char *mailssl_store_export(mailssl_store *store, const char *format);
+
 /* ------------------------------------------------------------------ */
 /* Live audit: the running servers against the bindings (1.1)          */
 /* ------------------------------------------------------------------ */

@@ -1120,6 +1120,14 @@ static void audit_live(void)
     IS(MAILSSL_ERR_STATE, mailssl_live_report(lv, r)); /* not run */
     IS(0, mailssl_report_count(r));
     mailssl_live_free(lv);
+
+    NUL(mailssl_store_export(NULL, "dovecot"));
+    NUL(mailssl_store_export(s, NULL));
+    ck_assert_ptr_nonnull(strstr(mailssl_store_error(s), "invalid"));
+    NUL(mailssl_store_export(s, ""));
+    NUL(mailssl_store_export(s, "exim"));
+    NUL(mailssl_store_export(s, big));
+    ck_assert_ptr_nonnull(strstr(mailssl_store_error(s), "format"));
     mailssl_report_free(r);
     mailssl_store_free(s);
 }
@@ -1262,6 +1270,7 @@ static const struct audit audits[] = {
     {"mailssl_live_expected_sha256", audit_live},
     {"mailssl_live_run", audit_live},
     {"mailssl_live_report", audit_live},
+    {"mailssl_store_export", audit_live},
 };
 #define NAUDITS (sizeof audits / sizeof *audits)
 
