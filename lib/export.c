@@ -145,29 +145,110 @@ static void dovecot_notes(struct mailssl_buf *o, const char *indent,
                             indent);
 }
 
-/* Writes the bindings of block (in one "block { ... }" unless global). */
-static void dovecot_write_block(struct mailssl_buf *o, const struct dkey *k,
-                                size_t n, size_t first)
+/* Writes the bindings whose block is `block`, depth levels indented. */
+static void dovecot_entries(struct mailssl_buf *o, const struct dkey *k,
+                            size_t n, const char *block, int depth)
 {
-    const char *in = k[first].block[0] ? "  " : "";
+    static const char pad[] = "      ";
+    const char *in = pad + 6 - 2 * depth, *in2 = pad + 6 - 2 * (depth + 1);
     size_t i;
 
-    if (k[first].block[0])
-        mailssl__buf_printf(o, "%s {\n", k[first].block);
-    for (i = first; i < n; i++) {
-        if (strcmp(k[i].block, k[first].block) != 0 || !k[i].b)
+    for (i = 0; i < n; i++) {
+        if (!k[i].b || strcmp(k[i].block, block) != 0)
             continue;
         dovecot_notes(o, in, k[i].b);
         if (k[i].protocol) {
             mailssl__buf_printf(o, "%sprotocol %s {\n", in, k[i].protocol);
-            dovecot_ssl_lines(o, k[first].block[0] ? "    " : "  ", k[i].b);
+            dovecot_ssl_lines(o, in2, k[i].b);
             mailssl__buf_printf(o, "%s}\n", in);
         } else {
             dovecot_ssl_lines(o, in, k[i].b);
         }
     }
-    if (k[first].block[0])
-        mailssl__buf_puts(o, "}\n");
+}
+
+/* 1 when entry i is the first of its block. */
+static int first_of_block(const struct dkey *k, size_t i)
+{
+    size_t j;
+
+    if (!k[i].b)
+        return 0;
+    for (j = 0; j < i; j++)
+        if (k[j].b && strcmp(k[j].block, k[i].block) == 0)
+            return 0;
+    return 1;
+}
+
+/* The local_name blocks, nested depth levels deep. */
+static void dovecot_names(struct mailssl_buf *o, const struct dkey *k,
+                          size_t n, int depth)
+{
+    const char *in = depth ? "  " : "";
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (!first_of_block(k, i) ||
+            strncmp(k[i].block, "local_name ", 11) != 0)
+            continue;
+        mailssl__buf_printf(o, "%s%s {\n", in, k[i].block);
+        dovecot_entries(o, k, n, k[i].block, depth + 1);
+        mailssl__buf_printf(o, "%s}\n", in);
+    }
+}
+
+/* One "local ADDR { }" with its own bindings and, nested, every name:
+ * Dovecot reports a conflict when a local and a top-level local_name
+ * block both match a connection. */
+static void dovecot_local(struct mailssl_buf *o, const struct dkey *k,
+                          size_t n, const char *block)
+{
+    mailssl__buf_printf(o, "%s {\n", block);
+    dovecot_entries(o, k, n, block, 1);
+    dovecot_names(o, k, n, 1);
+    mailssl__buf_puts(o, "}\n");
+}
+
+static void dovecot_blocks(struct mailssl_buf *o, const struct dkey *k,
+                           size_t n, const struct mailssl__table *t)
+{
+    size_t i, j, nl = mailssl__table_listener_count(t);
+    int has_local = 0;
+
+    dovecot_entries(o, k, n, "", 0);
+    for (i = 0; i < n; i++)
+        has_local |= k[i].b && strncmp(k[i].block, "local ", 6) == 0;
+    if (!has_local) {
+        dovecot_names(o, k, n, 0);
+        return;
+    }
+    mailssl__buf_puts(o, "# names are repeated inside each local block "
+                         "(Dovecot: a local and a local_name\n# block "
+                         "may not both set ssl_cert for one connection)\n");
+    for (i = 0; i < n; i++)
+        if (first_of_block(k, i) && strncmp(k[i].block, "local ", 6) == 0)
+            dovecot_local(o, k, n, k[i].block);
+    /* listen addresses without a binding of their own get the names too */
+    for (i = 0; i < nl; i++) {
+        const struct mailssl__listener *l = mailssl__table_listener(t, i);
+        char at[64], block[80];
+        int seen = 0;
+
+        if (l->addr.prefix == 0)
+            continue;
+        mailssl__addr_text(&l->addr, at, sizeof at);
+        snprintf(block, sizeof block, "local %s", at);
+        for (j = 0; j < n && !seen; j++)
+            seen = k[j].b && strcmp(k[j].block, block) == 0;
+        for (j = 0; j < i && !seen; j++) {
+            const struct mailssl__listener *e = mailssl__table_listener(t, j);
+            seen = e->addr.family == l->addr.family &&
+                   e->addr.prefix == l->addr.prefix &&
+                   memcmp(e->addr.b, l->addr.b, sizeof e->addr.b) == 0;
+        }
+        if (!seen)
+            dovecot_local(o, k, n, block);
+    }
 }
 
 static void dovecot_listeners(struct mailssl_buf *o,
@@ -294,21 +375,7 @@ static void export_dovecot(struct mailssl_buf *o,
             k[i].b = NULL;
         }
     }
-    /* the global settings first, then one block per local / local_name */
-    for (i = 0; i < n; i++)
-        if (k[i].b && !k[i].block[0]) {
-            dovecot_write_block(o, k, n, i);
-            break;
-        }
-    for (i = 0; i < n; i++) {
-        if (!k[i].b || !k[i].block[0])
-            continue;
-        for (j = 0; j < i; j++)
-            if (k[j].b && strcmp(k[j].block, k[i].block) == 0)
-                break;
-        if (j == i)
-            dovecot_write_block(o, k, n, i);
-    }
+    dovecot_blocks(o, k, n, t);
     dovecot_listeners(o, t);
     free(k);
 }
