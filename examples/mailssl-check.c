@@ -269,6 +269,20 @@ static void print_text(const struct options *o, mailssl_store *store,
                mailssl_code_name(mailssl_report_code(r, i)),
                mailssl_report_message(r, i));
     }
+    if (o->live) {
+        /* what was probed, from the store itself (not the file again) */
+        size_t k, nl = mailssl_store_listener_count(store);
+        printf("live: %zu listener%s probed:", nl, nl == 1 ? "" : "s");
+        for (k = 0; k < nl; k++) {
+            char addr[MAILSSL_ADDRESS_MAX];
+            int svc, port;
+            if (mailssl_store_listener_get(store, k, &svc, addr, sizeof addr,
+                                           &port) == MAILSSL_OK)
+                printf("%s %s %s %d", k ? "," : "", mailssl_service_name(svc),
+                       addr, port);
+        }
+        printf("\n");
+    }
     printf("%s: %s: %zu binding%s, %zu listener%s", o->config,
            mailssl_severity_name(status), mailssl_store_count(store),
            mailssl_store_count(store) == 1 ? "" : "s",

@@ -64,6 +64,7 @@ def live_json(conf):
     rc, out, err = run("--live", "--cafile", os.path.join(CERTS, "ca.pem"),
                        "--timeout", "5", "--format", "json", conf)
     rows = []
+    live_json.total = len(out.splitlines())
     for line in out.splitlines():
         obj = json.loads(line)
         assert set(obj) >= {"code", "severity", "message"}, line
@@ -134,6 +135,8 @@ class Live(unittest.TestCase):
             nag_rc, nag, _ = run("--live", "--cafile",
                                  os.path.join(CERTS, "ca.pem"), "--format",
                                  "nagios", conf)
+            txt_rc, txt, _ = run("--live", "--cafile",
+                                 os.path.join(CERTS, "ca.pem"), conf)
         self.assertEqual(rc, want_rc, (rows, err))
         self.assertEqual([r[:3] for r in rows],
                          [(l.format(**ports), c, s) for l, c, s, _ in want])
@@ -142,6 +145,13 @@ class Live(unittest.TestCase):
                 if w.startswith("@"):
                     w = sha256(w[1:])
                 self.assertIn(w, row[3])
+        # the text format: one line a finding, the listeners probed (read
+        # through mailssl_store_listener_get), the summary
+        self.assertEqual(txt_rc, want_rc)
+        lines = txt.splitlines()
+        self.assertEqual(lines[-2], "live: 2 listeners probed: imaps "
+                         "127.0.0.1 %d, imap 127.0.0.1 %d" % (a, b))
+        self.assertEqual(len(lines), live_json.total + 2)
         # the Nagios line: same exit code, the worst state, every code
         self.assertEqual(nag_rc, want_rc)
         self.assertRegex(nag, r"^MAILSSL-CHECK (OK|WARNING|CRITICAL) - ")
