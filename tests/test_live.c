@@ -6,10 +6,14 @@
  * The comparison itself runs against real servers: tests/interop/
  * test_live.c and tests/programs/test_check_live.py.
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "certgen.h"
 #include "mailssl.h"
@@ -140,6 +144,11 @@ static const struct target_case {
      "bind * 0.0.0.0 * * @A\nbind * 127.0.0.1 * * @B\nbind * :: * * @A\n"
      "listen imaps 0.0.0.0 993\nlisten imaps :: 993\n",
      {"imaps 0.0.0.0 993|-|127.0.0.1|B", "imaps :: 993|-|::1|A"}},
+    {"IPv6 with a name",
+     "bind * :: * * @A\nbind * * * mail.example.com @B\n"
+     "listen imaps 2001:db8::1 993\n",
+     {"imaps 2001:db8::1 993|-|2001:db8::1|A",
+      "imaps 2001:db8::1 993|mail.example.com|mail.example.com|B"}},
     {"no binding covers the listener",
      "bind smtp * * * @A\nlisten imaps 192.0.2.1 993\n",
      {"imaps 192.0.2.1 993|-|192.0.2.1|-"}},
@@ -178,6 +187,64 @@ START_TEST(targets)
         ck_assert_int_eq(mailssl_probe_done(mailssl_live_probe(lv, i)), 0);
     mailssl_live_free(lv);
     mailssl_store_free(s);
+}
+END_TEST
+
+/* A target with SNI connects to the listener's address, not to what the
+ * name resolves to; one without SNI to the address too. Nothing listens
+ * on the port: both end connect-refused at 127.0.0.1, and the report says
+ * so per listener (and the comparison needs every probe finished). */
+START_TEST(targets_connect_to_the_listener)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+    char conf[200], ctx[64];
+    mailssl_store *s;
+    mailssl_live *lv;
+    mailssl_report *r = mailssl_report_new();
+    size_t i;
+
+    /* a port nothing listens on: bound, never listened, closed at the end */
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    port = ntohs(sa.sin_port);
+    snprintf(conf, sizeof conf,
+             "bind * * * * @A\nbind * * * nowhere.invalid @B\n"
+             "listen imaps 127.0.0.1 %d\n", port);
+    s = store_of(conf);
+    lv = mailssl_live_new(s);
+    ck_assert_uint_eq(mailssl_live_count(lv), 2);
+    ck_assert_int_eq(mailssl_live_report(lv, r), MAILSSL_ERR_STATE);
+    ck_assert_uint_eq(mailssl_report_count(r), 0);
+    ck_assert_int_eq(mailssl_live_run(lv, 2), MAILSSL_OK);
+    for (i = 0; i < 2; i++) {
+        mailssl_probe *p = mailssl_live_probe(lv, i);
+        ck_assert_int_eq(mailssl_probe_diagnosis(p),
+                         MAILSSL_CODE_CONNECT_REFUSED);
+        ck_assert_str_eq(mailssl_probe_address(p), "127.0.0.1");
+    }
+    ck_assert_int_eq(mailssl_live_report(lv, r), MAILSSL_SEVERITY_CRITICAL);
+    ck_assert_uint_eq(mailssl_report_count(r), 2);
+    snprintf(ctx, sizeof ctx, "imaps 127.0.0.1 %d", port);
+    for (i = 0; i < 2; i++) {
+        ck_assert_int_eq(mailssl_report_code(r, i),
+                         MAILSSL_CODE_CONNECT_REFUSED);
+        ck_assert_str_eq(mailssl_report_context_kind(r, i), "listener");
+        ck_assert_str_eq(mailssl_report_context(r, i), ctx);
+    }
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 0),
+                                 "no server name: "));
+    ck_assert_ptr_nonnull(strstr(mailssl_report_message(r, 1),
+                                 "server name nowhere.invalid: "));
+    mailssl_report_free(r);
+    mailssl_live_free(lv);
+    mailssl_store_free(s);
+    close(fd);
 }
 END_TEST
 
@@ -288,6 +355,7 @@ int main(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, targets, 0, sizeof cases / sizeof *cases);
+    tcase_add_test(tc, targets_connect_to_the_listener);
     tcase_add_test(tc, targets_survive_a_reload);
     tcase_add_test(tc, listener_copies_outlive_replace);
     tcase_add_test(tc, export_shapes);
