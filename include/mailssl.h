@@ -854,8 +854,13 @@ int mailssl_probe_set_connect_to(mailssl_probe *p, const char *address);
 int mailssl_probe_set_family(mailssl_probe *p, int family);
 /* Whole-probe deadline in milliseconds (> 0). */
 int mailssl_probe_set_timeout_ms(mailssl_probe *p, int32_t ms);
-/* Deadline of one stage (MAILSSL_STAGE_CONNECT .. POST_TLS) in ms; the
- * whole-probe deadline still applies. */
+/* Deadline of one stage (MAILSSL_STAGE_CONNECT .. POST_TLS) in ms, counted
+ * from the start of that stage; the whole-probe deadline still applies.
+ * 0 (the default) means no limit of the stage's own: only the whole-probe
+ * deadline bounds it; setting 0 removes a limit set before. A negative
+ * ms, or another stage (NONE, RESOLVE, which blocks in getaddrinfo, DONE,
+ * TOTAL), is MAILSSL_ERR_INVALID (setting unchanged); MAILSSL_ERR_STATE
+ * once started. */
 int mailssl_probe_set_stage_timeout_ms(mailssl_probe *p, int stage,
                                        int32_t ms);
 int mailssl_probe_set_days(mailssl_probe *p, int warn_days, int crit_days);
@@ -893,7 +898,9 @@ int mailssl_probe_step(mailssl_probe *p);
 int mailssl_probe_fd(const mailssl_probe *p);
 /* Milliseconds until the current deadline (>= 0), or -1 when finished. */
 int32_t mailssl_probe_timeout_left_ms(const mailssl_probe *p);
-/* 1 when finished, 0 otherwise. */
+/* 1 when finished, 0 otherwise (not started, or running);
+ * MAILSSL_ERR_INVALID for NULL, as the other int accessors. Test with
+ * "== 1" where p may be NULL. */
 int mailssl_probe_done(const mailssl_probe *p);
 
 /* Blocking: start and step until finished. Returns MAILSSL_OK or a
@@ -914,6 +921,9 @@ const char *mailssl_probe_tls_version(const mailssl_probe *p);
 const char *mailssl_probe_tls_cipher(const mailssl_probe *p);
 const char *mailssl_probe_tls_group(const mailssl_probe *p);
 size_t mailssl_probe_chain_length(const mailssl_probe *p);
+/* The capabilities the server announced after TLS (SPEC.md section 5),
+ * reported only when the post-TLS dialogue completed (diagnosis ok,
+ * cert-expiring): 0 / NULL otherwise, and for an index out of range. */
 size_t mailssl_probe_capability_count(const mailssl_probe *p);
 const char *mailssl_probe_capability(const mailssl_probe *p, size_t index);
 /* The findings of the probe (validation of the chain and others). Owned by
@@ -949,7 +959,10 @@ typedef struct mailssl_batch mailssl_batch;
 mailssl_batch *mailssl_batch_new(int concurrency);
 /* Frees the batch, not the probes (the caller owns them). */
 void mailssl_batch_free(mailssl_batch *b);
-/* Adds a probe that has not started. */
+/* Adds a probe that has not started. Returns MAILSSL_OK;
+ * MAILSSL_ERR_INVALID for NULL; MAILSSL_ERR_STATE for a probe that has
+ * started (or finished); MAILSSL_ERR_DUPLICATE when p is in b already;
+ * MAILSSL_ERR_NOMEM. */
 int mailssl_batch_add(mailssl_batch *b, mailssl_probe *p);
 /* Runs every probe to completion; returns MAILSSL_OK or a negative error.
  * progress, when not NULL, is called after each probe finishes with the

@@ -100,4 +100,17 @@ size_t ss_sent(struct scriptserver *s);
 /* 1 when ::1 can be bound. */
 int ss_ipv6_available(void);
 
+/* Script steps for static tables, e.g.
+ *   S_STEPS(S_SEND("220 hi\r\n"), S_EXPECT("EHLO "), S_TLS, S_CLOSE)
+ * is a const struct ss_step[] ending with SS_END. */
+#define S_SEND(s) {SS_SEND, s, 0, 0}
+#define S_EXPECT(s) {SS_EXPECT, s, 0, 0}
+#define S_CLOSE {SS_CLOSE, NULL, 0, 0}
+#define S_RECV {SS_RECV, NULL, 0, 0}
+#define S_DRAIN {SS_DRAIN, NULL, 0, 0}
+#define S_SLEEP(ms) {SS_SLEEP, NULL, 0, ms}
+#define S_TLS {SS_TLS, NULL, 0, 0}
+#define S_STEPS(...) \
+    ((const struct ss_step[]){__VA_ARGS__, {SS_END, NULL, 0, 0}})
+
 #endif

@@ -972,7 +972,7 @@ static void audit_probe(void)
     PROBE_IS(MAILSSL_ERR_STATE, mailssl_probe_step(p));
     IS(-1, mailssl_probe_fd(NULL));
     IS(-1, mailssl_probe_timeout_left_ms(NULL));
-    IS(0, mailssl_probe_done(NULL));
+    IS(MAILSSL_ERR_INVALID, mailssl_probe_done(NULL));
 
     /* results of NULL, and of a probe that has not run */
     p = mailssl_probe_new("imaps://mail.example.com");
@@ -1022,7 +1022,7 @@ static void audit_probe(void)
         ck_assert_int_eq(mailssl_probe_start(started), MAILSSL_ERR_SYNTAX);
         IS(MAILSSL_ERR_INVALID, mailssl_batch_add(NULL, p));
         IS(MAILSSL_ERR_INVALID, mailssl_batch_add(b, NULL));
-        IS(MAILSSL_ERR_INVALID, mailssl_batch_add(b, started));
+        IS(MAILSSL_ERR_STATE, mailssl_batch_add(b, started));
         IS(MAILSSL_OK, mailssl_batch_add(b, p));
         NEG(mailssl_batch_add(b, p)); /* twice */
         IS(MAILSSL_ERR_INVALID, mailssl_batch_run(NULL, NULL, NULL));

@@ -889,7 +889,7 @@ static const struct hcase greetings[] = {
      "before sending a greeting", NULL},
     {"pop3: reset after a partial greeting", "pop3",
      STEPS(SEND("+OK PTX"), SLEEP(50), RST), NULL, NULL,
-     MAILSSL_CODE_GREETING_REJECTED, MAILSSL_STAGE_CONNECT, 0, 0, 0, NULL,
+     MAILSSL_CODE_GREETING_MALFORMED, MAILSSL_STAGE_CONNECT, 0, 0, 0, NULL,
      "reset", NULL},
     {"imap: closed during the CAPABILITY answer", "imap", IMAP_HELLO,
      STEPS(SEND("* CAPABILITY IMAP4rev1 STARTTLS PTX\r\n"), CLOSE), NULL,

@@ -1592,7 +1592,7 @@ START_TEST(test_cert_expiring_critical)
 {
     mailssl_probe *p = cert_case(three_days_left, MAILSSL_CODE_CERT_EXPIRING,
                                  MAILSSL_SEVERITY_CRITICAL,
-                                 MAILSSL_STAGE_HANDSHAKE, NULL);
+                                 MAILSSL_STAGE_DONE, NULL);
 
     ck_assert_int_eq(mailssl_probe_cert_days_left(p), 3);
     mailssl_probe_free(p);
