@@ -70,6 +70,16 @@ static void append_min_version(struct mailssl_buf *b, int min)
         mailssl__buf_puts(b, ":+VERS-TLS1.0");
 }
 
+/* The name the leaf must be valid for; NULL (no name check) for a live
+ * audit probe that sends no SNI (servername ""): it reaches a listener by
+ * its address, and which certificate it got is what the audit compares. */
+static const char *verified_name(const mailssl_probe *p)
+{
+    if (p->servername && !p->servername[0])
+        return NULL;
+    return p->servername ? p->servername : p->host;
+}
+
 int mailssl__probe_tls_setup(mailssl_probe *p)
 {
     struct mailssl_buf prio;
@@ -126,7 +136,7 @@ int mailssl__probe_tls_setup(mailssl_probe *p)
         return MAILSSL_ERR_SYNTAX;
     }
     /* RFC 6066: no SNI for an IP literal */
-    if (!mailssl__is_ip_literal(name))
+    if (name[0] && !mailssl__is_ip_literal(name))
         (void)gnutls_server_name_set(p->sess, GNUTLS_NAME_DNS, name,
                                      strlen(name));
     if (gnutls_credentials_set(p->sess, GNUTLS_CRD_CERTIFICATE, p->xcred) <
@@ -362,7 +372,7 @@ static int validate(mailssl_probe *p, const gnutls_datum_t *peers,
     if (p->ntlsa == 0) {
         /* the common case: the trust store is loaded once per process */
         rc = mailssl__probe_validate_shared(
-            p->cafile, p->servername ? p->servername : p->host, p->vtime,
+            p->cafile, verified_name(p), p->vtime,
             p->warn_days, p->crit_days, ders, lens, n, ocsp.data, ocsp.size,
             p->findings, p->err, sizeof p->err);
         return rc < 0 ? rc : 0;
@@ -378,8 +388,7 @@ static int validate(mailssl_probe *p, const gnutls_datum_t *peers,
     if (rc >= 0)
         rc = mailssl_validator_set_days(v, p->warn_days, p->crit_days);
     if (rc >= 0)
-        rc = mailssl_validator_set_name(v, p->servername ? p->servername
-                                                         : p->host);
+        rc = mailssl_validator_set_name(v, verified_name(p));
     for (t = 0; rc >= 0 && t < p->ntlsa; t++)
         rc = mailssl_validator_add_tlsa(v, p->tlsa[t].usage,
                                         p->tlsa[t].selector,

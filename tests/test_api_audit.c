@@ -1073,6 +1073,87 @@ static void audit_probe(void)
     mailssl_credential_free(fresh);
 }
 
+/* ---- 1.1: listener accessor and live audit (issue 12) ------------------
+ * Kept apart from the 1.0 blocks above, to ease merging. */
+
+static void audit_live(void)
+{
+    static const int bad_concurrency[] = {0, -1, INT_MIN};
+    mailssl_store *s = mailssl_store_new();
+    mailssl_report *r = mailssl_report_new();
+    mailssl_live *lv;
+    char addr[MAILSSL_ADDRESS_MAX], tiny[4];
+    int svc = 0, port = 0;
+    size_t i;
+
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_nonnull(r);
+    IS(MAILSSL_ERR_INVALID,
+       mailssl_store_listener_get(NULL, 0, &svc, addr, sizeof addr, &port));
+    IS(MAILSSL_ERR_INVALID, svc);
+    IS(MAILSSL_ERR_NOT_FOUND,
+       mailssl_store_listener_get(s, 0, &svc, addr, sizeof addr, &port));
+    IS(MAILSSL_ERR_NOT_FOUND, mailssl_store_listener_get(s, (size_t)-1, &svc,
+                                                         addr, sizeof addr,
+                                                         &port));
+    ck_assert_int_eq(mailssl_store_add_listener(s, MAILSSL_SERVICE_IMAPS,
+                                                "2001:db8:aaaa:bbbb:cccc:"
+                                                "dddd:eeee:ffff",
+                                                993),
+                     MAILSSL_OK);
+    IS(MAILSSL_ERR_INVALID,
+       mailssl_store_listener_get(s, 0, &svc, NULL, 10, &port));
+    memset(tiny, 'x', sizeof tiny);
+    IS(MAILSSL_ERR_TOO_LONG,
+       mailssl_store_listener_get(s, 0, &svc, tiny, sizeof tiny, &port));
+    IS(0, tiny[0]);
+    IS(0, port);
+    IS(MAILSSL_OK, mailssl_store_listener_get(s, 0, NULL, NULL, 0, NULL));
+    IS(MAILSSL_OK,
+       mailssl_store_listener_get(s, 0, &svc, addr, sizeof addr, &port));
+    IS(MAILSSL_SERVICE_IMAPS, svc);
+    IS(993, port);
+    IS(0, strcmp(addr, "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff"));
+    IS(MAILSSL_ERR_NOT_FOUND,
+       mailssl_store_listener_get(s, 1, &svc, addr, sizeof addr, &port));
+
+    NUL(mailssl_live_new(NULL));
+    OK_CALL(mailssl_live_free(NULL));
+    IS(0, mailssl_live_count(NULL));
+    NUL(mailssl_live_probe(NULL, 0));
+    NUL(mailssl_live_listener(NULL, 0));
+    NUL(mailssl_live_name(NULL, 0));
+    NUL(mailssl_live_expected_sha256(NULL, 0));
+    IS(MAILSSL_ERR_INVALID, mailssl_live_run(NULL, 1));
+    IS(MAILSSL_ERR_INVALID, mailssl_live_report(NULL, r));
+
+    lv = mailssl_live_new(s); /* one listener, no binding: one target */
+    ck_assert_ptr_nonnull(lv);
+    IS(1, mailssl_live_count(lv));
+    NUL(mailssl_live_probe(lv, 1));
+    NUL(mailssl_live_probe(lv, (size_t)-1));
+    NUL(mailssl_live_listener(lv, 1));
+    NUL(mailssl_live_name(lv, 0)); /* the target without SNI */
+    NUL(mailssl_live_name(lv, 1));
+    NUL(mailssl_live_expected_sha256(lv, 0)); /* nothing bound */
+    for (i = 0; i < sizeof bad_concurrency / sizeof *bad_concurrency; i++)
+        IS(MAILSSL_ERR_INVALID, mailssl_live_run(lv, bad_concurrency[i]));
+    IS(MAILSSL_ERR_INVALID, mailssl_live_report(lv, NULL));
+    IS(MAILSSL_ERR_STATE, mailssl_live_report(lv, r)); /* not run */
+    IS(0, mailssl_report_count(r));
+    mailssl_live_free(lv);
+
+    NUL(mailssl_store_export(NULL, "dovecot"));
+    NUL(mailssl_store_export(s, NULL));
+    ck_assert_ptr_nonnull(strstr(mailssl_store_error(s), "invalid"));
+    NUL(mailssl_store_export(s, ""));
+    NUL(mailssl_store_export(s, "exim"));
+    NUL(mailssl_store_export(s, big));
+    ck_assert_ptr_nonnull(strstr(mailssl_store_error(s), "format"));
+    mailssl_report_free(r);
+    mailssl_store_free(s);
+}
+
 /* ---- the table: every exported symbol, and who audits it --------------- */
 
 struct audit {
@@ -1200,6 +1281,18 @@ static const struct audit audits[] = {
     {"mailssl_probe_tls_group", audit_probe},
     {"mailssl_probe_tls_version", audit_probe},
     {"mailssl_stage_name", audit_probe},
+    /* 1.1 (issue 12) */
+    {"mailssl_store_listener_get", audit_live},
+    {"mailssl_live_new", audit_live},
+    {"mailssl_live_free", audit_live},
+    {"mailssl_live_count", audit_live},
+    {"mailssl_live_probe", audit_live},
+    {"mailssl_live_listener", audit_live},
+    {"mailssl_live_name", audit_live},
+    {"mailssl_live_expected_sha256", audit_live},
+    {"mailssl_live_run", audit_live},
+    {"mailssl_live_report", audit_live},
+    {"mailssl_store_export", audit_live},
 };
 #define NAUDITS (sizeof audits / sizeof *audits)
 
