@@ -86,6 +86,7 @@ struct options {
 /* One HTTP request; made by the URI callback, freed when MHD is done. */
 struct request {
     size_t uri_len;
+    int headers_seen;
     struct MHD_Connection *conn;
     mailssl_probe *probe; /* while it runs */
     int want;             /* MAILSSL_WANT_POLLIN / POLLOUT */
@@ -1008,6 +1009,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     }
     if (r->probe)
         return MHD_YES; /* still running (spurious call) */
+    /* GET and HEAD are answered once the whole request is in (the call
+     * with no more upload): an answer queued earlier closes the
+     * connection, and Prometheus keeps its connections alive. Any other
+     * method is refused at once, without reading its body. */
+    if (!r->headers_seen && (strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+                             strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)) {
+        r->headers_seen = 1;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0; /* a body on GET: ignored */
+        return MHD_YES;
+    }
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
         strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
         struct MHD_Response *resp =
@@ -1015,7 +1029,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                            method);
         if (resp)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-        *upload_size = 0;
         return queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
     }
     if (r->uri_len > MAX_URL_LENGTH)
