@@ -319,7 +319,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 /* ---- listening socket ------------------------------------------------- */
 
 /* "HOST:PORT" or "[V6]:PORT"; HOST may be a name. Returns the listening
- * socket, or -1 after logging why. */
+ * socket, or after logging why -2 (bad usage) or -1 (cannot listen). */
 static int open_listener(const char *spec, char *shown, size_t shown_len)
 {
     char host[256], serv[16], addr[NI_MAXHOST], port[NI_MAXSERV];
@@ -333,7 +333,7 @@ static int open_listener(const char *spec, char *shown, size_t shown_len)
     colon = strrchr(spec, ':');
     if (!colon || !colon[1] || strlen(colon + 1) >= sizeof(serv)) {
         logmsg("--web.listen-address: '%s' is not ADDRESS:PORT", spec);
-        return -1;
+        return -2;
     }
     hl = (size_t)(colon - spec);
     if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
@@ -342,7 +342,7 @@ static int open_listener(const char *spec, char *shown, size_t shown_len)
     }
     if (hl == 0 || hl >= sizeof(host) || memchr(spec, ']', hl)) {
         logmsg("--web.listen-address: '%s' is not ADDRESS:PORT", spec);
-        return -1;
+        return -2;
     }
     memcpy(host, spec, hl);
     host[hl] = '\0';
@@ -1245,8 +1245,10 @@ int main(int argc, char **argv)
     }
     status = 1;
     fd = open_listener(X.o.listen, X.listen_text, sizeof(X.listen_text));
-    if (fd < 0)
+    if (fd < 0) {
+        status = fd == -2 ? EXIT_USAGE : 1;
         goto out;
+    }
     X.d = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
         NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,

@@ -118,6 +118,7 @@ class Exporter:
         return None
 
     def rss_kib(self, field="VmRSS"):
+        """A number of /proc/PID/status (VmRSS, VmHWM in KiB; Threads)."""
         with open("/proc/%d/status" % self.proc.pid) as f:
             for line in f:
                 if line.startswith(field + ":"):
@@ -400,6 +401,44 @@ class BadRequests(unittest.TestCase):
                 s.close()
 
 
+# Bad command lines: (arguments, exit status, message on stderr).
+USAGE = [
+    (["--bogus"], 3, "unknown option '--bogus'"),
+    (["stray"], 3, "unexpected argument 'stray'"),
+    (["--max-probes", "0"], 3, "--max-probes: '0' is not a whole number"),
+    (["--max-probes"], 3, "--max-probes needs a value"),
+    (["--history=-1"], 3, "--history: '-1' is not a whole number"),
+    (["--timeout-offset", "x"], 3, "--timeout-offset: 'x' is not a number"),
+    (["--allow", "10.0.0.1/8"], 3, "--allow: '10.0.0.1/8' has host bits"),
+    (["--web.listen-address", "nonsense"], 3, "is not ADDRESS:PORT"),
+    (["--web.listen-address", "192.0.2.1:1"], 1, "cannot listen on"),
+    (["--config.file", "/nonexistent/m.conf"], 3,
+     "/nonexistent/m.conf: No such file"),
+]
+
+
+class Usage(unittest.TestCase):
+    def test_bad_command_lines(self):
+        for args, status, message in USAGE:
+            with self.subTest(args=args):
+                p = subprocess.run([EXPORTER] + args, capture_output=True,
+                                   text=True, timeout=10)
+                self.assertEqual(p.returncode, status, p.stderr)
+                self.assertIn(message, p.stderr)
+                self.assertEqual(p.stdout, "")
+
+    def test_help_and_version(self):
+        p = subprocess.run([EXPORTER, "--help"], capture_output=True,
+                           text=True, timeout=10)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("--web.listen-address", p.stdout)
+        self.assertIn("127.0.0.1:9725", p.stdout)
+        p = subprocess.run([EXPORTER, "--version"], capture_output=True,
+                           text=True, timeout=10)
+        self.assertEqual(p.returncode, 0)
+        self.assertTrue(p.stdout.startswith("mailssl-exporter (libmailssl "))
+
+
 def many_requests(port, path, n, timeout):
     """n requests at once over raw sockets in one thread; returns the
     status code of each (None: no complete answer before timeout)."""
@@ -469,6 +508,8 @@ class Load(unittest.TestCase):
         # bounded: the probe cap and the connection limit bound memory
         self.assertLess(hwm, 128 * 1024)
         self.assertLess(rss_after - rss_before, 48 * 1024)
+        # one event loop: no thread per request, nor any other
+        self.assertEqual(EXP.rss_kib("Threads"), 1)
         self.assertEqual(EXP.value("mailssl_exporter_probes_in_flight"), 0)
 
 
