@@ -555,8 +555,42 @@ class Reload(unittest.TestCase):
         self.assertEqual(status, 400)
 
 
+class Hostile:
+    """A plaintext IMAP server whose greeting rejects with markup in it:
+    the probe's message carries the server's words to the page."""
+
+    GREETING = b"* BYE <script>alert('x')</script> & \"q\"\r\n"
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        try:
+            c, _ = self.sock.accept()
+            c.sendall(self.GREETING)
+            c.close()
+        except OSError:
+            pass
+
+    def close(self):
+        self.sock.close()
+        self.thread.join(5)
+
+
 class Page(unittest.TestCase):
     def test_index_lists_modules_and_results(self):
+        hostile = Hostile()
+        try:
+            status, _, text = EXP.get(probe_path(
+                "imap://127.0.0.1:%d" % hostile.port))
+        finally:
+            hostile.close()
+        self.assertIn('code="greeting-rejected"', text)
         EXP.get(probe_path(target("pop3s")))
         status, headers, page = EXP.get("/")
         self.assertEqual(status, 200)
@@ -566,8 +600,11 @@ class Page(unittest.TestCase):
                        # the message's quotes arrive escaped
                        "&quot;the server unexpectedly terminated the "
                        "connection&quot;", target("pop3s"),
-                       "loopback only"):
+                       "loopback only",
+                       "* BYE &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; "
+                       "&amp; &quot;q&quot;"):
             self.assertIn(needle, page)
+        self.assertNotIn("<script", page)
 
         class Strict(html.parser.HTMLParser):
             def __init__(self):
