@@ -15,6 +15,7 @@ does not succeed.
 """
 import argparse
 import os
+import resource
 import selectors
 import shutil
 import socket
@@ -80,6 +81,18 @@ def http_load(port, path, n, concurrency, success):
         sel.unregister(s)
         s.close()
     return took, failures
+
+
+def cpu_of(pid):
+    """User and system CPU seconds of a running process."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def start(cmd, ready_prefix=None, log=None):
@@ -167,7 +180,9 @@ def main():
         http_load(exp_port, exp_path, 200, CONCURRENCY,
                   b"mailssl_probe_success{")
         rates = {"batch": [], "exporter": [], "blackbox": []}
+        cpu = {"batch": [], "exporter": [], "blackbox": []}  # ms a probe
         for r in range(a.rounds):
+            c0 = children_cpu()
             t0 = time.monotonic()
             p = subprocess.run([a.probe, "--cafile", ca, "--concurrency",
                                 str(CONCURRENCY), "--format", "nagios"] +
@@ -178,20 +193,27 @@ def main():
                 raise AssertionError("mailssl-probe: %s%s" %
                                      (p.stdout, p.stderr))
             rates["batch"].append(a.probes / took)
+            cpu["batch"].append((children_cpu() - c0) * 1e3 / a.probes)
+            c0 = cpu_of(exp.pid)
             took, failed = http_load(exp_port, exp_path, a.probes, CONCURRENCY,
                                      b"} 1\n# HELP mailssl_probe_status")
             if failed:
                 raise AssertionError("%d exporter probes failed" % failed)
             rates["exporter"].append(a.probes / took)
+            cpu["exporter"].append((cpu_of(exp.pid) - c0) * 1e3 / a.probes)
             if bb_port:
+                c0 = cpu_of(bb.pid)
                 took, failed = http_load(bb_port, bb_path, a.probes,
                                          CONCURRENCY, b"probe_success 1")
                 if failed:
                     raise AssertionError("%d blackbox probes failed" % failed)
                 rates["blackbox"].append(a.probes / took)
+                cpu["blackbox"].append((cpu_of(bb.pid) - c0) * 1e3 /
+                                       a.probes)
             print("round %d: %s" % (r + 1, ", ".join(
                 "%s %.0f/s" % (k, v[-1]) for k, v in rates.items() if v)))
         med = {k: statistics.median(v) for k, v in rates.items() if v}
+        mcpu = {k: statistics.median(v) for k, v in cpu.items() if v}
         ratio = med["exporter"] / med["batch"]
         print("probes/s at concurrency %d, %d probes, median of %d rounds:" %
               (CONCURRENCY, a.probes, a.rounds))
@@ -207,6 +229,14 @@ def main():
                   (med["exporter"] / med["blackbox"]))
         else:
             print("  prometheus-blackbox-exporter: not installed")
+        print("client CPU a probe (the prober's process only), median:")
+        for k, name in (("batch", "mailssl-probe"),
+                        ("exporter", "mailssl-exporter"),
+                        ("blackbox", "blackbox-exporter")):
+            if k in mcpu:
+                print("  %-18s %.3f ms" % (name, mcpu[k]))
+        print("  exporter / batch CPU = %.2f" %
+              (mcpu["exporter"] / mcpu["batch"]))
         return 0 if ratio >= MIN_RATIO else 1
     finally:
         for p in procs:
