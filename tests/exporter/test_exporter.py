@@ -73,18 +73,21 @@ class Exporter:
     """mailssl-exporter on a free port (port 0: it prints the one it
     got)."""
 
-    def __init__(self, modules, *args):
-        self.modules = os.path.join(DIR, "modules.conf")
+    def __init__(self, modules, *args, name="exporter", listen="127.0.0.1"):
+        self.modules = os.path.join(DIR, name + ".conf")
         write_atomic(self.modules, modules)
-        self.log_path = os.path.join(DIR, "exporter.log")
+        self.log_path = os.path.join(DIR, name + ".log")
         self.log_file = open(self.log_path, "w")
+        self.host = listen
         self.proc = subprocess.Popen(
-            [EXPORTER, "--web.listen-address", "127.0.0.1:0",
+            [EXPORTER, "--web.listen-address",
+             ("[%s]:0" if ":" in listen else "%s:0") % listen,
              "--config.file", self.modules] + list(args),
             stdout=subprocess.PIPE, stderr=self.log_file, text=True,
             start_new_session=True)
         line = self.proc.stdout.readline()
-        prefix = "mailssl-exporter: listening on http://127.0.0.1:"
+        prefix = "mailssl-exporter: listening on http://%s:" % (
+            "[%s]" % listen if ":" in listen else listen)
         if not line.startswith(prefix):
             stop_group(self.proc)
             raise AssertionError("the exporter did not start: %r %s" %
@@ -97,7 +100,7 @@ class Exporter:
 
     def get(self, path, headers=None, method="GET", body=None, timeout=30):
         """Returns (status, headers, text)."""
-        c = http.client.HTTPConnection("127.0.0.1", self.port,
+        c = http.client.HTTPConnection(self.host, self.port,
                                        timeout=timeout)
         try:
             c.request(method, path, body=body, headers=headers or {})
@@ -437,6 +440,48 @@ class Usage(unittest.TestCase):
                            text=True, timeout=10)
         self.assertEqual(p.returncode, 0)
         self.assertTrue(p.stdout.startswith("mailssl-exporter (libmailssl "))
+
+
+class Lifecycle(unittest.TestCase):
+    def test_sigterm_answers_probes_in_flight(self):
+        """SIGTERM while a probe waits for a stalled server: the request
+        gets 503 at once and the exporter exits 0."""
+        silent = Silent()
+        exp = Exporter(modules_text(), name="sigterm")
+        result = []
+        try:
+            t = threading.Thread(target=lambda: result.append(exp.get(
+                probe_path("imaps://127.0.0.1:%d" % silent.port))))
+            t.start()
+            deadline = time.monotonic() + 5
+            while exp.value("mailssl_exporter_probes_in_flight") != 1:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.02)
+            t0 = time.monotonic()
+            exp.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(exp.proc.wait(5), 0, exp.log())
+            t.join(5)
+            self.assertLess(time.monotonic() - t0, 2)
+        finally:
+            exp.stop()
+            silent.close()
+        self.assertEqual(result[0][0], 503)
+        self.assertIn("shutting down", result[0][2])
+        self.assertIn("mailssl-exporter: stopped", exp.log())
+
+    def test_ipv6_listen_address(self):
+        try:
+            with socket.socket(socket.AF_INET6) as s:
+                s.bind(("::1", 0))
+        except OSError:
+            self.skipTest("no ::1 on this machine")
+        exp = Exporter(modules_text(), name="v6", listen="::1")
+        try:
+            status, _, text = exp.get(probe_path(target("imaps")))
+            self.assertEqual(status, 200)
+            self.assertIn('code="ok"', text)
+        finally:
+            self.assertEqual(exp.stop(), 0)
 
 
 def many_requests(port, path, n, timeout):
