@@ -368,13 +368,17 @@ static int parse_option(struct parser *p, const struct field *f,
     if (strcmp(f->s, "cafile") == 0)
         return parse_cafile(p, vcol, v, m);
     if (strcmp(f->s, "servername") == 0)
-        return set_checked(p, f->col, vcol, &m->servername, v, mailssl_probe_set_servername);
+        return set_checked(p, f->col, vcol, &m->servername, v,
+                           mailssl_probe_set_servername);
     if (strcmp(f->s, "connect-to") == 0)
-        return set_checked(p, f->col, vcol, &m->connect_to, v, mailssl_probe_set_connect_to);
+        return set_checked(p, f->col, vcol, &m->connect_to, v,
+                           mailssl_probe_set_connect_to);
     if (strcmp(f->s, "min-version") == 0)
-        return set_checked(p, f->col, vcol, &m->min_version, v, mailssl_probe_set_min_version);
+        return set_checked(p, f->col, vcol, &m->min_version, v,
+                           mailssl_probe_set_min_version);
     if (strcmp(f->s, "priority") == 0)
-        return set_checked(p, f->col, vcol, &m->priority, v, mailssl_probe_set_priority);
+        return set_checked(p, f->col, vcol, &m->priority, v,
+                           mailssl_probe_set_priority);
     if (strcmp(f->s, "timeout") == 0)
         return parse_timeout(p, vcol, v, &m->timeout_ms);
     if (strcmp(f->s, "warn") == 0 || strcmp(f->s, "crit") == 0) {

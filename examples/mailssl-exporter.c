@@ -476,35 +476,25 @@ static struct MHD_Response *error_response(enum reject why, const char *fmt,
 static struct MHD_Response *error_response(enum reject why, const char *fmt,
                                            ...)
 {
-    char *buf = NULL;
+    char *msg = NULL, *line = NULL, *c;
     va_list ap;
     int n;
 
     X.rejected[why]++;
     va_start(ap, fmt);
-    n = vasprintf(&buf, fmt, ap);
+    n = vasprintf(&msg, fmt, ap);
     va_end(ap);
     if (n < 0)
         return NULL;
     /* peer-controlled text may be inside: one line, no control bytes */
-    for (char *c = buf; *c; c++)
+    for (c = msg; *c; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             *c = ' ';
-    {
-        char *line = NULL;
-        int m = asprintf(&line, "%s: %s\n", PROG, buf);
-        free(buf);
-        if (m < 0)
-            return NULL;
-        return text_response(CONTENT_TEXT, line, (size_t)m);
-    }
-}
-
-static enum MHD_Result fail_request(struct MHD_Connection *c,
-                                    unsigned int code,
-                                    struct MHD_Response *r)
-{
-    return queue(c, code, r);
+    n = asprintf(&line, "%s: %s\n", PROG, msg);
+    free(msg);
+    if (n < 0)
+        return NULL;
+    return text_response(CONTENT_TEXT, line, (size_t)n);
 }
 
 /* ---- results ---------------------------------------------------------- */
@@ -664,81 +654,81 @@ static enum MHD_Result handle_probe(struct MHD_Connection *c,
     memset(&a, 0, sizeof(a));
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, each_arg, &a);
     if (a.bad)
-        return fail_request(c, MHD_HTTP_BAD_REQUEST,
-                            error_response(REJ_BAD_REQUEST,
-                                           "unknown parameter '%s' (target, "
-                                           "module)", a.unknown));
+        return queue(c, MHD_HTTP_BAD_REQUEST,
+                     error_response(REJ_BAD_REQUEST,
+                                    "unknown parameter '%s' (target, "
+                                    "module)", a.unknown));
     if (a.ntarget > 1)
-        return fail_request(c, MHD_HTTP_BAD_REQUEST,
-                            error_response(REJ_BAD_REQUEST,
-                                           "target given %d times",
-                                           a.ntarget));
+        return queue(c, MHD_HTTP_BAD_REQUEST,
+                     error_response(REJ_BAD_REQUEST,
+                                    "target given %d times",
+                                    a.ntarget));
     if (!a.target || !*a.target)
-        return fail_request(c, MHD_HTTP_BAD_REQUEST,
-                            error_response(REJ_BAD_REQUEST,
-                                           "target parameter missing or "
-                                           "empty"));
+        return queue(c, MHD_HTTP_BAD_REQUEST,
+                     error_response(REJ_BAD_REQUEST,
+                                    "target parameter missing or "
+                                    "empty"));
     if (a.nmodule > 1 || (a.nmodule == 1 && (!a.module || !*a.module)))
-        return fail_request(c, MHD_HTTP_BAD_REQUEST,
-                            error_response(REJ_BAD_REQUEST,
-                                           a.nmodule > 1
-                                               ? "module given more than once"
-                                               : "empty module name"));
+        return queue(c, MHD_HTTP_BAD_REQUEST,
+                     error_response(REJ_BAD_REQUEST,
+                                    a.nmodule > 1
+                                        ? "module given more than once"
+                                        : "empty module name"));
     m = ec_find(&X.cfg, a.module ? a.module : "default");
     if (!m)
-        return fail_request(c, MHD_HTTP_BAD_REQUEST,
-                            error_response(REJ_BAD_REQUEST,
-                                           "unknown module '%.64s'",
-                                           a.module));
+        return queue(c, MHD_HTTP_BAD_REQUEST,
+                     error_response(REJ_BAD_REQUEST,
+                                    "unknown module '%.64s'",
+                                    a.module));
     deadline = scrape_deadline_ms(c);
     if (deadline < 0)
-        return fail_request(c, MHD_HTTP_BAD_REQUEST,
-                            error_response(REJ_BAD_REQUEST,
-                                           "bad X-Prometheus-Scrape-Timeout-"
-                                           "Seconds header"));
+        return queue(c, MHD_HTTP_BAD_REQUEST,
+                     error_response(REJ_BAD_REQUEST,
+                                    "bad X-Prometheus-Scrape-Timeout-"
+                                    "Seconds header"));
     p = mailssl_probe_new(a.target);
     if (!p)
-        return fail_request(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                            error_response(REJ_INTERNAL, "out of memory"));
+        return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                     error_response(REJ_INTERNAL, "out of memory"));
     if (mailssl_probe_error(p)[0]) {
         struct MHD_Response *resp = error_response(
             REJ_BAD_REQUEST, "bad target '%.300s': %s", a.target,
             mailssl_probe_error(p));
         mailssl_probe_free(p);
-        return fail_request(c, MHD_HTTP_BAD_REQUEST, resp);
+        return queue(c, MHD_HTTP_BAD_REQUEST, resp);
     }
     judged_host(m, p, host, sizeof(host));
     if (!ec_allowed(X.allow, X.nallow, host)) {
         mailssl_probe_free(p);
-        return fail_request(
+        return queue(
             c, MHD_HTTP_FORBIDDEN,
             error_response(REJ_FORBIDDEN,
                            "target host '%s' is not in the allow-list (%s)",
                            host,
                            X.nallow ? "see --allow and the allow lines"
-                                    : "default: loopback only; see --allow"));
+                             : "default: loopback only; see --allow"));
     }
     if (ec_apply(m, p, err, sizeof(err)) < 0 ||
         (deadline > 0 && deadline < m->timeout_ms &&
          mailssl_probe_set_timeout_ms(p, deadline) < 0)) {
         mailssl_probe_free(p);
-        return fail_request(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                            error_response(REJ_INTERNAL, "module %s: %s",
-                                           m->name, err));
+        return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                     error_response(REJ_INTERNAL, "module %s: %s",
+                                    m->name, err));
     }
     if (X.ninflight >= (size_t)X.o.max_probes) {
         mailssl_probe_free(p);
-        return fail_request(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-                            error_response(REJ_OVERLOAD,
-                                           "%zu probes are running, the most "
-                                           "at once (--max-probes); try "
-                                           "again later", X.ninflight));
+        return queue(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                     error_response(REJ_OVERLOAD,
+                                    "%zu probes are running, the most "
+                                    "at once (--max-probes); try "
+                                    "again later", X.ninflight));
     }
     r->target = strdup(a.target);
     if (!r->target) {
         mailssl_probe_free(p);
-        return fail_request(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                            error_response(REJ_INTERNAL, "out of memory"));
+        return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                     error_response(REJ_INTERNAL, "out of memory"));
     }
     snprintf(r->module, sizeof(r->module), "%s", m->name);
     r->probe = p;
@@ -775,8 +765,8 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c)
     int code;
 
     if (!out)
-        return fail_request(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                            error_response(REJ_INTERNAL, "out of memory"));
+        return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                     error_response(REJ_INTERNAL, "out of memory"));
     family(out, "mailssl_exporter_probes_total", "counter",
            "Probes finished, by primary diagnosis (label code).");
     for (code = 0; code <= MAILSSL_CODE_MAX; code++) {
@@ -827,7 +817,8 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c)
            "1 when the last load of the modules file succeeded.");
     fprintf(out, "mailssl_exporter_config_last_reload_successful %d\n",
             X.last_reload_ok);
-    family(out, "mailssl_exporter_config_last_reload_success_timestamp_seconds",
+    family(out,
+           "mailssl_exporter_config_last_reload_success_timestamp_seconds",
            "gauge", "When the modules file last loaded, seconds since the "
                     "epoch.");
     fprintf(out,
@@ -842,8 +833,8 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c)
             mailssl_version());
     if (fclose(out) != 0 || !buf) {
         free(buf);
-        return fail_request(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                            error_response(REJ_INTERNAL, "out of memory"));
+        return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                     error_response(REJ_INTERNAL, "out of memory"));
     }
     return queue(c, MHD_HTTP_OK, text_response(CONTENT_METRICS, buf, len));
 }
@@ -906,8 +897,8 @@ static enum MHD_Result handle_index(struct MHD_Connection *c)
     FILE *out = open_memstream(&buf, &len);
 
     if (!out)
-        return fail_request(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                            error_response(REJ_INTERNAL, "out of memory"));
+        return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                     error_response(REJ_INTERNAL, "out of memory"));
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
           "<title>mailssl-exporter</title>\n<style>body{font-family:sans-"
           "serif}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;"
@@ -969,8 +960,8 @@ static enum MHD_Result handle_index(struct MHD_Connection *c)
     fputs("</table>\n</body></html>\n", out);
     if (fclose(out) != 0 || !buf) {
         free(buf);
-        return fail_request(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                            error_response(REJ_INTERNAL, "out of memory"));
+        return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                     error_response(REJ_INTERNAL, "out of memory"));
     }
     return queue(c, MHD_HTTP_OK, text_response(CONTENT_HTML, buf, len));
 }
@@ -1032,19 +1023,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         return queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
     }
     if (r->uri_len > MAX_URL_LENGTH)
-        return fail_request(c, MHD_HTTP_URI_TOO_LONG,
-                            error_response(REJ_TOO_LONG,
-                                           "request URI of %zu bytes: at most "
-                                           "%d", r->uri_len, MAX_URL_LENGTH));
+        return queue(c, MHD_HTTP_URI_TOO_LONG,
+                     error_response(REJ_TOO_LONG,
+                                    "request URI of %zu bytes: at most "
+                                    "%d", r->uri_len, MAX_URL_LENGTH));
     if (strcmp(url, "/probe") == 0)
         return handle_probe(c, r);
     if (strcmp(url, "/metrics") == 0)
         return handle_metrics(c);
     if (strcmp(url, "/") == 0)
         return handle_index(c);
-    return fail_request(c, MHD_HTTP_NOT_FOUND,
-                        error_response(REJ_NOT_FOUND,
-                                       "no such page (/probe, /metrics, /)"));
+    return queue(c, MHD_HTTP_NOT_FOUND,
+                 error_response(REJ_NOT_FOUND,
+                                "no such page (/probe, /metrics, /)"));
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
