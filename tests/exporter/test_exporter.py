@@ -138,7 +138,9 @@ class Exporter:
 def modules_text(extra=""):
     return ("# the modules of the exporter tests\n"
             "module default cafile=certs/ca.pem timeout=5\n"
-            "module short cafile=certs/ca.pem timeout=1 warn=21 crit=7\n" +
+            "module short cafile=certs/ca.pem timeout=1 warn=21 crit=7\n"
+            "module via cafile=certs/ca.pem connect-to=127.0.0.1\n"
+            "module outside connect-to=192.0.2.1\n" +
             extra)
 
 
@@ -348,6 +350,9 @@ BAD = [
      "'mail.example.com' is not in the allow-list"),
     ("/probe?target=imaps://127.1", {}, "GET", 403,
      "'127.1' is not in the allow-list"),
+    # with connect-to, the module's host is judged, not the URL's
+    ("/probe?target=imaps://127.0.0.1&module=outside", {}, "GET", 403,
+     "'192.0.2.1' is not in the allow-list"),
     ("/probe?target=imaps://127.0.0.1",
      {"X-Prometheus-Scrape-Timeout-Seconds": "soon"}, "GET", 400,
      "bad X-Prometheus-Scrape-Timeout-Seconds"),
@@ -381,6 +386,17 @@ class BadRequests(unittest.TestCase):
         self.assertGreaterEqual(EXP.value(
             "mailssl_exporter_requests_rejected_total", reason="forbidden"),
             4)
+
+    def test_connect_to_module(self):
+        """A name outside the allow-list, reached through a module whose
+        connect-to is loopback: probed there, verified for the name."""
+        status, _, text = EXP.get(probe_path(
+            "imaps://mail.test:%d" % SERVER.port["imaps"], "via"))
+        self.assertEqual(status, 200, text)
+        self.assertIn('code="ok"', text)
+        status, _, _ = EXP.get(probe_path(
+            "imaps://mail.test:%d" % SERVER.port["imaps"]))
+        self.assertEqual(status, 403)
 
     def test_allowed_loopback_v6(self):
         """::1 is in the default allow-list: probed (nothing listens)."""
