@@ -16,6 +16,7 @@
 
 #include "mailssl.h"
 #include "probe_format.h"
+#include "probe_view.h"
 
 #define PROG "mailssl-probe"
 #define EXIT_USAGE 3 /* the monitoring-plugin "unknown" */
@@ -84,53 +85,6 @@ static int configure(mailssl_probe *p, const struct probe_options *o,
     SET(mailssl_probe_set_days(p, o->warn_days, o->crit_days),
         "--warn/--crit");
 #undef SET
-    return 0;
-}
-
-/* Fills v from a finished probe; findings go into the array *fs (owned by
- * the caller). Returns 0 or -1 when out of memory. */
-static int view_of(const mailssl_probe *p, const char *url,
-                   struct probe_view *v, struct pf_finding **fs)
-{
-    const mailssl_report *r = mailssl_probe_findings(p);
-    size_t i, n = mailssl_report_count(r);
-    int s;
-
-    memset(v, 0, sizeof(*v));
-    v->url = url;
-    v->service = mailssl_service_name(mailssl_probe_service(p));
-    v->host = mailssl_probe_host(p);
-    v->port = mailssl_probe_port(p);
-    v->address = mailssl_probe_address(p);
-    v->status = mailssl_probe_status(p);
-    if (v->status < 0 || v->status > 3)
-        v->status = MAILSSL_SEVERITY_UNKNOWN;
-    v->diagnosis = mailssl_code_name(mailssl_probe_diagnosis(p));
-    v->message = mailssl_probe_message(p);
-    v->stage = mailssl_stage_name(mailssl_probe_stage(p));
-    v->tls_version = mailssl_probe_tls_version(p);
-    v->has_cert = mailssl_probe_cert_sha256(p) != NULL;
-    v->not_before = mailssl_probe_cert_not_before(p);
-    v->not_after = mailssl_probe_cert_not_after(p);
-    v->days_left = mailssl_probe_cert_days_left(p);
-    for (s = 0; s < PF_NTIMINGS; s++)
-        v->timing_us[s] = mailssl_probe_timing_us(
-            p, s == PF_TIMING_TOTAL ? MAILSSL_STAGE_TOTAL
-                                    : MAILSSL_STAGE_RESOLVE + s);
-    *fs = NULL;
-    if (n) {
-        *fs = calloc(n, sizeof(**fs));
-        if (!*fs)
-            return -1;
-        for (i = 0; i < n; i++) {
-            (*fs)[i].code = mailssl_code_name(mailssl_report_code(r, i));
-            (*fs)[i].severity =
-                mailssl_severity_name(mailssl_report_severity(r, i));
-            (*fs)[i].message = mailssl_report_message(r, i);
-        }
-    }
-    v->findings = *fs;
-    v->nfindings = n;
     return 0;
 }
 
@@ -204,7 +158,7 @@ int main(int argc, char **argv)
         goto out;
     }
     for (i = 0; i < o.nurls; i++) {
-        if (view_of(probes[i], o.urls[i], &views[i], &fs[i]) < 0) {
+        if (pv_from_probe(probes[i], o.urls[i], &views[i], &fs[i]) < 0) {
             fail(o.format, "out of memory");
             goto out;
         }

@@ -636,13 +636,16 @@ void pf_write_prometheus(FILE *out, const struct probe_view *v, size_t n)
         fprintf(out, "} %d\n", level(v[i].status));
     }
     family(out, "mailssl_probe_diagnosis",
-           "The primary diagnosis of the probe (label code); always 1.");
+           "The primary diagnosis of the probe (label code) and the last "
+           "stage completed (label stage); always 1.");
     for (i = 0; i < n; i++) {
         if (dup[i])
             continue;
         series(out, "mailssl_probe_diagnosis", &v[i]);
         fputs(",code=", out);
         put_label_value(out, v[i].diagnosis ? v[i].diagnosis : "unknown");
+        fputs(",stage=", out);
+        put_label_value(out, v[i].stage ? v[i].stage : "none");
         fputs("} 1\n", out);
     }
     family(out, "mailssl_probe_tls_version_info",

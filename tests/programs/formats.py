@@ -18,6 +18,13 @@ class FormatError(AssertionError):
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 TYPES = {"counter", "gauge", "histogram", "summary", "untyped"}
+# The families of mailssl-probe --format prometheus (pf_write_prometheus),
+# which mailssl-exporter's /probe answers too.
+PROBE_FAMILIES = sorted([
+    "mailssl_probe_success", "mailssl_probe_status",
+    "mailssl_probe_diagnosis", "mailssl_probe_tls_version_info",
+    "mailssl_probe_findings", "mailssl_cert_not_before_seconds",
+    "mailssl_cert_not_after_seconds", "mailssl_probe_duration_seconds"])
 # The suffixes a histogram or summary family adds to its sample names.
 SUFFIXES = ("_bucket", "_count", "_sum")
 

@@ -21,12 +21,7 @@ def sample(fmt):
 class SampleOutput(unittest.TestCase):
     def test_prometheus(self):
         fams = formats.parse_prometheus(sample("prometheus"))
-        self.assertEqual(sorted(fams), sorted([
-            "mailssl_probe_success", "mailssl_probe_status",
-            "mailssl_probe_diagnosis", "mailssl_probe_tls_version_info",
-            "mailssl_probe_findings", "mailssl_cert_not_before_seconds",
-            "mailssl_cert_not_after_seconds",
-            "mailssl_probe_duration_seconds"]))
+        self.assertEqual(sorted(fams), formats.PROBE_FAMILIES)
         for name, fam in fams.items():
             self.assertEqual(fam["type"], "gauge", name)
             self.assertTrue(fam["help"], name)
@@ -40,6 +35,12 @@ class SampleOutput(unittest.TestCase):
         diag = {s[1]["target"]: s[1]["code"]
                 for s in fams["mailssl_probe_diagnosis"]["samples"]}
         self.assertEqual(diag["pop3s://[::1]:995"], "tls-timeout")
+        # every diagnosis says the last stage completed (SPEC.md section 7)
+        for _, labels, _ in fams["mailssl_probe_diagnosis"]["samples"]:
+            self.assertIn(labels["stage"], ("none", "resolve", "connect",
+                                            "greeting", "starttls",
+                                            "handshake", "verify",
+                                            "post-tls", "done"))
         stages = [s[1]["stage"] for s in
                   fams["mailssl_probe_duration_seconds"]["samples"]
                   if s[1]["target"] == "imaps://mail.test"]

@@ -408,7 +408,8 @@ START_TEST(prometheus_one_target)
                     "mailssl_probe_success" L "} 1\n"));
     ck_assert_ptr_nonnull(strstr(buf, "mailssl_probe_status" L "} 1\n"));
     ck_assert_ptr_nonnull(
-        strstr(buf, "mailssl_probe_diagnosis" L ",code=\"cert-expiring\"} 1\n"));
+        strstr(buf, "mailssl_probe_diagnosis" L
+                    ",code=\"cert-expiring\",stage=\"done\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(
         buf, "mailssl_probe_tls_version_info" L ",version=\"TLS1.3\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(
