@@ -81,6 +81,14 @@ static int configure(mailssl_probe *p, const struct probe_options *o,
     if (o->connect_to)
         SET(mailssl_probe_set_connect_to(p, o->connect_to), "--connect-to");
     SET(mailssl_probe_set_timeout_ms(p, o->timeout_ms), "--timeout");
+    if (o->dane)
+        SET(mailssl_probe_set_dane(p, o->dane), "--dane");
+    if (o->dns_anchor)
+        SET(mailssl_probe_set_dns_anchor_file(p, o->dns_anchor),
+            "--dns-anchor");
+    if (o->dns_resolver)
+        SET(mailssl_probe_set_dns_resolver(p, o->dns_resolver),
+            "--dns-resolver");
     SET(mailssl_probe_set_days(p, o->warn_days, o->crit_days),
         "--warn/--crit");
 #undef SET

@@ -30,11 +30,19 @@ struct probe_options {
     int crit_days;          /* default 7 */
     int format;             /* PF_FORMAT_* */
     int concurrency;        /* default PF_DEFAULT_CONCURRENCY */
+    int dane;               /* PF_DANE_*, default off */
+    const char *dns_anchor; /* NULL: the library's default */
+    const char *dns_resolver; /* NULL: /etc/resolv.conf */
     int help;               /* --help was given */
     int version;            /* --version was given */
     char **urls;            /* points into argv */
     size_t nurls;
 };
+
+/* the values of MAILSSL_DANE_* */
+#define PF_DANE_OFF 0
+#define PF_DANE_OPPORTUNISTIC 1
+#define PF_DANE_REQUIRED 2
 
 #define PF_DEFAULT_CONCURRENCY 16
 #define PF_MAX_CONCURRENCY 1024

@@ -211,7 +211,14 @@ const char *mailssl_severity_name(int severity);
 #define MAILSSL_CODE_KEY_FILE_PERMISSIONS 51
 #define MAILSSL_CODE_OCSP_STAPLE_INVALID 52
 #define MAILSSL_CODE_DANE_UNUSABLE 53
-#define MAILSSL_CODE_MAX 53
+/* 1.1: DANE from DNS (mailssl_probe_set_dane); 54-59 are left for other
+ * 1.1 codes, numbers are never reused. */
+#define MAILSSL_CODE_DANE_OK 60           /* a TLSA record matched */
+#define MAILSSL_CODE_DANE_NO_RECORDS 61   /* secure denial of TLSA */
+#define MAILSSL_CODE_DANE_INSECURE 62     /* TLSA name not DNSSEC-signed */
+#define MAILSSL_CODE_DANE_BOGUS 63        /* DNSSEC validation failed */
+#define MAILSSL_CODE_DANE_LOOKUP_FAILED 64 /* no answer, SERVFAIL, error */
+#define MAILSSL_CODE_MAX 64
 
 /*
  * mailssl_code_name - the stable string of a code ("ok", "cert-expired",
@@ -798,8 +805,12 @@ typedef struct mailssl_probe mailssl_probe;
 #define MAILSSL_STAGE_POST_TLS 7
 #define MAILSSL_STAGE_DONE 8
 #define MAILSSL_STAGE_TOTAL 9 /* only for mailssl_probe_timing_us() */
+/* 1.1: the TLSA lookup (mailssl_probe_set_dane), between resolve and
+ * connect. */
+#define MAILSSL_STAGE_DANE 10
 
-/* mailssl_stage_name - "resolve", ..., "done", "total"; NULL otherwise. */
+/* mailssl_stage_name - "resolve", ..., "done", "total", "dane"; NULL
+ * otherwise. */
 const char *mailssl_stage_name(int stage);
 
 /*
@@ -848,6 +859,53 @@ int mailssl_probe_add_tlsa(mailssl_probe *p, int usage, int selector,
                            size_t data_len);
 /* Validation time for the certificate checks (0 = now). */
 int mailssl_probe_set_time(mailssl_probe *p, int64_t epoch_seconds);
+
+/* DANE modes of mailssl_probe_set_dane(). */
+#define MAILSSL_DANE_OFF 0           /* default: only mailssl_probe_add_tlsa */
+#define MAILSSL_DANE_OPPORTUNISTIC 1 /* use TLSA records when secure */
+#define MAILSSL_DANE_REQUIRED 2      /* a secure, usable, matching RRset */
+
+/*
+ * mailssl_probe_set_dane - look up the TLSA records of _PORT._tcp.HOST
+ * (the URL's host and port, not a --connect-to address) with DNSSEC
+ * validation before connecting, in a stage of its own (MAILSSL_STAGE_DANE,
+ * timing "dane"), without blocking: while it runs, mailssl_probe_fd() is
+ * libunbound's descriptor and the probe wants MAILSSL_WANT_POLLIN.
+ * Secure records are checked like those of mailssl_probe_add_tlsa(), with
+ * RFC 7672's rules for smtp and lmtp (DANE-TA(2) and DANE-EE(3) only;
+ * names and dates not checked for DANE-EE) and RFC 7671's otherwise.
+ * Outcomes: dane-ok (ok finding), dane-mismatch (critical), dane-bogus
+ * (critical in both modes; the message says why validation failed),
+ * dane-no-records and dane-insecure (critical when REQUIRED, ok findings
+ * when OPPORTUNISTIC), dane-lookup-failed (no answer within the stage
+ * deadline, SERVFAIL: critical when REQUIRED, a warning when
+ * OPPORTUNISTIC, which then goes on without DANE), dane-unusable. The
+ * stage deadline defaults to half the probe's timeout
+ * (mailssl_probe_set_stage_timeout_ms() with MAILSSL_STAGE_DANE sets it).
+ * mode: MAILSSL_DANE_OFF, _OPPORTUNISTIC or _REQUIRED. Returns MAILSSL_OK,
+ * MAILSSL_ERR_INVALID (bad mode) or MAILSSL_ERR_STATE (started). Probes of
+ * one mailssl_batch with the same DNS settings share one resolver cache;
+ * libunbound runs one worker thread per cache, only when DANE is on.
+ */
+int mailssl_probe_set_dane(mailssl_probe *p, int mode);
+/*
+ * mailssl_probe_set_dns_anchor_file - the DNSSEC trust anchor file for
+ * the DANE lookup (DS or DNSKEY records in zone-file format, as
+ * unbound's trust-anchor-file); NULL restores the default
+ * /usr/share/dns/root.key. The file is read when the probe starts (an
+ * unreadable file ends the probe with status unknown). Returns MAILSSL_OK,
+ * MAILSSL_ERR_INVALID (empty), MAILSSL_ERR_TOO_LONG or MAILSSL_ERR_STATE.
+ */
+int mailssl_probe_set_dns_anchor_file(mailssl_probe *p, const char *path);
+/*
+ * mailssl_probe_set_dns_resolver - send the DANE lookups to this resolver
+ * ("ADDR" or "ADDR@PORT", ADDR an IPv4 or IPv6 literal, PORT 1-65535,
+ * default 53) instead of the servers of /etc/resolv.conf; it must pass
+ * DNSSEC records through (validation is done by the probe). NULL restores
+ * the default. Returns MAILSSL_OK, MAILSSL_ERR_SYNTAX (with the reason in
+ * mailssl_probe_error()) or MAILSSL_ERR_STATE.
+ */
+int mailssl_probe_set_dns_resolver(mailssl_probe *p, const char *address);
 
 /*
  * Non-blocking use, as with libtls: mailssl_probe_start() then, while it

@@ -196,7 +196,7 @@ MAILSSL_EXPORT const char *mailssl_severity_name(int severity)
     }
 }
 
-/* Sparse on purpose: diagnoses 0-25, findings from 40. */
+/* Sparse on purpose: diagnoses 0-25, findings from 40, DANE from 60. */
 static const char *const code_names[MAILSSL_CODE_MAX + 1] = {
     [MAILSSL_CODE_OK] = "ok",
     [MAILSSL_CODE_RESOLVE_FAILED] = "resolve-failed",
@@ -238,6 +238,12 @@ static const char *const code_names[MAILSSL_CODE_MAX + 1] = {
     [MAILSSL_CODE_KEY_FILE_PERMISSIONS] = "key-file-permissions",
     [MAILSSL_CODE_OCSP_STAPLE_INVALID] = "ocsp-staple-invalid",
     [MAILSSL_CODE_DANE_UNUSABLE] = "dane-unusable",
+    /* 1.1, DANE from DNS */
+    [MAILSSL_CODE_DANE_OK] = "dane-ok",
+    [MAILSSL_CODE_DANE_NO_RECORDS] = "dane-no-records",
+    [MAILSSL_CODE_DANE_INSECURE] = "dane-insecure",
+    [MAILSSL_CODE_DANE_BOGUS] = "dane-bogus",
+    [MAILSSL_CODE_DANE_LOOKUP_FAILED] = "dane-lookup-failed",
 };
 
 MAILSSL_EXPORT const char *mailssl_code_name(int code)

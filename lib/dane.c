@@ -153,6 +153,7 @@ void mailssl__dane_check(const struct mailssl__dane *d, int smtp_rules,
         der[nder].data = NULL;
     for (i = 0; i < d->n; i++) {
         const struct mailssl__tlsa *t = &d->recs[i];
+        int ta_hit = 0;
         if (!t->wellformed || !t->query ||
             (smtp_rules && (t->usage == 0 || t->usage == 1))) {
             res->unusable++;
@@ -165,13 +166,16 @@ void mailssl__dane_check(const struct mailssl__dane *d, int smtp_rules,
                     res->ee_match = 1;
                 else
                     res->pkix_match = 1;
+                res->matched++;
             }
             continue;
         }
         if (t->usage == 0) {
+            int hit = 0;
             for (j = 0; j <= nder; j++)
                 if (der[j].data && matches(d, t, &der[j]))
-                    res->pkix_match = 1;
+                    hit = res->pkix_match = 1;
+            res->matched += (size_t)hit;
             continue;
         }
         for (j = 0; j < nder; j++) {
@@ -184,9 +188,10 @@ void mailssl__dane_check(const struct mailssl__dane *d, int smtp_rules,
                 (gnutls_x509_crt_list_verify(path, (unsigned)j, &path[j], 1,
                                              NULL, 0, mailssl__verify_flags,
                                              &status) >= 0 &&
-                 status == 0))
-                res->ta_match = 1;
-            else
+                 status == 0)) {
+                res->matched += !ta_hit; /* a record counts once */
+                ta_hit = res->ta_match = 1;
+            } else
                 res->ta_chain_error = 1;
         }
     }

@@ -171,6 +171,7 @@ struct mailssl__dane_result {
     int ta_chain_error;    /* a DANE-TA record matched, chain did not verify */
     int pkix_match;        /* a PKIX-TA/PKIX-EE record matches (not SMTP) */
     size_t usable, unusable;
+    size_t matched;        /* records that matched (each counted once) */
 };
 int mailssl__dane_add(struct mailssl__dane *d, int usage, int selector,
                       int mtype, const unsigned char *data, size_t len,

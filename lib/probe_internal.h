@@ -50,6 +50,34 @@ void mailssl__sockaddr_text(const struct sockaddr *sa, char *dst, size_t n);
 /* 1 when a byte is waiting on fd right now (MSG_PEEK, no wait). */
 int mailssl__bytes_waiting(int fd);
 
+/* ---- DNS (lib/dns.c) --------------------------------------------------- */
+#define MAILSSL_DNS_DEFAULT_ANCHOR "/usr/share/dns/root.key"
+struct mailssl__dns;
+struct ub_result;
+typedef void (*mailssl__dns_cb)(void *arg, int err, struct ub_result *res);
+/* A libunbound context (own cache, one worker thread) validating with the
+ * trust anchor file (NULL: MAILSSL_DNS_DEFAULT_ANCHOR) and forwarding to
+ * resolver ("ADDR[@PORT]"; NULL: the servers of /etc/resolv.conf).
+ * Returns 0 or a negative MAILSSL_ERR_* with err set. */
+int mailssl__dns_new(const char *anchor, const char *resolver,
+                     struct mailssl__dns **out, char *err, size_t errlen);
+/* 1 when d was made with these settings (so it can be shared). */
+int mailssl__dns_matches(const struct mailssl__dns *d, const char *anchor,
+                         const char *resolver);
+struct mailssl__dns *mailssl__dns_ref(struct mailssl__dns *d);
+void mailssl__dns_unref(struct mailssl__dns *d);
+/* The descriptor that becomes readable when answers are waiting. */
+int mailssl__dns_fd(const struct mailssl__dns *d);
+/* Runs the callbacks of the answers that arrived; never waits. */
+void mailssl__dns_process(struct mailssl__dns *d);
+/* Starts an asynchronous query (class IN); cb gets arg, a libunbound
+ * error code and the result (to free with mailssl__dns_result_free). */
+int mailssl__dns_query(struct mailssl__dns *d, const char *name, int rrtype,
+                       mailssl__dns_cb cb, void *arg, int *id, char *err,
+                       size_t errlen);
+void mailssl__dns_cancel(struct mailssl__dns *d, int id);
+void mailssl__dns_result_free(void *result);
+
 /* ---- the probe object -------------------------------------------------- */
 #define MAILSSL_PROBE_INBUF (MAILSSL_DIALOGUE_MAX_LINE + 2) /* line + CRLF */
 #define MAILSSL_PROBE_MAX_PHASE_BYTES (128 * 1024)
@@ -60,6 +88,7 @@ enum {
     PS_CONNECTING,
     PS_DIALOGUE,    /* line exchange, plaintext or over TLS */
     PS_HANDSHAKE,
+    PS_DANE,        /* waiting for the TLSA answer (lib/probe_dane.c) */
     PS_DONE
 };
 
@@ -81,7 +110,7 @@ struct mailssl_probe {
     int connect_port;               /* 0: port */
     int family;
     int32_t timeout_ms;
-    int32_t stage_timeout_ms[MAILSSL_STAGE_DONE]; /* 0: none */
+    int32_t stage_timeout_ms[MAILSSL_STAGE_DANE + 1]; /* 0: none */
     int warn_days, crit_days;
     char *priority;                 /* NULL: "NORMAL" */
     int min_version;                /* gnutls_protocol_t */
@@ -89,6 +118,23 @@ struct mailssl_probe {
     struct mailssl_probe_tlsa *tlsa;
     size_t ntlsa;
     int64_t vtime;
+    int dane_mode;                  /* MAILSSL_DANE_* */
+    char *dns_anchor;               /* NULL: MAILSSL_DNS_DEFAULT_ANCHOR */
+    char *dns_resolver;             /* NULL: /etc/resolv.conf */
+
+    /* DANE lookup (lib/probe_dane.c) */
+    struct mailssl__dns *dns;       /* shared by a batch */
+    int dns_id, dns_pending;        /* query in flight */
+    int dane_answered;              /* the callback ran */
+    int dane_err;                   /* libunbound error of the lookup */
+    int dane_rcode, dane_secure, dane_bogus, dane_havedata;
+    int dane_dnssec;                /* MAILSSL__DNSSEC_* once answered */
+    int dane_use;                   /* records go to validation */
+    char dane_name[MAILSSL_HOST_MAX + 32];
+    char dane_why[256];             /* libunbound's why_bogus */
+    struct mailssl_probe_tlsa *dane_recs;
+    size_t ndane, dane_total;       /* kept (at most 64), in the answer */
+    long dane_matched;              /* -1: not checked */
 
     /* run state */
     int state;
@@ -129,7 +175,7 @@ struct mailssl_probe {
     char **caps;
     size_t ncaps;
     mailssl_report *findings;
-    int64_t timing[MAILSSL_STAGE_TOTAL + 1];
+    int64_t timing[MAILSSL_STAGE_DANE + 1];
     struct mailssl_certinfo cert;
     int have_cert;
     int64_t now_epoch;              /* wall clock when verified */
@@ -169,6 +215,27 @@ int mailssl__probe_validate_shared(const char *cafile, const char *name,
                                    const unsigned char *ocsp, size_t ocsp_len,
                                    mailssl_report *report, char *err,
                                    size_t errlen);
+
+/* ---- DANE stage (lib/probe_dane.c) ------------------------------------- */
+#define MAILSSL__DNSSEC_NONE 0
+#define MAILSSL__DNSSEC_SECURE 1
+#define MAILSSL__DNSSEC_INSECURE 2
+#define MAILSSL__DNSSEC_BOGUS 3
+/* Starts the TLSA lookup: 0 (answer awaited on mailssl__dns_fd), 1 when
+ * the probe can go on without waiting, or -1 when it finished. */
+int mailssl__probe_dane_begin(mailssl_probe *p);
+/* After the answer (or a stage timeout, timed_out set): 1 to go on and
+ * connect, 0 when the probe finished with a DANE diagnosis. */
+int mailssl__probe_dane_decide(mailssl_probe *p, int timed_out);
+/* After validation: counts the matching records and adds dane-ok. */
+void mailssl__probe_dane_verified(mailssl_probe *p,
+                                  const gnutls_datum_t *peers, unsigned n);
+/* Cancels a query in flight and drops the DNS context. */
+void mailssl__probe_dane_release(mailssl_probe *p);
+/* Appends ,"dane":{...} when a lookup ran. */
+void mailssl__probe_dane_json(struct mailssl_buf *b, const mailssl_probe *p);
+/* 1 for the services whose DANE rules are RFC 7672's (smtp, lmtp). */
+int mailssl__probe_dane_smtp(const mailssl_probe *p);
 
 /* Ends the probe with a diagnosis (printf-style message). */
 void mailssl__probe_fail(mailssl_probe *p, int code, int severity,

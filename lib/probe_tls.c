@@ -322,6 +322,7 @@ static const int cert_order[] = {
     MAILSSL_CODE_CERT_REVOKED,       MAILSSL_CODE_CERT_EXPIRED,
     MAILSSL_CODE_CERT_NOT_YET_VALID, MAILSSL_CODE_CERT_UNTRUSTED,
     MAILSSL_CODE_CERT_NAME_MISMATCH, MAILSSL_CODE_DANE_MISMATCH,
+    MAILSSL_CODE_DANE_UNUSABLE, /* only when critical (see below) */
     MAILSSL_CODE_CERT_EXPIRING,
 };
 
@@ -359,7 +360,7 @@ static int validate(mailssl_probe *p, const gnutls_datum_t *peers,
         ocsp.data = NULL;
         ocsp.size = 0;
     }
-    if (p->ntlsa == 0) {
+    if (p->ntlsa == 0 && !p->dane_use) {
         /* the common case: the trust store is loaded once per process */
         rc = mailssl__probe_validate_shared(
             p->cafile, p->servername ? p->servername : p->host, p->vtime,
@@ -380,11 +381,23 @@ static int validate(mailssl_probe *p, const gnutls_datum_t *peers,
     if (rc >= 0)
         rc = mailssl_validator_set_name(v, p->servername ? p->servername
                                                          : p->host);
+    /* RFC 7672's rules for smtp/lmtp, RFC 7671's for the others */
+    if (rc >= 0 && p->dane_use)
+        rc = mailssl_validator_set_service(v, mailssl__probe_dane_smtp(p)
+                                                  ? MAILSSL_SERVICE_SMTP
+                                                  : p->service);
     for (t = 0; rc >= 0 && t < p->ntlsa; t++)
         rc = mailssl_validator_add_tlsa(v, p->tlsa[t].usage,
                                         p->tlsa[t].selector,
                                         p->tlsa[t].matching_type,
                                         p->tlsa[t].data, p->tlsa[t].len);
+    /* the DNSSEC-validated records of the dane stage */
+    for (t = 0; rc >= 0 && p->dane_use && t < p->ndane; t++)
+        rc = mailssl_validator_add_tlsa(v, p->dane_recs[t].usage,
+                                        p->dane_recs[t].selector,
+                                        p->dane_recs[t].matching_type,
+                                        p->dane_recs[t].data,
+                                        p->dane_recs[t].len);
     if (rc >= 0)
         rc = mailssl_validate_chain(v, ders, lens, n, ocsp.data, ocsp.size,
                                     p->findings);
@@ -429,6 +442,8 @@ int mailssl__probe_tls_verify(mailssl_probe *p, int *severity)
         }
     }
     rc = validate(p, peers, n);
+    if (rc >= 0)
+        mailssl__probe_dane_verified(p, peers, n);
     if (rc < 0) {
         mailssl__set_error(p->message, sizeof p->message, "%s", p->err);
         *severity = MAILSSL_SEVERITY_UNKNOWN;
@@ -437,6 +452,13 @@ int mailssl__probe_tls_verify(mailssl_probe *p, int *severity)
     for (k = 0; k < sizeof cert_order / sizeof cert_order[0]; k++) {
         for (i = 0; i < mailssl_report_count(p->findings); i++) {
             if (mailssl_report_code(p->findings, i) != cert_order[k])
+                continue;
+            /* unusable records alone leave TLS unauthenticated but
+             * acceptable (RFC 7672 section 2.2): a finding, not the
+             * diagnosis */
+            if (cert_order[k] == MAILSSL_CODE_DANE_UNUSABLE &&
+                mailssl_report_severity(p->findings, i) <
+                    MAILSSL_SEVERITY_CRITICAL)
                 continue;
             *severity = mailssl_report_severity(p->findings, i);
             mailssl__set_error(p->message, sizeof p->message, "%s",

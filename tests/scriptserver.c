@@ -566,6 +566,23 @@ static int listen_on(int family, int *port)
     return fd;
 }
 
+const struct ss_step ss_smtp_script[] = {
+    {SS_SEND, "220 mx.example.com ESMTP\r\n", 0, 0},
+    {SS_EXPECT, "EHLO ", 0, 0},
+    {SS_SEND,
+     "250-mx.example.com\r\n250-PIPELINING\r\n250-STARTTLS\r\n"
+     "250 8BITMIME\r\n",
+     0, 0},
+    {SS_EXPECT, "STARTTLS", 0, 0},
+    {SS_SEND, "220 2.0.0 Ready to start TLS\r\n", 0, 0},
+    {SS_TLS, 0, 0, 0},
+    {SS_EXPECT, "EHLO ", 0, 0},
+    {SS_SEND, "250-mx.example.com\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n",
+     0, 0},
+    {SS_EXPECT, "QUIT", 0, 0},
+    {SS_SEND, "221 2.0.0 Bye\r\n", 0, 0},
+    {SS_END, 0, 0, 0}};
+
 int ss_ipv6_available(void)
 {
     int port, fd = listen_on(6, &port);

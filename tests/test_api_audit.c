@@ -183,8 +183,8 @@ static void audit_base(void)
 {
     static const int bad_services[] = {-1, MAILSSL_SERVICE_MAX + 1, INT_MIN,
                                        INT_MAX};
-    static const int bad_codes[] = {-1, 26, 39, MAILSSL_CODE_MAX + 1, INT_MIN,
-                                    INT_MAX};
+    static const int bad_codes[] = {-1, 26, 39, 54, 59, MAILSSL_CODE_MAX + 1,
+                                    INT_MIN, INT_MAX};
     size_t i;
 
     OK_CALL(ck_assert_ptr_nonnull(mailssl_version()));
@@ -857,7 +857,7 @@ static void audit_probe(void)
     size_t i;
 
     NUL(mailssl_stage_name(-1));
-    NUL(mailssl_stage_name(MAILSSL_STAGE_TOTAL + 1));
+    NUL(mailssl_stage_name(MAILSSL_STAGE_DANE + 1));
     NUL(mailssl_stage_name(INT_MIN));
     OK_CALL(mailssl_probe_free(NULL));
     OK_CALL(ck_assert_ptr_nonnull(mailssl_probe_error(NULL)));
@@ -995,7 +995,7 @@ static void audit_probe(void)
     NUL(mailssl_probe_findings(NULL));
     IS(-1, mailssl_probe_timing_us(NULL, MAILSSL_STAGE_TOTAL));
     IS(-1, mailssl_probe_timing_us(p, -1));
-    IS(-1, mailssl_probe_timing_us(p, MAILSSL_STAGE_TOTAL + 1));
+    IS(-1, mailssl_probe_timing_us(p, MAILSSL_STAGE_DANE + 1));
     IS(-1, mailssl_probe_timing_us(p, INT_MAX));
     NUL(mailssl_probe_cert_subject(NULL));
     NUL(mailssl_probe_cert_issuer(NULL));
@@ -1058,7 +1058,54 @@ struct audit {
     void (*run)(void);
 };
 
+/* ---- 1.1: DANE from DNS (issue 13) ----------------------------------- */
+
+static void audit_dane(void)
+{
+    static const char *const bad_resolvers[] = {
+        "", "@53", "localhost", "127.0.0.1@", "127.0.0.1@0", "127.0.0.1@65536",
+        "127.0.0.1@-1", "127.0.0.1@+53", "127.0.0.1@53x", "::1@ 53",
+        "[::1]@53", "127.0.0.1 ", "1.2.3.4.5"};
+    size_t i;
+    mailssl_probe *p;
+
+    IS(MAILSSL_ERR_INVALID, mailssl_probe_set_dane(NULL, 1));
+    PROBE_IS(MAILSSL_ERR_INVALID, mailssl_probe_set_dane(p, -1));
+    PROBE_IS(MAILSSL_ERR_INVALID, mailssl_probe_set_dane(p, 3));
+    PROBE_IS(MAILSSL_ERR_INVALID, mailssl_probe_set_dane(p, INT_MAX));
+    PROBE_IS(MAILSSL_ERR_INVALID, mailssl_probe_set_dane(p, INT_MIN));
+    IS(MAILSSL_ERR_INVALID, mailssl_probe_set_dns_anchor_file(NULL, "/x"));
+    PROBE_IS(MAILSSL_ERR_INVALID, mailssl_probe_set_dns_anchor_file(p, ""));
+    PROBE_IS(MAILSSL_ERR_TOO_LONG, mailssl_probe_set_dns_anchor_file(p, big));
+    IS(MAILSSL_ERR_INVALID, mailssl_probe_set_dns_resolver(NULL, "::1"));
+    for (i = 0; i < sizeof bad_resolvers / sizeof *bad_resolvers; i++)
+        PROBE_IS(MAILSSL_ERR_SYNTAX,
+                 mailssl_probe_set_dns_resolver(p, bad_resolvers[i]));
+    PROBE_IS(MAILSSL_ERR_SYNTAX, mailssl_probe_set_dns_resolver(p, big));
+    /* NULL restores the defaults; good values are taken */
+    p = mailssl_probe_new("smtp://127.0.0.1:1"); /* no DNS at all */
+    IS(MAILSSL_OK, mailssl_probe_set_dane(p, MAILSSL_DANE_REQUIRED));
+    IS(MAILSSL_OK, mailssl_probe_set_dns_anchor_file(p, NULL));
+    IS(MAILSSL_OK, mailssl_probe_set_dns_resolver(p, "::1@5353"));
+    IS(MAILSSL_OK, mailssl_probe_set_dns_resolver(p, "192.0.2.1"));
+    IS(MAILSSL_OK, mailssl_probe_set_dns_resolver(p, NULL));
+    IS(MAILSSL_OK,
+       mailssl_probe_set_stage_timeout_ms(p, MAILSSL_STAGE_DANE, 100));
+    /* once started, the settings are refused */
+    IS(MAILSSL_OK, mailssl_probe_set_dns_anchor_file(p, "/nonexistent"));
+    (void)mailssl_probe_start(p);
+    IS(MAILSSL_ERR_STATE, mailssl_probe_set_dane(p, 0));
+    IS(MAILSSL_ERR_STATE, mailssl_probe_set_dns_anchor_file(p, NULL));
+    IS(MAILSSL_ERR_STATE, mailssl_probe_set_dns_resolver(p, NULL));
+    mailssl_probe_free(p);
+}
+
 static const struct audit audits[] = {
+    /* 1.1: DANE from DNS (issue 13) */
+    {"mailssl_probe_set_dane", audit_dane},
+    {"mailssl_probe_set_dns_anchor_file", audit_dane},
+    {"mailssl_probe_set_dns_resolver", audit_dane},
+    /* 1.0 */
     {"mailssl_version", audit_base},
     {"mailssl_version_num", audit_base},
     {"mailssl_init", audit_init},
