@@ -85,7 +85,7 @@ static int parse_format(const char *s, int *out, char *err, size_t n)
 enum opt_id {
     OPT_CAFILE, OPT_SERVERNAME, OPT_CONNECT_TO, OPT_TIMEOUT, OPT_WARN,
     OPT_CRIT, OPT_FORMAT, OPT_CONCURRENCY, OPT_HELP, OPT_VERSION,
-    OPT_DANE, OPT_DNS_ANCHOR, OPT_DNS_RESOLVER,
+    OPT_DANE, OPT_DNS_ANCHOR, OPT_DNS_RESOLVER, OPT_MX,
 };
 
 static const struct {
@@ -100,7 +100,7 @@ static const struct {
     {"help", OPT_HELP, 0},            {"version", OPT_VERSION, 0},
     /* has_value 2: optional, only as --opt=VALUE */
     {"dane", OPT_DANE, 2},            {"dns-anchor", OPT_DNS_ANCHOR, 1},
-    {"dns-resolver", OPT_DNS_RESOLVER, 1},
+    {"dns-resolver", OPT_DNS_RESOLVER, 1}, {"mx", OPT_MX, 0},
 };
 
 static int set_string(const char *opt, const char *what, const char *value,
@@ -159,6 +159,9 @@ static int apply_option(struct probe_options *o, int id, const char *value,
     case OPT_DNS_RESOLVER:
         return set_string("--dns-resolver", "address", value,
                           &o->dns_resolver, err, n);
+    case OPT_MX:
+        o->mx = 1;
+        return 0;
     case OPT_HELP:
         o->help = 1;
         return 0;
@@ -781,6 +784,9 @@ void pf_write_usage(FILE *out, const char *prog)
 "                       /usr/share/dns/root.key)\n"
 "  --dns-resolver ADDR[@PORT]  send the DANE lookups to this resolver (an\n"
 "                       IP address; default: /etc/resolv.conf)\n"
+"  --mx                 smtp://DOMAIN: look up the MX records of DOMAIN\n"
+"                       (with DNSSEC) and probe every mail host in\n"
+"                       preference order, one result a host\n"
 "  -h, --help           show this help and exit\n"
 "  --version            show the program and library versions and exit\n"
 "\n"

@@ -33,6 +33,7 @@ struct probe_options {
     int dane;               /* PF_DANE_*, default off */
     const char *dns_anchor; /* NULL: the library's default */
     const char *dns_resolver; /* NULL: /etc/resolv.conf */
+    int mx;                 /* --mx: smtp://DOMAIN probes its MX hosts */
     int help;               /* --help was given */
     int version;            /* --version was given */
     char **urls;            /* points into argv */

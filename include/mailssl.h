@@ -908,6 +908,30 @@ int mailssl_probe_set_dns_anchor_file(mailssl_probe *p, const char *path);
 int mailssl_probe_set_dns_resolver(mailssl_probe *p, const char *address);
 
 /*
+ * mailssl_probe_set_mx - on (1) for an smtp://DOMAIN probe: look up the
+ * MX records of DOMAIN with DNSSEC (in the resolve stage, without
+ * blocking, with the DNS settings above), then probe each MX host in
+ * preference order, one at a time, as smtp://HOST:PORT with this probe's
+ * settings (its own deadline, TLSA lookup when DANE is on, the same
+ * --connect-to if any). No MX records: the domain itself. An insecure MX
+ * RRset disables DANE for the hosts (RFC 7672 section 2.2.1; critical
+ * dane-insecure when DANE is required), a bogus one is dane-bogus. This
+ * probe's result is that of its worst host; the hosts' results are
+ * mailssl_probe_mx_probe(). MAILSSL_ERR_INVALID for a value other than
+ * 0/1 or a URL that is not smtp:// with a host name; MAILSSL_ERR_STATE
+ * once started.
+ */
+int mailssl_probe_set_mx(mailssl_probe *p, int on);
+/* Number of MX host probes of a finished MX probe (0 otherwise). */
+size_t mailssl_probe_mx_count(const mailssl_probe *p);
+/* The probe of MX host index (preference order), owned by p, with all the
+ * result accessors and mailssl_probe_json(); NULL past the end. */
+const mailssl_probe *mailssl_probe_mx_probe(const mailssl_probe *p,
+                                            size_t index);
+/* The MX preference of such a host probe, -1 for any other probe. */
+int mailssl_probe_mx_preference(const mailssl_probe *p);
+
+/*
  * Non-blocking use, as with libtls: mailssl_probe_start() then, while it
  * returns MAILSSL_WANT_POLLIN or MAILSSL_WANT_POLLOUT, poll
  * mailssl_probe_fd() for that event (at most mailssl_probe_timeout_left_ms()

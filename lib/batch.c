@@ -68,7 +68,8 @@ static void share_dns(mailssl_batch *b)
     for (i = 0; i < b->n; i++) {
         mailssl_probe *p = b->probes[i];
 
-        if (p->started || p->dane_mode == MAILSSL_DANE_OFF || p->dns)
+        if (p->started || (p->dane_mode == MAILSSL_DANE_OFF && !p->mx_mode) ||
+            p->dns)
             continue;
         for (j = 0; j < i && !p->dns; j++)
             if (mailssl__dns_matches(b->probes[j]->dns, p->dns_anchor,

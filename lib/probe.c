@@ -60,6 +60,7 @@ MAILSSL_EXPORT mailssl_probe *mailssl_probe_new(const char *url)
     for (i = 0; i <= MAILSSL_STAGE_DANE; i++)
         p->timing[i] = -1;
     p->dane_matched = -1;
+    p->mx_preference = -1;
     mailssl__buf_init(&p->out);
     p->url_ok = mailssl__url_parse(url, &p->service, p->host, sizeof p->host,
                                    &p->port, p->err, sizeof p->err) == 0;
@@ -119,6 +120,7 @@ MAILSSL_EXPORT void mailssl_probe_free(mailssl_probe *p)
     free(p->dane_recs);
     free(p->dns_anchor);
     free(p->dns_resolver);
+    mailssl__probe_mx_free(p);
     free_caps(p->caps, p->ncaps);
     if (p->have_cert)
         mailssl__certinfo_clear(&p->cert);
@@ -142,6 +144,11 @@ static int settable(mailssl_probe *p)
         return MAILSSL_ERR_STATE;
     }
     return MAILSSL_OK;
+}
+
+int mailssl__probe_settable(mailssl_probe *p)
+{
+    return settable(p);
 }
 
 static int set_string(mailssl_probe *p, char **dst, const char *value)
@@ -1071,6 +1078,9 @@ static void timed_out(mailssl_probe *p, int64_t now)
     const char *which = whole ? "the probe's deadline" : "the stage deadline";
 
     switch (p->state) {
+    case PS_MX_LOOKUP:
+        (void)mailssl__probe_mx_decide(p);
+        break;
     case PS_DANE:
         /* only the stage deadline lets an opportunistic probe go on */
         if (mailssl__probe_dane_decide(p, !p->dane_answered) && !whole)
@@ -1136,6 +1146,16 @@ MAILSSL_EXPORT int mailssl_probe_start(mailssl_probe *p)
     p->implicit = mailssl_service_implicit_tls(p->service) == 1;
 
     stage_begin(p, MAILSSL_STAGE_RESOLVE);
+    if (p->mx_mode) {
+        rc = mailssl__probe_mx_begin(p);
+        if (rc == -2)
+            return fail_unknown(p, MAILSSL_ERR_IO);
+        if (rc == 0) {
+            p->state = PS_MX_LOOKUP;
+            return p->want = MAILSSL_WANT_POLLIN;
+        }
+        return mailssl__probe_mx_decide(p);
+    }
     rc = mailssl__resolve(p->connect_host ? p->connect_host : p->host,
                           p->connect_port ? p->connect_port : p->port,
                           p->family, &p->ai_list);
@@ -1225,6 +1245,13 @@ MAILSSL_EXPORT int mailssl_probe_step(mailssl_probe *p)
         return p->state == PS_DONE ? MAILSSL_OK : p->want;
     }
     switch (p->state) {
+    case PS_MX_LOOKUP:
+        mailssl__dns_process(p->dns);
+        if (!p->dane_answered)
+            return p->want = MAILSSL_WANT_POLLIN;
+        return mailssl__probe_mx_decide(p);
+    case PS_MX:
+        return mailssl__probe_mx_step(p);
     case PS_DANE:
         return dane_step(p);
     case PS_CONNECTING:
@@ -1246,8 +1273,10 @@ MAILSSL_EXPORT int mailssl_probe_step(mailssl_probe *p)
 
 MAILSSL_EXPORT int mailssl_probe_fd(const mailssl_probe *p)
 {
-    if (p && p->state == PS_DANE)
+    if (p && (p->state == PS_DANE || p->state == PS_MX_LOOKUP))
         return mailssl__dns_fd(p->dns);
+    if (p && p->state == PS_MX)
+        return mailssl_probe_fd(mailssl__probe_mx_current(p));
     return p ? p->fd : -1;
 }
 
@@ -1258,8 +1287,11 @@ MAILSSL_EXPORT int32_t mailssl_probe_timeout_left_ms(const mailssl_probe *p)
     if (!p || !p->started || p->state == PS_DONE)
         return -1;
     /* answered through another probe's context: step it now */
-    if (p->state == PS_DANE && p->dane_answered)
+    if ((p->state == PS_DANE || p->state == PS_MX_LOOKUP) &&
+        p->dane_answered)
         return 0;
+    if (p->state == PS_MX)
+        return mailssl_probe_timeout_left_ms(mailssl__probe_mx_current(p));
     d = deadline_of(p);
     if (p->state == PS_CONNECTING && p->addr_deadline < d)
         d = p->addr_deadline;

@@ -37,30 +37,37 @@ int mailssl__probe_dane_smtp(const mailssl_probe *p)
            p->service == MAILSSL_SERVICE_LMTP;
 }
 
-static void on_answer(void *arg, int err, struct ub_result *res)
+int mailssl__probe_dns_take(mailssl_probe *p, int err,
+                            const struct ub_result *res)
 {
-    mailssl_probe *p = arg;
-    int i;
-
     p->dns_pending = 0;
     p->dane_answered = 1;
     p->dane_err = err;
-    if (err || !res) {
-        if (res)
-            ub_resolve_free(res);
-        return;
-    }
+    if (err || !res)
+        return MAILSSL__DNSSEC_NONE;
     p->dane_rcode = res->rcode;
     p->dane_secure = res->secure;
     p->dane_bogus = res->bogus;
     p->dane_havedata = res->havedata;
     if (res->why_bogus)
         snprintf(p->dane_why, sizeof p->dane_why, "%s", res->why_bogus);
-    p->dane_dnssec = res->bogus    ? MAILSSL__DNSSEC_BOGUS
-                     : res->secure ? MAILSSL__DNSSEC_SECURE
-                     : res->rcode == 0 || res->rcode == 3
-                         ? MAILSSL__DNSSEC_INSECURE
-                         : MAILSSL__DNSSEC_NONE;
+    return res->bogus    ? MAILSSL__DNSSEC_BOGUS
+           : res->secure ? MAILSSL__DNSSEC_SECURE
+           : res->rcode == 0 || res->rcode == 3 ? MAILSSL__DNSSEC_INSECURE
+                                                : MAILSSL__DNSSEC_NONE;
+}
+
+static void on_answer(void *arg, int err, struct ub_result *res)
+{
+    mailssl_probe *p = arg;
+    int i;
+
+    p->dane_dnssec = mailssl__probe_dns_take(p, err, res);
+    if (err || !res) {
+        if (res)
+            ub_resolve_free(res);
+        return;
+    }
     for (i = 0; res->havedata && res->data[i]; i++) {
         struct mailssl_probe_tlsa *t;
         const unsigned char *d = (const unsigned char *)res->data[i];

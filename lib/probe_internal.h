@@ -89,6 +89,8 @@ enum {
     PS_DIALOGUE,    /* line exchange, plaintext or over TLS */
     PS_HANDSHAKE,
     PS_DANE,        /* waiting for the TLSA answer (lib/probe_dane.c) */
+    PS_MX_LOOKUP,   /* waiting for the MX answer (lib/probe_mx.c) */
+    PS_MX,          /* driving the probe of one MX host */
     PS_DONE
 };
 
@@ -96,6 +98,13 @@ struct mailssl_probe_tlsa {
     int usage, selector, matching_type;
     unsigned char *data;
     size_t len;
+};
+
+#define MAILSSL__MX_MAX 16
+struct mailssl__mx_host {
+    char host[MAILSSL_HOST_MAX];
+    int preference;
+    size_t order;                   /* in the answer: ties keep it */
 };
 
 struct mailssl_probe {
@@ -135,6 +144,15 @@ struct mailssl_probe {
     struct mailssl_probe_tlsa *dane_recs;
     size_t ndane, dane_total;       /* kept (at most 64), in the answer */
     long dane_matched;              /* -1: not checked */
+
+    /* smtp://DOMAIN with MX lookup (lib/probe_mx.c) */
+    int mx_mode;
+    int mx_dnssec;                  /* MAILSSL__DNSSEC_* */
+    struct mailssl__mx_host mx[MAILSSL__MX_MAX];
+    size_t nmx;
+    mailssl_probe **mxprobes;       /* one per MX host, preference order */
+    size_t nmxprobes, mxcur;
+    int mx_preference;              /* of this host's probe; -1: none */
 
     /* run state */
     int state;
@@ -236,6 +254,29 @@ void mailssl__probe_dane_release(mailssl_probe *p);
 void mailssl__probe_dane_json(struct mailssl_buf *b, const mailssl_probe *p);
 /* 1 for the services whose DANE rules are RFC 7672's (smtp, lmtp). */
 int mailssl__probe_dane_smtp(const mailssl_probe *p);
+
+/* ---- MX (lib/probe_mx.c) ----------------------------------------------- */
+/* Starts the MX lookup: 0 (answer awaited), 1 (answered), -2 (local
+ * failure, p->err set). */
+int mailssl__probe_mx_begin(mailssl_probe *p);
+/* After the MX answer (or the deadline): makes the hosts' probes and
+ * starts the first; returns what start/step return. */
+int mailssl__probe_mx_decide(mailssl_probe *p);
+/* Steps the current host's probe (then the next). */
+int mailssl__probe_mx_step(mailssl_probe *p);
+/* The host probe being driven, or NULL. */
+const mailssl_probe *mailssl__probe_mx_current(const mailssl_probe *p);
+void mailssl__probe_mx_free(mailssl_probe *p);
+/* Appends ,"mx":{"dnssec":...,"hosts":[probe objects]} in MX mode. */
+void mailssl__probe_mx_json(struct mailssl_buf *b, const mailssl_probe *p);
+
+/* Takes the common facts of a DNS answer (the callback ran, error,
+ * rcode, DNSSEC flags, why_bogus) and returns its MAILSSL__DNSSEC_*. */
+int mailssl__probe_dns_take(mailssl_probe *p, int err,
+                            const struct ub_result *res);
+/* MAILSSL_OK when p can still be set up, else MAILSSL_ERR_INVALID (NULL)
+ * or MAILSSL_ERR_STATE (started, p->err set). */
+int mailssl__probe_settable(mailssl_probe *p);
 
 /* Ends the probe with a diagnosis (printf-style message). */
 void mailssl__probe_fail(mailssl_probe *p, int code, int severity,

@@ -91,6 +91,9 @@ MAILSSL_EXPORT char *mailssl_probe_json(const mailssl_probe *p)
     }
     mailssl__buf_puts(&b, "]");
     mailssl__probe_dane_json(&b, p);
+    mailssl__probe_mx_json(&b, p);
+    if (p->mx_preference >= 0)
+        mailssl__buf_printf(&b, ",\"mx_preference\":%d", p->mx_preference);
     mailssl__buf_puts(&b, ",\"findings\":");
     mailssl__report_json_append(&b, p->findings);
     mailssl__buf_puts(&b, ",");

@@ -1097,7 +1097,31 @@ static void audit_dane(void)
     IS(MAILSSL_ERR_STATE, mailssl_probe_set_dane(p, 0));
     IS(MAILSSL_ERR_STATE, mailssl_probe_set_dns_anchor_file(p, NULL));
     IS(MAILSSL_ERR_STATE, mailssl_probe_set_dns_resolver(p, NULL));
+    IS(MAILSSL_ERR_STATE, mailssl_probe_set_mx(p, 0));
     mailssl_probe_free(p);
+
+    /* MX: smtp://DOMAIN only; results of NULL and of other probes */
+    IS(MAILSSL_ERR_INVALID, mailssl_probe_set_mx(NULL, 1));
+    PROBE_IS(MAILSSL_ERR_INVALID, mailssl_probe_set_mx(p, 1)); /* imaps:// */
+    PROBE_IS(MAILSSL_ERR_INVALID, mailssl_probe_set_mx(p, 2));
+    PROBE_IS(MAILSSL_ERR_INVALID, mailssl_probe_set_mx(p, -1));
+    p = mailssl_probe_new("smtp://[::1]");
+    IS(MAILSSL_ERR_INVALID, mailssl_probe_set_mx(p, 1));
+    IS(MAILSSL_OK, mailssl_probe_set_mx(p, 0));
+    mailssl_probe_free(p);
+    p = mailssl_probe_new("bad url");
+    IS(MAILSSL_ERR_INVALID, mailssl_probe_set_mx(p, 1));
+    mailssl_probe_free(p);
+    p = mailssl_probe_new("smtp://example.com");
+    IS(MAILSSL_OK, mailssl_probe_set_mx(p, 1));
+    IS(0, mailssl_probe_mx_count(p)); /* not run */
+    NUL(mailssl_probe_mx_probe(p, 0));
+    IS(-1, mailssl_probe_mx_preference(p));
+    mailssl_probe_free(p);
+    IS(0, mailssl_probe_mx_count(NULL));
+    NUL(mailssl_probe_mx_probe(NULL, 0));
+    NUL(mailssl_probe_mx_probe(NULL, SIZE_MAX));
+    IS(-1, mailssl_probe_mx_preference(NULL));
 }
 
 static const struct audit audits[] = {
@@ -1105,6 +1129,10 @@ static const struct audit audits[] = {
     {"mailssl_probe_set_dane", audit_dane},
     {"mailssl_probe_set_dns_anchor_file", audit_dane},
     {"mailssl_probe_set_dns_resolver", audit_dane},
+    {"mailssl_probe_set_mx", audit_dane},
+    {"mailssl_probe_mx_count", audit_dane},
+    {"mailssl_probe_mx_probe", audit_dane},
+    {"mailssl_probe_mx_preference", audit_dane},
     /* 1.0 */
     {"mailssl_version", audit_base},
     {"mailssl_version_num", audit_base},

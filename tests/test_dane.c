@@ -126,8 +126,10 @@ static void setup(void)
     {
         static char ins[200], bog[200];
 
-        snprintf(ins, sizeof ins, "_25._tcp.host TLSA 3 1 1 %s\n", ee);
-        snprintf(bog, sizeof bog, "_25._tcp.host TLSA 3 1 1 %s\n", ee);
+        snprintf(ins, sizeof ins,
+                 "_25._tcp.host TLSA 3 1 1 %s\nmxdom MX 10 host\n", ee);
+        snprintf(bog, sizeof bog,
+                 "_25._tcp.host TLSA 3 1 1 %s\nmxdom MX 10 host\n", ee);
         zones[1].origin = "insecure.dane.example";
         zones[1].records = ins;
         zones[1].signing = DNSZONE_UNSIGNED;
@@ -330,6 +332,72 @@ START_TEST(test_batch)
 }
 END_TEST
 
+/* smtp://DOMAIN with MX lookup: the hosts in preference order, each with
+ * its own TLSA records. */
+struct mx_case {
+    const char *domain;
+    int mode;
+    int diagnosis, status; /* of the whole */
+    size_t nhosts;
+    const char *host[2];   /* in order */
+    int host_diagnosis[2];
+};
+
+static const struct mx_case mx_cases[] = {
+    /* two hosts: mx1 (10) matches 3 1 1, mx2 (20) mismatches */
+    {"mxdom.dane.example", MAILSSL_DANE_REQUIRED, MAILSSL_CODE_DANE_MISMATCH,
+     MAILSSL_SEVERITY_CRITICAL, 2, {"mx1.dane.example", "mx2.dane.example"},
+     {MAILSSL_CODE_OK, MAILSSL_CODE_DANE_MISMATCH}},
+    /* an insecure MX RRset: DANE cannot apply (RFC 7672 section 2.2.1) */
+    {"mxdom.insecure.dane.example", MAILSSL_DANE_REQUIRED,
+     MAILSSL_CODE_DANE_INSECURE, MAILSSL_SEVERITY_CRITICAL, 0, {0, 0},
+     {0, 0}},
+    {"mxdom.insecure.dane.example", MAILSSL_DANE_OPPORTUNISTIC,
+     MAILSSL_CODE_OK, MAILSSL_SEVERITY_OK, 1,
+     {"host.insecure.dane.example", 0}, {MAILSSL_CODE_OK, 0}},
+    {"mxdom.bogus.dane.example", MAILSSL_DANE_OPPORTUNISTIC,
+     MAILSSL_CODE_DANE_BOGUS, MAILSSL_SEVERITY_CRITICAL, 0, {0, 0}, {0, 0}},
+    /* no MX: the domain itself (RFC 5321 section 5.1) */
+    {"ee.dane.example", MAILSSL_DANE_REQUIRED, MAILSSL_CODE_OK,
+     MAILSSL_SEVERITY_OK, 1, {"ee.dane.example", 0}, {MAILSSL_CODE_OK, 0}},
+};
+
+START_TEST(test_mx)
+{
+    const struct mx_case *m = &mx_cases[_i];
+    struct dane_case c = cases[0];
+    mailssl_probe *p;
+    char *json;
+    size_t k;
+
+    c.host = m->domain;
+    c.mode = m->mode;
+    c.use_cafile = 1;
+    p = case_probe(&c);
+    ck_assert_int_eq(mailssl_probe_set_mx(p, 1), MAILSSL_OK);
+    ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
+    json = mailssl_probe_json(p);
+    if (getenv("DANE_TEST_VERBOSE"))
+        fprintf(stderr, "%s\n", json);
+    ck_assert_msg(mailssl_probe_diagnosis(p) == m->diagnosis &&
+                      mailssl_probe_status(p) == m->status &&
+                      mailssl_probe_mx_count(p) == m->nhosts,
+                  "%s: %s", m->domain, json);
+    for (k = 0; k < m->nhosts; k++) {
+        const mailssl_probe *h = mailssl_probe_mx_probe(p, k);
+
+        ck_assert_ptr_nonnull(h);
+        ck_assert_str_eq(mailssl_probe_host(h), m->host[k]);
+        ck_assert_int_eq(mailssl_probe_diagnosis(h), m->host_diagnosis[k]);
+        ck_assert_int_ge(mailssl_probe_mx_preference(h), 0);
+    }
+    ck_assert_ptr_null(mailssl_probe_mx_probe(p, m->nhosts));
+    ck_assert_ptr_nonnull(strstr(json, "\"mx\":{\"dnssec\":"));
+    mailssl_free(json);
+    mailssl_probe_free(p);
+}
+END_TEST
+
 /* Off: no lookup, no dane block, no dane timing. */
 START_TEST(test_off)
 {
@@ -376,6 +444,8 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_case, 0,
                         (int)(sizeof cases / sizeof cases[0]));
     tcase_add_test(tc, test_batch);
+    tcase_add_loop_test(tc, test_mx, 0,
+                        (int)(sizeof mx_cases / sizeof mx_cases[0]));
     tcase_add_test(tc, test_off);
     tcase_add_test(tc, test_missing_anchor);
     suite_add_tcase(s, tc);
