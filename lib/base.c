@@ -60,6 +60,7 @@ MAILSSL_EXPORT void mailssl_deinit(void)
         init_count--;
         if (init_count == 0) {
             mailssl__probe_cache_clear();
+            mailssl__dane_global_clear();
             gnutls_global_deinit();
         }
     }

@@ -162,7 +162,7 @@ struct mailssl__tlsa {
 struct mailssl__dane {
     struct mailssl__tlsa *recs;
     size_t n;
-    void *state;           /* dane_state_t, made with the first record */
+    void *state;           /* the process's dane_state_t (lib/dane.c) */
 };
 struct mailssl__dane_result {
     int ee_match;          /* a DANE-EE record matches the leaf */
@@ -184,6 +184,8 @@ void mailssl__dane_check(const struct mailssl__dane *d, int smtp_rules,
                          gnutls_x509_crt_t anchor,
                          struct mailssl__dane_result *res);
 void mailssl__dane_clear(struct mailssl__dane *d);
+/* Frees the process's libgnutls-dane state (mailssl_deinit). */
+void mailssl__dane_global_clear(void);
 
 /* ---- binding store (lib/store.c, lib/config.c, lib/audit.c) ------------ */
 /* An address key of SPEC.md section 3: family 0 is "*" (every address);
