@@ -8,7 +8,8 @@
  * <= 1.3. The TLS server runs in a child process, the zone in nsd
  * (tests/dnszone.h), so neither counts as client CPU.
  * Usage: bench_dane [--strict] [ROUNDS [PROBES_PER_ROUND]] (default 10,
- * 100). Exit status 0 unless --strict is given and the target is missed
+ * 100). BENCH_DANE_SYSTEM_STORE=1: the DANE probes get no CA file (the
+ * system trust store, as a DANE user would run them). Exit status 0 unless --strict is given and the target is missed
  * (or a probe does not end as expected).
  */
 #include <stdio.h>
@@ -92,7 +93,8 @@ static double round_cpu(int port, int n, int dane)
     for (i = 0; i < n; i++) {
         ps[i] = mailssl_probe_new("smtp://ee.dane.example");
         mailssl_probe_set_connect_to(ps[i], to);
-        mailssl_probe_set_cafile(ps[i], cafile);
+        if (!dane || !getenv("BENCH_DANE_SYSTEM_STORE"))
+            mailssl_probe_set_cafile(ps[i], cafile);
         if (dane) {
             mailssl_probe_set_dane(ps[i], MAILSSL_DANE_REQUIRED);
             mailssl_probe_set_dns_anchor_file(ps[i], zone.anchor);

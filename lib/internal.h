@@ -184,6 +184,9 @@ void mailssl__dane_check(const struct mailssl__dane *d, int smtp_rules,
                          gnutls_x509_crt_t anchor,
                          struct mailssl__dane_result *res);
 void mailssl__dane_clear(struct mailssl__dane *d);
+/* Takes every TLSA record off a validator and restores the default
+ * service (the probes' shared validators, lib/probe_cache.c). */
+void mailssl__validator_drop_tlsa(mailssl_validator *v);
 /* Frees the process's libgnutls-dane state (mailssl_deinit). */
 void mailssl__dane_global_clear(void);
 

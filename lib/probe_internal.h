@@ -233,6 +233,14 @@ int mailssl__probe_validate_shared(const char *cafile, const char *name,
                                    const unsigned char *ocsp, size_t ocsp_len,
                                    mailssl_report *report, char *err,
                                    size_t errlen);
+/* The same with DNSSEC-validated TLSA records and the service whose DANE
+ * rules apply (added to the shared validator for this run only). */
+int mailssl__probe_validate_shared_dane(
+    const char *cafile, const char *name, int64_t vtime, int warn_days,
+    int crit_days, const unsigned char *const *ders, const size_t *lens,
+    size_t n, const unsigned char *ocsp, size_t ocsp_len,
+    const struct mailssl_probe_tlsa *tlsa, size_t ntlsa, int service,
+    mailssl_report *report, char *err, size_t errlen);
 
 /* ---- DANE stage (lib/probe_dane.c) ------------------------------------- */
 #define MAILSSL__DNSSEC_NONE 0

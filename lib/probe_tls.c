@@ -360,11 +360,14 @@ static int validate(mailssl_probe *p, const gnutls_datum_t *peers,
         ocsp.data = NULL;
         ocsp.size = 0;
     }
-    if (p->ntlsa == 0 && !p->dane_use) {
-        /* the common case: the trust store is loaded once per process */
-        rc = mailssl__probe_validate_shared(
+    if (p->ntlsa == 0) {
+        /* the common case: the trust store is loaded once per process
+         * (with the DNSSEC-validated records of the dane stage, if any) */
+        rc = mailssl__probe_validate_shared_dane(
             p->cafile, p->servername ? p->servername : p->host, p->vtime,
             p->warn_days, p->crit_days, ders, lens, n, ocsp.data, ocsp.size,
+            p->dane_use ? p->dane_recs : NULL, p->dane_use ? p->ndane : 0,
+            mailssl__probe_dane_smtp(p) ? MAILSSL_SERVICE_SMTP : p->service,
             p->findings, p->err, sizeof p->err);
         return rc < 0 ? rc : 0;
     }

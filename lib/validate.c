@@ -389,6 +389,12 @@ MAILSSL_EXPORT int mailssl_validator_set_service(mailssl_validator *v,
     return MAILSSL_OK;
 }
 
+void mailssl__validator_drop_tlsa(mailssl_validator *v)
+{
+    mailssl__dane_clear(&v->dane);
+    v->service = MAILSSL_SERVICE_ANY;
+}
+
 /* ---- one validation run ------------------------------------------------ */
 
 struct run {
