@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -360,4 +361,92 @@ int dnszone_silent_server(int *port)
     }
     *port = ntohs(a.sin_port);
     return fd;
+}
+
+struct dnszone_hostile {
+    int mode, fd, stop[2], queries;
+    pthread_t thread;
+};
+
+static void *hostile_main(void *arg)
+{
+    struct dnszone_hostile *h = arg;
+    static unsigned char out[65000];
+
+    for (;;) {
+        struct pollfd pfd[2] = {{h->fd, POLLIN, 0}, {h->stop[0], POLLIN, 0}};
+        unsigned char q[1500];
+        struct sockaddr_in from;
+        socklen_t flen = sizeof from;
+        ssize_t n;
+        size_t len, i;
+
+        if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+            break;
+        if (pfd[1].revents)
+            break;
+        n = recvfrom(h->fd, q, sizeof q, 0, (struct sockaddr *)&from, &flen);
+        if (n < 12)
+            continue;
+        h->queries++;
+        if (h->mode == DNSZONE_HOSTILE_HUGE) {
+            for (i = 0; i < sizeof out; i++)
+                out[i] = (unsigned char)(i * 131 + 7);
+            memcpy(out, q, (size_t)n); /* the query, then junk */
+            out[2] = 0x84;             /* QR, AA */
+            out[3] = 0x00;
+            out[6] = out[7] = 0xff;    /* 65,535 answers */
+            len = sizeof out;
+        } else {
+            memcpy(out, q, (size_t)n);
+            out[2] = 0x86; /* QR, AA, TC */
+            out[3] = 0x00;
+            len = (size_t)n;
+        }
+        (void)sendto(h->fd, out, len, 0, (struct sockaddr *)&from, flen);
+    }
+    return NULL;
+}
+
+struct dnszone_hostile *dnszone_hostile_start(int mode, int *port)
+{
+    struct dnszone_hostile *h = calloc(1, sizeof *h);
+    int sz = 1 << 20;
+
+    if (!h)
+        return NULL;
+    h->mode = mode;
+    h->fd = dnszone_silent_server(port);
+    if (h->fd < 0 || pipe(h->stop) < 0) {
+        if (h->fd >= 0)
+            close(h->fd);
+        free(h);
+        return NULL;
+    }
+    (void)setsockopt(h->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    if (pthread_create(&h->thread, NULL, hostile_main, h) != 0) {
+        close(h->fd);
+        close(h->stop[0]);
+        close(h->stop[1]);
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+int dnszone_hostile_queries(const struct dnszone_hostile *h)
+{
+    return h->queries;
+}
+
+void dnszone_hostile_stop(struct dnszone_hostile *h)
+{
+    if (!h)
+        return;
+    (void)!write(h->stop[1], "x", 1);
+    pthread_join(h->thread, NULL);
+    close(h->fd);
+    close(h->stop[0]);
+    close(h->stop[1]);
+    free(h);
 }

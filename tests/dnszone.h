@@ -48,4 +48,16 @@ void dnszone_sha256_hex(const void *data, size_t len, char out[65]);
  * returns its descriptor and sets *port, or -1. */
 int dnszone_silent_server(int *port);
 
+/* Hostile DNS servers on 127.0.0.1 UDP, in a thread of the caller:
+ * HUGE answers every query with a 65,000-byte datagram (its ID, QR set,
+ * 65,535 answers claimed, junk after); TRUNCATED always sets TC, with no
+ * TCP listener behind it. */
+#define DNSZONE_HOSTILE_HUGE 1
+#define DNSZONE_HOSTILE_TRUNCATED 2
+struct dnszone_hostile;
+struct dnszone_hostile *dnszone_hostile_start(int mode, int *port);
+/* Number of queries it answered. */
+int dnszone_hostile_queries(const struct dnszone_hostile *h);
+void dnszone_hostile_stop(struct dnszone_hostile *h);
+
 #endif

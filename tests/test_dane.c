@@ -27,6 +27,9 @@ static struct dnszone zone;
 static struct scriptserver *server;
 static int silent_fd = -1, silent_port;
 static char silent_resolver[64];
+/* made on first use in a test, indexed by HUGE / TRUNCATED */
+static struct dnszone_hostile *hostile[4];
+static char hostile_resolver[4][64];
 
 
 /* The hex of the SHA-256 of the leaf's SubjectPublicKeyInfo (3 1 1) or
@@ -62,7 +65,6 @@ static void setup(void)
     const struct certgen_cert *cas[1];
     char ee[65], ta[65], *top, *big, *p;
     struct dnszone_def zones[3];
-    struct ss_config c;
     int i;
     int64_t now = (int64_t)time(NULL);
 
@@ -140,19 +142,36 @@ static void setup(void)
     ck_assert_int_eq(dnszone_start(&zone, zones, 3), 0);
     free(top);
 
-    c = (struct ss_config){.script = ss_smtp_script, .chain = chain,
-                           .nchain = 2, .key = leaf.key, .threads = 4};
-    server = ss_start(&c);
-    ck_assert_ptr_nonnull(server);
     silent_fd = dnszone_silent_server(&silent_port);
     ck_assert_int_ge(silent_fd, 0);
     snprintf(silent_resolver, sizeof silent_resolver, "127.0.0.1@%d",
              silent_port);
 }
 
+/* The SMTP server, in each test's own process (a thread of the parent
+ * would not exist in a forked test, and leak checkers would see it). */
+static void server_setup(void)
+{
+    struct ss_config c = {.script = ss_smtp_script, .chain = chain,
+                          .nchain = 2, .key = leaf.key, .threads = 4};
+
+    server = ss_start(&c);
+    ck_assert_ptr_nonnull(server);
+}
+
+static void server_teardown(void)
+{
+    size_t i;
+
+    ss_stop(server);
+    for (i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+        dnszone_hostile_stop(hostile[i]);
+        hostile[i] = NULL;
+    }
+}
+
 static void teardown(void)
 {
-    ss_stop(server);
     dnszone_stop(&zone);
     close(silent_fd);
     certgen_free(&leaf);
@@ -163,7 +182,10 @@ static void teardown(void)
     mailssl_deinit();
 }
 
-#define SILENT 1 /* resolver: the socket that never answers */
+/* resolvers other than the nsd */
+#define SILENT 1    /* a socket that never answers */
+#define HUGE 2      /* 65,000-byte answers claiming 65,535 records */
+#define TRUNCATED 3 /* always TC, nothing on TCP */
 
 struct dane_case {
     const char *host;      /* smtp://HOST (port 25: _25._tcp.HOST) */
@@ -234,7 +256,15 @@ static const struct dane_case cases[] = {
     {"ee.dane.example", MAILSSL_DANE_OPPORTUNISTIC, 1, SILENT, 3000, 500,
      MAILSSL_CODE_OK, MAILSSL_SEVERITY_WARNING,
      MAILSSL_CODE_DANE_LOOKUP_FAILED, NULL, NULL},
+    /* hostile DNS servers: oversized garbage, endless truncation */
+    {"ee.dane.example", MAILSSL_DANE_REQUIRED, 1, HUGE, 2000, 0,
+     MAILSSL_CODE_DANE_LOOKUP_FAILED, MAILSSL_SEVERITY_CRITICAL, -1, NULL,
+     NULL},
+    {"ee.dane.example", MAILSSL_DANE_REQUIRED, 1, TRUNCATED, 2000, 0,
+     MAILSSL_CODE_DANE_LOOKUP_FAILED, MAILSSL_SEVERITY_CRITICAL, -1, NULL,
+     NULL},
 };
+
 
 static mailssl_probe *case_probe(const struct dane_case *c)
 {
@@ -254,9 +284,23 @@ static mailssl_probe *case_probe(const struct dane_case *c)
     ck_assert_int_eq(mailssl_probe_set_dane(p, c->mode), MAILSSL_OK);
     ck_assert_int_eq(mailssl_probe_set_dns_anchor_file(p, zone.anchor),
                      MAILSSL_OK);
+    if (c->resolver == HUGE || c->resolver == TRUNCATED) {
+        int port;
+
+        if (!hostile[c->resolver]) {
+            hostile[c->resolver] = dnszone_hostile_start(
+                c->resolver == HUGE ? DNSZONE_HOSTILE_HUGE
+                                    : DNSZONE_HOSTILE_TRUNCATED,
+                &port);
+            ck_assert_ptr_nonnull(hostile[c->resolver]);
+            snprintf(hostile_resolver[c->resolver],
+                     sizeof hostile_resolver[0], "127.0.0.1@%d", port);
+        }
+    }
     ck_assert_int_eq(mailssl_probe_set_dns_resolver(
                          p, c->resolver == SILENT ? silent_resolver
-                                                  : zone.resolver),
+                            : c->resolver ? hostile_resolver[c->resolver]
+                                          : zone.resolver),
                      MAILSSL_OK);
     ck_assert_int_eq(mailssl_probe_set_timeout_ms(
                          p, c->timeout_ms ? c->timeout_ms : 5000),
@@ -306,6 +350,8 @@ START_TEST(test_case)
 
     ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
     check_case(c, p);
+    if (c->resolver == HUGE || c->resolver == TRUNCATED) /* it was asked */
+        ck_assert_int_gt(dnszone_hostile_queries(hostile[c->resolver]), 0);
     mailssl_probe_free(p);
 }
 END_TEST
@@ -440,6 +486,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("dns");
 
     tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, server_setup, server_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_case, 0,
                         (int)(sizeof cases / sizeof cases[0]));
