@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -444,6 +445,37 @@ START_TEST(test_mx)
 }
 END_TEST
 
+/* mailssl-probe --dane --mx: one JSON line a mail host, preference
+ * order, exit status the worst (critical: mx2 mismatches). */
+START_TEST(test_program_mx)
+{
+    const char *prog = getenv("MAILSSL_PROBE");
+    char cmd[2048], line[16384];
+    const char *want[] = {"\"host\":\"mx1.dane.example\"",
+                          "\"host\":\"mx2.dane.example\""};
+    FILE *f;
+    int n = 0, st;
+
+    ck_assert_msg(prog != NULL, "MAILSSL_PROBE is not set (meson test)");
+    snprintf(cmd, sizeof cmd,
+             "'%s' --dane --mx --format json --dns-anchor '%s' "
+             "--dns-resolver %s --connect-to 127.0.0.1:%d --cafile '%s' "
+             "smtp://mxdom.dane.example",
+             prog, zone.anchor, zone.resolver, ss_port(server), cafile);
+    f = popen(cmd, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof line, f)) {
+        ck_assert_int_lt(n, 2);
+        ck_assert_msg(strstr(line, want[n]) && strstr(line, "\"dane\":{"),
+                      "line %d: %s", n, line);
+        n++;
+    }
+    st = pclose(f);
+    ck_assert_int_eq(n, 2);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
+}
+END_TEST
+
 /* Off: no lookup, no dane block, no dane timing. */
 START_TEST(test_off)
 {
@@ -494,6 +526,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_mx, 0,
                         (int)(sizeof mx_cases / sizeof mx_cases[0]));
     tcase_add_test(tc, test_off);
+    tcase_add_test(tc, test_program_mx);
     tcase_add_test(tc, test_missing_anchor);
     suite_add_tcase(s, tc);
     return s;
