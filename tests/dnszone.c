@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -250,6 +251,8 @@ static int start_nsd(struct dnszone *z, const struct dnszone_def *zones,
         if (z->pid < 0)
             return -1;
         if (z->pid == 0) {
+            /* a test that dies (a crash, SIGPIPE) takes its nsd along */
+            (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
             execlp("nsd", "nsd", "-d", "-c", conf, (char *)NULL);
             _exit(127);
         }
