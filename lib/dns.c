@@ -111,14 +111,14 @@ int mailssl__dns_new(const char *anchor, const char *resolver,
 
 struct mailssl__dns *mailssl__dns_ref(struct mailssl__dns *d)
 {
-    if (d)
-        d->refs++;
+    if (d) /* atomic: probes of a batch may be freed by other threads */
+        __atomic_add_fetch(&d->refs, 1, __ATOMIC_RELAXED);
     return d;
 }
 
 void mailssl__dns_unref(struct mailssl__dns *d)
 {
-    if (!d || --d->refs > 0)
+    if (!d || __atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
     if (d->ctx)
         ub_ctx_delete(d->ctx);

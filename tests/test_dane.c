@@ -113,6 +113,8 @@ static void setup(void)
              "ee A 127.0.0.1\n_25._tcp.ee TLSA 3 1 1 %s\n"
              "_25._tcp.ta TLSA 2 0 1 %s\n"
              "_25._tcp.bad TLSA 3 1 1 %064x\n"
+             "_25._tcp.deep.sub TLSA 3 1 1 %s\n"
+             "_25._tcp.tadeep.sub TLSA 2 0 1 %s\n"
              "_25._tcp.pkix TLSA 1 1 1 %s\n"
              "_25._tcp.loop CNAME _25._tcp.loop2\n"
              "_25._tcp.loop2 CNAME _25._tcp.loop\n"
@@ -121,7 +123,7 @@ static void setup(void)
              "mx1 A 127.0.0.1\nmx2 A 127.0.0.1\n"
              "_25._tcp.mx1 TLSA 3 1 1 %s\n"
              "_25._tcp.mx2 TLSA 3 1 1 %064x\n%s",
-             ee, ta, 0x5a, ee, ee, 0x5b, big);
+             ee, ta, 0x5a, ee, ta, ee, ee, 0x5b, big);
     free(big);
     zones[0].origin = "dane.example";
     zones[0].records = top;
@@ -210,6 +212,14 @@ static const struct dane_case cases[] = {
     /* 2 0 1 on the CA: DANE-TA through the chain, no system trust */
     {"ta.dane.example", MAILSSL_DANE_REQUIRED, 0, 0, 0, 0, MAILSSL_CODE_OK,
      MAILSSL_SEVERITY_OK, MAILSSL_CODE_DANE_OK, "\"matched\":1", NULL},
+    /* deep.sub.dane.example is not a name of the certificate
+     * (*.dane.example covers one label): DANE-EE does not check names,
+     * DANE-TA does (RFC 7672 sections 3.1.1 and 3.2.2) */
+    {"deep.sub.dane.example", MAILSSL_DANE_REQUIRED, 0, 0, 0, 0,
+     MAILSSL_CODE_OK, MAILSSL_SEVERITY_OK, MAILSSL_CODE_DANE_OK, NULL, NULL},
+    {"tadeep.sub.dane.example", MAILSSL_DANE_REQUIRED, 0, 0, 0, 0,
+     MAILSSL_CODE_CERT_NAME_MISMATCH, MAILSSL_SEVERITY_CRITICAL, -1, NULL,
+     NULL},
     {"bad.dane.example", MAILSSL_DANE_REQUIRED, 1, 0, 0, 0,
      MAILSSL_CODE_DANE_MISMATCH, MAILSSL_SEVERITY_CRITICAL, -1,
      "\"matched\":0", NULL},
