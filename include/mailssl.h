@@ -939,7 +939,10 @@ int mailssl_probe_mx_preference(const mailssl_probe *p);
  * the probe is finished (whatever its diagnosis), MAILSSL_WANT_* to wait,
  * or a negative error for misuse (the probe is then finished with status
  * unknown). A probe never blocks inside these calls except for name
- * resolution at start.
+ * resolution at start (getaddrinfo; the DANE and MX lookups of 1.1 do not
+ * block: mailssl_probe_fd() is then libunbound's descriptor, and
+ * mailssl_probe_timeout_left_ms() is 0 when another probe of the same
+ * batch already took this probe's answer).
  */
 int mailssl_probe_start(mailssl_probe *p);
 int mailssl_probe_step(mailssl_probe *p);
