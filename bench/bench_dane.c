@@ -79,6 +79,11 @@ static pid_t server_start(int *port, int *ctl_out)
 
 /* One batch of n probes; returns the client CPU it took, or -1 when a
  * probe did not end ok (with the expected dane-ok finding). */
+static const char *const hosts[] = {"smtp://ee.dane.example",
+                                    "smtp://ee.dane.example",
+                                    "smtp://ta.dane.example"};
+
+/* kind 0: no DANE; 1: DANE-EE (3 1 1); 2: DANE-TA (2 0 1) */
 static double round_cpu(int port, int n, int dane)
 {
     mailssl_probe **ps = calloc((size_t)n, sizeof *ps);
@@ -91,7 +96,7 @@ static double round_cpu(int port, int n, int dane)
         return -1;
     snprintf(to, sizeof to, "127.0.0.1:%d", port);
     for (i = 0; i < n; i++) {
-        ps[i] = mailssl_probe_new("smtp://ee.dane.example");
+        ps[i] = mailssl_probe_new(hosts[dane]);
         mailssl_probe_set_connect_to(ps[i], to);
         if (!dane || !getenv("BENCH_DANE_SYSTEM_STORE"))
             mailssl_probe_set_cafile(ps[i], cafile);
@@ -123,12 +128,13 @@ static double round_cpu(int port, int n, int dane)
 int main(int argc, char **argv)
 {
     static const char *const names[] = {"*.dane.example", NULL};
-    int strict = 0, rounds = 10, per = 100, port, ctl, r, a = 1;
+    gnutls_datum_t cd;
+    int strict = 0, rounds = 10, per = 100, port, ctl, r, k, a = 1;
     struct certgen_opts o = {0};
     const struct certgen_cert *cas[1];
     struct dnszone_def def;
-    char records[300], ee[65], *dir;
-    double plain = 0, dane = 0, ratio;
+    char records[400], ee[65], ta[65], *dir;
+    double cpu[3] = {0, 0, 0}, ratio_ee, ratio_ta;
     gnutls_pubkey_t pk;
     gnutls_datum_t d;
     pid_t pid;
@@ -170,7 +176,12 @@ int main(int argc, char **argv)
     dnszone_sha256_hex(d.data, d.size, ee);
     gnutls_free(d.data);
     gnutls_pubkey_deinit(pk);
-    snprintf(records, sizeof records, "_25._tcp.ee TLSA 3 1 1 %s\n", ee);
+    gnutls_x509_crt_export2(ca.crt, GNUTLS_X509_FMT_DER, &cd);
+    dnszone_sha256_hex(cd.data, cd.size, ta);
+    gnutls_free(cd.data);
+    snprintf(records, sizeof records,
+             "_25._tcp.ee TLSA 3 1 1 %s\n_25._tcp.ta TLSA 2 0 1 %s\n", ee,
+             ta);
     def.origin = "dane.example";
     def.records = records;
     def.signing = DNSZONE_SIGNED;
@@ -180,27 +191,33 @@ int main(int argc, char **argv)
     if (pid < 0)
         return 2;
     /* warm-up: one of each, not counted */
-    if (round_cpu(port, 4, 0) < 0 || round_cpu(port, 4, 1) < 0)
-        return 2;
-    for (r = 0; r < rounds; r++) {
-        double x = round_cpu(port, per, r % 2);
-        double y = round_cpu(port, per, !(r % 2));
-
-        if (x < 0 || y < 0)
+    for (k = 0; k < 3; k++)
+        if (round_cpu(port, 4, k) < 0)
             return 2;
-        plain += r % 2 ? y : x;
-        dane += r % 2 ? x : y;
-    }
-    ratio = dane / plain;
+    /* the three kinds in turn, starting with another each round */
+    for (r = 0; r < rounds; r++)
+        for (k = 0; k < 3; k++) {
+            double x = round_cpu(port, per, (r + k) % 3);
+
+            if (x < 0)
+                return 2;
+            cpu[(r + k) % 3] += x;
+        }
+    ratio_ee = cpu[1] / cpu[0];
+    ratio_ta = cpu[2] / cpu[0];
     printf("DANE from DNS, %d rounds of %d SMTP STARTTLS probes each kind, "
            "batch concurrency 8, client CPU:\n"
-           "  without DANE      %8.1f us/probe\n"
-           "  with DANE (warm)  %8.1f us/probe  (TLSA lookup + DNSSEC + "
-           "matching)\n"
-           "  ratio             %8.2f     (target <= 1.30) %s\n",
-           rounds, per, plain / (rounds * per) * 1e6,
-           dane / (rounds * per) * 1e6, ratio,
-           ratio <= 1.3 ? "ok" : "MISSED");
+           "  without DANE               %8.1f us/probe\n"
+           "  with DANE-EE 3 1 1 (warm)  %8.1f us/probe  ratio %.2f "
+           "(target <= 1.30) %s\n"
+           "  with DANE-TA 2 0 1 (warm)  %8.1f us/probe  ratio %.2f "
+           "(target <= 1.30) %s\n"
+           "  (TLSA lookup, DNSSEC from libunbound's cache, matching; "
+           "DANE-EE skips the PKIX path checks)\n",
+           rounds, per, cpu[0] / (rounds * per) * 1e6,
+           cpu[1] / (rounds * per) * 1e6, ratio_ee,
+           ratio_ee <= 1.3 ? "ok" : "MISSED", cpu[2] / (rounds * per) * 1e6,
+           ratio_ta, ratio_ta <= 1.3 ? "ok" : "MISSED");
     close(ctl);
     waitpid(pid, NULL, 0);
     dnszone_stop(&zone);
@@ -209,5 +226,5 @@ int main(int argc, char **argv)
     certgen_rmdir(dir);
     free(dir);
     mailssl_deinit();
-    return strict && ratio > 1.3 ? 1 : 0;
+    return strict && (ratio_ee > 1.3 || ratio_ta > 1.3) ? 1 : 0;
 }

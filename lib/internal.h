@@ -184,6 +184,14 @@ void mailssl__dane_check(const struct mailssl__dane *d, int smtp_rules,
                          gnutls_x509_crt_t anchor,
                          struct mailssl__dane_result *res);
 void mailssl__dane_clear(struct mailssl__dane *d);
+/* mailssl_validate_chain() that also says how many TLSA records matched
+ * (dane_matched may be NULL). */
+int mailssl__validate_chain_counted(const mailssl_validator *v,
+                                    const unsigned char *const *der_certs,
+                                    const size_t *der_lens, size_t ncerts,
+                                    const unsigned char *ocsp_der,
+                                    size_t ocsp_len, mailssl_report *report,
+                                    size_t *dane_matched);
 /* Takes every TLSA record off a validator and restores the default
  * service (the probes' shared validators, lib/probe_cache.c). */
 void mailssl__validator_drop_tlsa(mailssl_validator *v);

@@ -103,7 +103,7 @@ int mailssl__probe_validate_shared(const char *cafile, const char *name,
 {
     return mailssl__probe_validate_shared_dane(
         cafile, name, vtime, warn_days, crit_days, ders, lens, n, ocsp,
-        ocsp_len, NULL, 0, MAILSSL_SERVICE_ANY, report, err, errlen);
+        ocsp_len, NULL, 0, MAILSSL_SERVICE_ANY, report, NULL, err, errlen);
 }
 
 int mailssl__probe_validate_shared_dane(
@@ -111,7 +111,7 @@ int mailssl__probe_validate_shared_dane(
     int crit_days, const unsigned char *const *ders, const size_t *lens,
     size_t n, const unsigned char *ocsp, size_t ocsp_len,
     const struct mailssl_probe_tlsa *tlsa, size_t ntlsa, int service,
-    mailssl_report *report, char *err, size_t errlen)
+    mailssl_report *report, size_t *dane_matched, char *err, size_t errlen)
 {
     int64_t now = mailssl__now_us();
     struct trust_slot *t = NULL;
@@ -171,8 +171,8 @@ int mailssl__probe_validate_shared_dane(
                                         tlsa[i].matching_type, tlsa[i].data,
                                         tlsa[i].len);
     if (rc >= 0)
-        rc = mailssl_validate_chain(t->v, ders, lens, n, ocsp, ocsp_len,
-                                    report);
+        rc = mailssl__validate_chain_counted(t->v, ders, lens, n, ocsp,
+                                             ocsp_len, report, dane_matched);
     if (rc < 0)
         mailssl__set_error(err, errlen, "%s", mailssl_validator_error(t->v));
     if (ntlsa) /* this probe's records stay with this probe */

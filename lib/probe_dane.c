@@ -275,43 +275,11 @@ int mailssl__probe_dane_decide(mailssl_probe *p, int timed_out)
     return 1;
 }
 
-void mailssl__probe_dane_verified(mailssl_probe *p,
-                                  const gnutls_datum_t *peers, unsigned n)
+void mailssl__probe_dane_verified(mailssl_probe *p, size_t matched)
 {
-    struct mailssl__dane d;
-    struct mailssl__dane_result res;
-    gnutls_x509_crt_t crts[16];
-    unsigned i, ncrt = 0;
-    size_t k;
-    char err[128];
-
-    if (!p->dane_use || n == 0 || n > 16)
+    if (!p->dane_use)
         return;
-    memset(&d, 0, sizeof d);
-    for (k = 0; k < p->ndane; k++)
-        (void)mailssl__dane_add(&d, p->dane_recs[k].usage,
-                                p->dane_recs[k].selector,
-                                p->dane_recs[k].matching_type,
-                                p->dane_recs[k].data, p->dane_recs[k].len,
-                                err, sizeof err);
-    for (i = 0; i < n; i++) {
-        if (gnutls_x509_crt_init(&crts[ncrt]) < 0)
-            break;
-        if (gnutls_x509_crt_import(crts[ncrt], &peers[i],
-                                   GNUTLS_X509_FMT_DER) < 0) {
-            gnutls_x509_crt_deinit(crts[ncrt]);
-            break;
-        }
-        ncrt++;
-    }
-    if (ncrt > 0) {
-        mailssl__dane_check(&d, mailssl__probe_dane_smtp(p), crts, ncrt, NULL,
-                            &res);
-        p->dane_matched = (long)res.matched;
-    }
-    for (i = 0; i < ncrt; i++)
-        gnutls_x509_crt_deinit(crts[i]);
-    mailssl__dane_clear(&d);
+    p->dane_matched = (long)matched;
     if (p->dane_matched > 0 &&
         mailssl_report_find(p->findings, MAILSSL_CODE_DANE_MISMATCH, 0) < 0) {
         char msg[MAILSSL_HOST_MAX + 160];

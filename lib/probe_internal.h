@@ -240,7 +240,7 @@ int mailssl__probe_validate_shared_dane(
     int crit_days, const unsigned char *const *ders, const size_t *lens,
     size_t n, const unsigned char *ocsp, size_t ocsp_len,
     const struct mailssl_probe_tlsa *tlsa, size_t ntlsa, int service,
-    mailssl_report *report, char *err, size_t errlen);
+    mailssl_report *report, size_t *dane_matched, char *err, size_t errlen);
 
 /* ---- DANE stage (lib/probe_dane.c) ------------------------------------- */
 #define MAILSSL__DNSSEC_NONE 0
@@ -253,9 +253,8 @@ int mailssl__probe_dane_begin(mailssl_probe *p);
 /* After the answer (or a stage timeout, timed_out set): 1 to go on and
  * connect, 0 when the probe finished with a DANE diagnosis. */
 int mailssl__probe_dane_decide(mailssl_probe *p, int timed_out);
-/* After validation: counts the matching records and adds dane-ok. */
-void mailssl__probe_dane_verified(mailssl_probe *p,
-                                  const gnutls_datum_t *peers, unsigned n);
+/* After validation (matched: the records that matched): dane-ok. */
+void mailssl__probe_dane_verified(mailssl_probe *p, size_t matched);
 /* Cancels a query in flight and drops the DNS context. */
 void mailssl__probe_dane_release(mailssl_probe *p);
 /* Appends ,"dane":{...} when a lookup ran. */

@@ -326,8 +326,9 @@ static const int cert_order[] = {
     MAILSSL_CODE_CERT_EXPIRING,
 };
 
+/* *matched: the TLSA records that matched the chain. */
 static int validate(mailssl_probe *p, const gnutls_datum_t *peers,
-                    unsigned n)
+                    unsigned n, size_t *matched)
 {
     const unsigned char *ders[16];
     size_t lens[16];
@@ -368,10 +369,11 @@ static int validate(mailssl_probe *p, const gnutls_datum_t *peers,
             p->warn_days, p->crit_days, ders, lens, n, ocsp.data, ocsp.size,
             p->dane_use ? p->dane_recs : NULL, p->dane_use ? p->ndane : 0,
             mailssl__probe_dane_smtp(p) ? MAILSSL_SERVICE_SMTP : p->service,
-            p->findings, p->err, sizeof p->err);
+            p->findings, matched, p->err, sizeof p->err);
         return rc < 0 ? rc : 0;
     }
-    /* TLSA records cannot be taken off a validator: a fresh one */
+    /* TLSA records cannot be taken off a validator: a fresh one (matched
+     * then counts the caller's records too) */
     v = mailssl_validator_new();
     if (!v)
         return MAILSSL_ERR_NOMEM;
@@ -402,8 +404,8 @@ static int validate(mailssl_probe *p, const gnutls_datum_t *peers,
                                         p->dane_recs[t].data,
                                         p->dane_recs[t].len);
     if (rc >= 0)
-        rc = mailssl_validate_chain(v, ders, lens, n, ocsp.data, ocsp.size,
-                                    p->findings);
+        rc = mailssl__validate_chain_counted(v, ders, lens, n, ocsp.data,
+                                             ocsp.size, p->findings, matched);
     if (rc < 0)
         mailssl__set_error(p->err, sizeof p->err, "validation: %s",
                            mailssl_validator_error(v));
@@ -415,7 +417,7 @@ int mailssl__probe_tls_verify(mailssl_probe *p, int *severity)
 {
     const gnutls_datum_t *peers;
     unsigned n = 0;
-    size_t i, k;
+    size_t i, k, matched = 0;
     int rc;
 
     p->tls_version =
@@ -444,9 +446,9 @@ int mailssl__probe_tls_verify(mailssl_probe *p, int *severity)
             gnutls_x509_crt_deinit(crt);
         }
     }
-    rc = validate(p, peers, n);
+    rc = validate(p, peers, n, &matched);
     if (rc >= 0)
-        mailssl__probe_dane_verified(p, peers, n);
+        mailssl__probe_dane_verified(p, matched);
     if (rc < 0) {
         mailssl__set_error(p->message, sizeof p->message, "%s", p->err);
         *severity = MAILSSL_SEVERITY_UNKNOWN;
