@@ -125,8 +125,9 @@ static int view_of(const mailssl_probe *p, const char *url,
     v->days_left = mailssl_probe_cert_days_left(p);
     for (s = 0; s < PF_NTIMINGS; s++)
         v->timing_us[s] = mailssl_probe_timing_us(
-            p, s == PF_TIMING_TOTAL ? MAILSSL_STAGE_TOTAL
-                                    : MAILSSL_STAGE_RESOLVE + s);
+            p, s == PF_TIMING_TOTAL  ? MAILSSL_STAGE_TOTAL
+               : s == PF_TIMING_DANE ? MAILSSL_STAGE_DANE
+                                     : MAILSSL_STAGE_RESOLVE + s);
     *fs = NULL;
     if (n) {
         *fs = calloc(n, sizeof(**fs));

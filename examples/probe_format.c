@@ -13,7 +13,7 @@
 
 const char *const pf_timing_names[PF_NTIMINGS] = {
     "resolve", "connect", "greeting", "starttls",
-    "handshake", "verify", "post-tls", "total",
+    "handshake", "verify", "post-tls", "total", "dane",
 };
 
 /* ---- command line ----------------------------------------------------- */

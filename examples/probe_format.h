@@ -62,9 +62,11 @@ struct probe_options {
 int pf_parse_args(int argc, char **argv, struct probe_options *opts,
                   char *err, size_t errlen);
 
-/* Number of stages with a timing (resolve .. post-tls, then total). */
-#define PF_NTIMINGS 8
+/* Number of stages with a timing (resolve .. post-tls, then total, then
+ * dane: at the end, so that the indexes of the others stay). */
+#define PF_NTIMINGS 9
 #define PF_TIMING_TOTAL 7
+#define PF_TIMING_DANE 8
 
 struct pf_finding {
     const char *code;     /* "cert-expiring" */

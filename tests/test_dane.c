@@ -483,6 +483,22 @@ START_TEST(test_program_mx)
     st = pclose(f);
     ck_assert_int_eq(n, 2);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
+
+    /* the dane stage's time in the Prometheus output, exit 0 */
+    snprintf(cmd, sizeof cmd,
+             "'%s' --dane --format prometheus --dns-anchor '%s' "
+             "--dns-resolver %s --connect-to 127.0.0.1:%d "
+             "smtp://ee.dane.example",
+             prog, zone.anchor, zone.resolver, ss_port(server));
+    f = popen(cmd, "r");
+    ck_assert_ptr_nonnull(f);
+    n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, "mailssl_probe_duration_seconds{") &&
+             strstr(line, "stage=\"dane\"");
+    st = pclose(f);
+    ck_assert_int_eq(n, 1);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
 }
 END_TEST
 
