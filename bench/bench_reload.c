@@ -23,7 +23,6 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,6 +33,7 @@
 #include <unistd.h>
 
 #include "certgen.h"
+#include "handshake_helper.h"
 #include "mailssl-gnutls.h"
 #include "mailssl.h"
 
@@ -67,23 +67,6 @@ static double cpu_ns(void)
     return clock_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
-/* TLS flights are several small writes: without this, delayed ACKs stall
- * each handshake for tens of milliseconds on loopback. */
-static void nodelay(int fd)
-{
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-static int handshake(gnutls_session_t s)
-{
-    int rc;
-    do
-        rc = gnutls_handshake(s);
-    while (rc < 0 && !gnutls_error_is_fatal(rc));
-    return rc;
-}
-
 static void *server(void *arg)
 {
     (void)arg;
@@ -94,20 +77,13 @@ static void *server(void *arg)
         if (fd < 0)
             break;
         t0 = cpu_ns();
-        nodelay(fd);
-        if (gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_TICKETS) < 0 ||
-            gnutls_set_default_priority(s) < 0 ||
-            mailssl_gnutls_attach(s,
-                                  __atomic_load_n(&current, __ATOMIC_ACQUIRE),
-                                  fd, MAILSSL_SERVICE_IMAPS) != MAILSSL_OK ||
-            handshake(s) < 0) {
+        if (hs_server_start(fd, __atomic_load_n(&current, __ATOMIC_ACQUIRE),
+                            MAILSSL_SERVICE_IMAPS, &s) < 0) {
             server_fail++;
         } else {
             server_ns += cpu_ns() - t0;
-            gnutls_bye(s, GNUTLS_SHUT_WR);
+            hs_server_end(s, fd);
         }
-        gnutls_deinit(s);
-        close(fd);
     }
     return NULL;
 }
@@ -116,37 +92,13 @@ static void *server(void *arg)
 static int block(gnutls_certificate_credentials_t cc, mailssl_store *st,
                  int n, double *ns)
 {
-    struct sockaddr_in sa;
     int i;
 
     __atomic_store_n(&current, st, __ATOMIC_RELEASE);
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons((uint16_t)port);
     server_ns = 0;
-    for (i = 0; i < n; i++) {
-        gnutls_session_t s;
-        char byte;
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+    for (i = 0; i < n; i++)
+        if (hs_client(port, cc, "mail.example.com", NULL, NULL) < 0)
             return -1;
-        nodelay(fd);
-        if (gnutls_init(&s, GNUTLS_CLIENT) < 0)
-            return -1;
-        gnutls_set_default_priority(s);
-        gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cc);
-        gnutls_server_name_set(s, GNUTLS_NAME_DNS, "mail.example.com", 16);
-        gnutls_transport_set_int(s, fd);
-        /* the server's close_notify: its side of the handshake is done */
-        if (handshake(s) < 0 || gnutls_record_recv(s, &byte, 1) != 0) {
-            gnutls_deinit(s);
-            close(fd);
-            return -1;
-        }
-        gnutls_deinit(s);
-        close(fd);
-    }
     *ns = server_ns; /* the server finished: close_notify came after */
     return server_fail ? -1 : 0;
 }
@@ -213,8 +165,6 @@ int main(int argc, char **argv)
     struct certgen_opts o = {0};
     struct certgen_cert c;
     const struct certgen_cert *chain[1] = {&c};
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
     gnutls_certificate_credentials_t cc;
     mailssl_store *s1, *s100k;
     pthread_t th, rt;
@@ -255,15 +205,9 @@ int main(int argc, char **argv)
     if (mailssl_store_count(s1) != 1 || mailssl_store_count(s100k) != MANY)
         return 2;
 
-    lfd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-        listen(lfd, 16) != 0 ||
-        getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0)
+    lfd = hs_listen(16, &port);
+    if (lfd < 0)
         return 2;
-    port = ntohs(sa.sin_port);
     if (gnutls_certificate_allocate_credentials(&cc) < 0 ||
         pthread_create(&th, NULL, server, NULL) != 0)
         return 2;

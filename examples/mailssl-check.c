@@ -19,32 +19,60 @@
 
 #define FORMAT_TEXT 0
 #define FORMAT_JSON 1
+#define FORMAT_NAGIOS 2
+
+#define MAX_TIMEOUT_S 3600
+#define MAX_CONCURRENCY 4096
 
 struct options {
     const char *config;
     const char *cafile;
+    const char *export_to;  /* --export dovecot|postfix */
     int format;
     int warn_days, crit_days;
+    int live;               /* --live: probe the running servers too */
+    int timeout_s;          /* per probe */
+    int concurrency;
 };
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: %s CONFIG [--cafile FILE] [--format text|json] "
-            "[--warn DAYS] [--crit DAYS]\n"
+            "Usage: %s CONFIG [--live] [--cafile FILE] "
+            "[--format text|json|nagios]\n"
+            "       [--warn DAYS] [--crit DAYS] [--timeout SECONDS] "
+            "[--concurrency N]\n"
+            "       %s --export dovecot|postfix CONFIG\n"
             "\n"
             "Loads CONFIG (the binding store format of libmailssl), "
             "validates every\ncredential it binds and proves that every "
             "'listen' line resolves to a\nvalid certificate for a client "
             "that sends no server name.\n"
             "\n"
+            "  --live               also probe every listen line of the "
+            "running server\n"
+            "                       (without SNI and with every exact name "
+            "bound on it)\n"
+            "                       and compare: ok, no-binding-live, "
+            "cert-drift, probe\n"
+            "                       diagnoses\n"
+            "  --export dovecot|postfix\n"
+            "                       print that server's TLS configuration "
+            "for the same\n"
+            "                       bindings and listeners (a starting "
+            "point), exit 0\n"
             "  --cafile FILE        trust the CA certificates of FILE (or of "
             "every file\n"
             "                       of a directory) instead of the system "
             "trust store\n"
-            "  --format text|json   text (default): one line a finding and "
+            "  --format text|json|nagios\n"
+            "                       text (default): one line a finding and "
             "a summary;\n"
-            "                       json: one object a line, one a finding\n"
+            "                       json: one object a line, one a finding;\n"
+            "                       nagios: one monitoring-plugin status "
+            "line\n"
+            "  --timeout SECONDS    --live: deadline of each probe (10)\n"
+            "  --concurrency N      --live: probes at once (64)\n"
             "  --warn DAYS          cert-expiring is a warning below DAYS "
             "days left (30)\n"
             "  --crit DAYS          ... and critical below DAYS days left "
@@ -56,7 +84,7 @@ static void usage(FILE *out)
             "FILE:LINE:COLUMN: message\non standard error and exits 3, as "
             "does a bad command line.\n"
             "See mailssl-check(1).\n",
-            PROG);
+            PROG, PROG);
 }
 
 static int bad_usage(const char *fmt, const char *a, const char *b)
@@ -67,13 +95,19 @@ static int bad_usage(const char *fmt, const char *a, const char *b)
     return -1;
 }
 
-static int parse_days(const char *opt, const char *v, int *out)
+/* A whole number from lo to max (the message names the range). */
+static int parse_number(const char *opt, const char *v, long lo, long max,
+                        int *out)
 {
-    char *end;
+    char *end, range[48];
     long n = strtol(v, &end, 10);
-    if (!*v || *end || n < 0 || n > MAX_DAYS)
-        return bad_usage("%s: '%s' is not a whole number from 0 to 36500",
-                         opt, v);
+
+    if (!*v || *end || n < lo || n > max) {
+        snprintf(range, sizeof(range), "%ld to %ld", lo, max);
+        fprintf(stderr, "%s: %s: '%s' is not a whole number from %s\n",
+                PROG, opt, v, range);
+        return -1;
+    }
     *out = (int)n;
     return 0;
 }
@@ -86,6 +120,8 @@ static int parse_args(int argc, char **argv, struct options *o)
     memset(o, 0, sizeof(*o));
     o->warn_days = 30;
     o->crit_days = 7;
+    o->timeout_s = 10;
+    o->concurrency = 64;
     for (a = 1; a < argc; a++) {
         const char *arg = argv[a], *eq, *v;
         char name[32];
@@ -110,6 +146,10 @@ static int parse_args(int argc, char **argv, struct options *o)
             printf("%s (libmailssl %s)\n", PROG, mailssl_version());
             return 1;
         }
+        if (strcmp(arg, "--live") == 0) {
+            o->live = 1;
+            continue;
+        }
         eq = strchr(arg, '=');
         nl = eq ? (size_t)(eq - arg) : strlen(arg);
         if (nl >= sizeof(name))
@@ -117,7 +157,9 @@ static int parse_args(int argc, char **argv, struct options *o)
         memcpy(name, arg, nl);
         name[nl] = '\0';
         if (strcmp(name, "--cafile") != 0 && strcmp(name, "--format") != 0 &&
-            strcmp(name, "--warn") != 0 && strcmp(name, "--crit") != 0)
+            strcmp(name, "--warn") != 0 && strcmp(name, "--crit") != 0 &&
+            strcmp(name, "--export") != 0 && strcmp(name, "--timeout") != 0 &&
+            strcmp(name, "--concurrency") != 0)
             return bad_usage("unknown option '%s'%s (see --help)", arg, "");
         if (eq)
             v = eq + 1;
@@ -127,19 +169,34 @@ static int parse_args(int argc, char **argv, struct options *o)
             return bad_usage("%s needs a value%s", name, "");
         if (strcmp(name, "--cafile") == 0) {
             o->cafile = v;
+        } else if (strcmp(name, "--export") == 0) {
+            if (strcmp(v, "dovecot") != 0 && strcmp(v, "postfix") != 0)
+                return bad_usage("--export: '%s' is not one of dovecot, "
+                                 "postfix%s",
+                                 v, "");
+            o->export_to = v;
         } else if (strcmp(name, "--format") == 0) {
             if (strcmp(v, "text") == 0)
                 o->format = FORMAT_TEXT;
             else if (strcmp(v, "json") == 0)
                 o->format = FORMAT_JSON;
+            else if (strcmp(v, "nagios") == 0)
+                o->format = FORMAT_NAGIOS;
             else
                 return bad_usage("--format: '%s' is not one of text, "
-                                 "json%s",
+                                 "json, nagios%s",
                                  v, "");
-        } else if (parse_days(name, v,
-                              strcmp(name, "--warn") == 0 ? &o->warn_days
-                                                          : &o->crit_days) <
-                   0) {
+        } else if (strcmp(name, "--timeout") == 0) {
+            if (parse_number(name, v, 1, MAX_TIMEOUT_S, &o->timeout_s) < 0)
+                return -1;
+        } else if (strcmp(name, "--concurrency") == 0) {
+            if (parse_number(name, v, 1, MAX_CONCURRENCY, &o->concurrency) <
+                0)
+                return -1;
+        } else if (parse_number(name, v, 0, MAX_DAYS,
+                                strcmp(name, "--warn") == 0
+                                    ? &o->warn_days
+                                    : &o->crit_days) < 0) {
             return -1;
         }
     }
@@ -154,6 +211,9 @@ static int parse_args(int argc, char **argv, struct options *o)
         return bad_usage("--crit (%s days) must not exceed --warn (%s days)",
                          c, w);
     }
+    if (o->export_to && o->live)
+        return bad_usage("--export and --live do not go together%s%s", "",
+                         "");
     return 0;
 }
 
@@ -209,6 +269,20 @@ static void print_text(const struct options *o, mailssl_store *store,
                mailssl_code_name(mailssl_report_code(r, i)),
                mailssl_report_message(r, i));
     }
+    if (o->live) {
+        /* what was probed, from the store itself (not the file again) */
+        size_t k, nl = mailssl_store_listener_count(store);
+        printf("live: %zu listener%s probed:", nl, nl == 1 ? "" : "s");
+        for (k = 0; k < nl; k++) {
+            char addr[MAILSSL_ADDRESS_MAX];
+            int svc, port;
+            if (mailssl_store_listener_get(store, k, &svc, addr, sizeof addr,
+                                           &port) == MAILSSL_OK)
+                printf("%s %s %s %d", k ? "," : "", mailssl_service_name(svc),
+                       addr, port);
+        }
+        printf("\n");
+    }
     printf("%s: %s: %zu binding%s, %zu listener%s", o->config,
            mailssl_severity_name(status), mailssl_store_count(store),
            mailssl_store_count(store) == 1 ? "" : "s",
@@ -223,6 +297,78 @@ static void print_text(const struct options *o, mailssl_store *store,
                count[MAILSSL_SEVERITY_WARNING],
                count[MAILSSL_SEVERITY_UNKNOWN], count[MAILSSL_SEVERITY_OK],
                n == 1 ? "" : "s");
+}
+
+/* --live: probe every listen line (and name bound on it) of the running
+ * server with the library's live audit, in one batch. Returns the worst
+ * severity added or a negative error (said). */
+static int live_audit(const struct options *o, mailssl_store *store,
+                      mailssl_report *report)
+{
+    mailssl_live *lv = mailssl_live_new(store);
+    size_t i;
+    int rc = MAILSSL_OK;
+
+    if (!lv) {
+        fprintf(stderr, "%s: --live: out of memory\n", PROG);
+        return MAILSSL_ERR_NOMEM;
+    }
+    for (i = 0; i < mailssl_live_count(lv) && rc == MAILSSL_OK; i++) {
+        mailssl_probe *p = mailssl_live_probe(lv, i);
+
+        rc = mailssl_probe_set_timeout_ms(p, (int32_t)o->timeout_s * 1000);
+        if (rc == MAILSSL_OK)
+            rc = mailssl_probe_set_days(p, o->warn_days, o->crit_days);
+        if (rc == MAILSSL_OK && o->cafile)
+            rc = mailssl_probe_set_cafile(p, o->cafile);
+        if (rc < 0)
+            fprintf(stderr, "%s: --live: %s\n", PROG, mailssl_probe_error(p));
+    }
+    if (rc == MAILSSL_OK && (rc = mailssl_live_run(lv, o->concurrency)) < 0)
+        fprintf(stderr, "%s: --live: %s\n", PROG, mailssl_strerror(rc));
+    if (rc == MAILSSL_OK && (rc = mailssl_live_report(lv, report)) < 0)
+        fprintf(stderr, "%s: --live: %s\n", PROG, mailssl_strerror(rc));
+    mailssl_live_free(lv);
+    return rc;
+}
+
+/* One monitoring-plugin line: the library's, with each message led by
+ * what it is about ("listener imaps 192.0.2.10 993: ..."). */
+static char *nagios_line(const mailssl_report *r)
+{
+    mailssl_report *copy = mailssl_report_new();
+    char *line = NULL;
+    size_t i;
+
+    if (!copy)
+        return NULL;
+    for (i = 0; i < mailssl_report_count(r); i++) {
+        const char *kind = mailssl_report_context_kind(r, i);
+        const char *ctx = mailssl_report_context(r, i);
+        const char *msg = mailssl_report_message(r, i);
+        size_t n = (kind ? strlen(kind) : 0) + (ctx ? strlen(ctx) : 0) +
+                   strlen(msg) + 8;
+        char *text = malloc(n);
+
+        if (!text)
+            goto out;
+        if (kind && ctx)
+            snprintf(text, n, "%s %s: %s", kind, ctx, msg);
+        else
+            snprintf(text, n, "%s", msg);
+        if (mailssl_report_add(copy, mailssl_report_code(r, i),
+                               mailssl_report_severity(r, i),
+                               mailssl_report_cert_index(r, i), kind, ctx,
+                               text) < 0) {
+            free(text);
+            goto out;
+        }
+        free(text);
+    }
+    line = mailssl_report_nagios(copy, "MAILSSL-CHECK");
+out:
+    mailssl_report_free(copy);
+    return line;
 }
 
 int main(int argc, char **argv)
@@ -261,6 +407,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", mailssl_store_error(store));
         goto out;
     }
+    if (o.export_to) {
+        char *text = mailssl_store_export(store, o.export_to);
+        if (!text) {
+            fprintf(stderr, "%s: --export %s: %s\n", PROG, o.export_to,
+                    mailssl_store_error(store));
+            goto out;
+        }
+        fputs(text, stdout);
+        mailssl_free(text);
+        status = fflush(stdout) == 0 && !ferror(stdout) ? 0 : EXIT_USAGE;
+        goto out;
+    }
     rc = mailssl_store_audit(store, v, report);
     if (rc < 0) {
         fprintf(stderr, "%s: audit failed: %s\n", PROG,
@@ -268,8 +426,19 @@ int main(int argc, char **argv)
                                               : mailssl_strerror(rc));
         goto out;
     }
+    if (o.live && live_audit(&o, store, report) < 0)
+        goto out;
     status = mailssl_report_status(report);
-    if (o.format == FORMAT_JSON) {
+    if (o.format == FORMAT_NAGIOS) {
+        char *line = nagios_line(report);
+        if (!line) {
+            fprintf(stderr, "%s: out of memory\n", PROG);
+            status = EXIT_USAGE;
+            goto out;
+        }
+        printf("%s\n", line);
+        mailssl_free(line);
+    } else if (o.format == FORMAT_JSON) {
         char *json = mailssl_report_json(report);
         if (!json) {
             fprintf(stderr, "%s: out of memory\n", PROG);

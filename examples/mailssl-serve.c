@@ -113,12 +113,11 @@ static void sockaddr_text(const struct sockaddr_storage *sa, char *buf,
 /* Listen lines                                                        */
 /* ------------------------------------------------------------------ */
 
-/* A listen line of the config: the store has the same declarations (for
- * its audit) but does not hand them out, so the server reads them from the
- * file after the store accepted it: by then every line is known valid. */
+/* A listen line of the config, as the store hands it out
+ * (mailssl_store_listener_get): copied, so a reload does not touch it. */
 struct listen_spec {
     int service;
-    char address[INET6_ADDRSTRLEN];
+    char address[MAILSSL_ADDRESS_MAX];
     int port;
 };
 
@@ -127,47 +126,23 @@ struct listener {
     int fd;
 };
 
-/* Reads the listen lines of path into *out (*n of them). Fields are
- * separated by blanks; a field starting with '#' starts a comment.
- * Returns 0, or -1 when the file cannot be read or memory runs out. */
-static int read_listen_lines(const char *path, struct listen_spec **out,
-                             size_t *n)
+/* Copies the listen lines of the store's current table into *out (*n of
+ * them). Returns 0, or -1 when memory runs out. */
+static int store_listen_lines(const mailssl_store *store,
+                              struct listen_spec **out, size_t *n)
 {
-    FILE *f = fopen(path, "r");
-    char line[4096];
-    struct listen_spec *v = NULL;
-    size_t cap = 0;
+    size_t count = mailssl_store_listener_count(store), i;
+    struct listen_spec *v = calloc(count ? count : 1, sizeof(*v));
 
     *out = NULL;
     *n = 0;
-    if (!f)
+    if (!v)
         return -1;
-    while (fgets(line, sizeof(line), f)) {
-        char *field[5], *save = NULL, *t;
-        int nf = 0;
-        for (t = strtok_r(line, " \t\r\n", &save); t && nf < 5 && t[0] != '#';
-             t = strtok_r(NULL, " \t\r\n", &save))
-            field[nf++] = t;
-        if (nf != 4 || strcmp(field[0], "listen") != 0)
-            continue;
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            void *p = realloc(v, ncap * sizeof(*v));
-            if (!p) {
-                free(v);
-                fclose(f);
-                return -1;
-            }
-            v = p;
-            cap = ncap;
-        }
-        v[*n].service = mailssl_service_from_name(field[1]);
-        snprintf(v[*n].address, sizeof(v[*n].address), "%s", field[2]);
-        v[*n].port = atoi(field[3]);
-        if (v[*n].service > 0)
+    for (i = 0; i < count; i++)
+        if (mailssl_store_listener_get(store, i, &v[*n].service,
+                                       v[*n].address, sizeof(v[*n].address),
+                                       &v[*n].port) == MAILSSL_OK)
             (*n)++;
-    }
-    fclose(f);
     *out = v;
     return 0;
 }
@@ -651,7 +626,7 @@ static void reload(struct server *srv)
            mailssl_store_listener_count(srv->store));
     /* Sockets are opened at start only (they may need privileges dropped
      * since): say which listen lines changed. */
-    if (read_listen_lines(srv->config, &specs, &n) == 0) {
+    if (store_listen_lines(srv->store, &specs, &n) == 0) {
         for (i = 0; i < n; i++) {
             for (k = 0; k < srv->nls && !same_spec(&specs[i], &srv->ls[k].spec);
                  k++)
@@ -883,9 +858,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", mailssl_store_error(srv.store));
         goto out;
     }
-    if (read_listen_lines(config, &specs, &n) < 0) {
-        fprintf(stderr, "%s: %s: cannot read the listen lines: %s\n", PROG,
-                config, strerror(errno));
+    if (store_listen_lines(srv.store, &specs, &n) < 0) {
+        fprintf(stderr, "%s: %s: cannot copy the listen lines: out of "
+                        "memory\n", PROG, config);
         status = EXIT_RUNTIME;
         goto out;
     }

@@ -73,8 +73,15 @@ static void run(int service, const uint8_t *data, size_t size)
             len--;
         if (len > MAILSSL_DIALOGUE_MAX_LINE)
             len = MAILSSL_DIALOGUE_MAX_LINE; /* the engine's cap */
-        r = mailssl__dialogue_line(&d, (const char *)data + pos, len, &out);
+        /* the input ends like a connection: bytes without a line end
+         * are a line cut off, as the engine reports them */
+        r = nl ? mailssl__dialogue_line(&d, (const char *)data + pos, len,
+                                        &out)
+               : mailssl__dialogue_cut_off(&d, (const char *)data + pos, len,
+                                           "closed the connection");
         check_state(&d, r);
+        if (!nl)
+            CHECK(r == MAILSSL_DLG_FAIL);
         pos = nl ? end + 1 : size;
         if (r == MAILSSL_DLG_STARTTLS) {
             /* nothing is queued by the go-ahead line itself */

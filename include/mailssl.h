@@ -211,14 +211,16 @@ const char *mailssl_severity_name(int severity);
 #define MAILSSL_CODE_KEY_FILE_PERMISSIONS 51
 #define MAILSSL_CODE_OCSP_STAPLE_INVALID 52
 #define MAILSSL_CODE_DANE_UNUSABLE 53
-/* 1.1: DANE from DNS (mailssl_probe_set_dane); 54-59 are left for other
- * 1.1 codes, numbers are never reused. */
-#define MAILSSL_CODE_DANE_OK 60           /* a TLSA record matched */
-#define MAILSSL_CODE_DANE_NO_RECORDS 61   /* secure denial of TLSA */
-#define MAILSSL_CODE_DANE_INSECURE 62     /* TLSA name not DNSSEC-signed */
-#define MAILSSL_CODE_DANE_BOGUS 63        /* DNSSEC validation failed */
-#define MAILSSL_CODE_DANE_LOOKUP_FAILED 64 /* no answer, SERVFAIL, error */
-#define MAILSSL_CODE_MAX 64
+/* live audit findings (1.1, SPEC.md section 7; mailssl_live_report) */
+#define MAILSSL_CODE_NO_BINDING_LIVE 60 /* "no-binding-live" */
+#define MAILSSL_CODE_CERT_DRIFT 61      /* "cert-drift" */
+/* DANE from DNS (1.1; mailssl_probe_set_dane) */
+#define MAILSSL_CODE_DANE_OK 62            /* a TLSA record matched */
+#define MAILSSL_CODE_DANE_NO_RECORDS 63    /* secure denial of TLSA */
+#define MAILSSL_CODE_DANE_INSECURE 64      /* TLSA name not DNSSEC-signed */
+#define MAILSSL_CODE_DANE_BOGUS 65         /* DNSSEC validation failed */
+#define MAILSSL_CODE_DANE_LOOKUP_FAILED 66 /* no answer, SERVFAIL, error */
+#define MAILSSL_CODE_MAX 66
 
 /*
  * mailssl_code_name - the stable string of a code ("ok", "cert-expired",
@@ -537,6 +539,32 @@ size_t mailssl_store_count(const mailssl_store *store);
 size_t mailssl_store_listener_count(const mailssl_store *store);
 
 /*
+ * mailssl_store_listener_get - the listen line number index (0-based, in
+ * the order of the config file or of mailssl_store_add_listener) of the
+ * current table: *service gets its MAILSSL_SERVICE_* (never ANY), *port
+ * its port (1-65535), and address (address_len bytes) its address as
+ * text, NUL-terminated: "192.0.2.10", "2001:db8::1", or "0.0.0.0" / "::"
+ * for every address of a family. MAILSSL_ADDRESS_MAX bytes always
+ * suffice. service, port and address may each be NULL (address with
+ * address_len 0) to skip them. Everything is copied into the caller's
+ * variables, so nothing refers to the store afterwards: a reload
+ * (mailssl_store_load_file, mailssl_store_replace) never invalidates what
+ * was returned, but the listeners may change between two calls; a
+ * program that wants one consistent list reads the count and the lines
+ * right after it loaded the store itself. Returns MAILSSL_OK,
+ * MAILSSL_ERR_NOT_FOUND when index >= mailssl_store_listener_count(),
+ * MAILSSL_ERR_TOO_LONG when address_len is too small (nothing copied),
+ * MAILSSL_ERR_INVALID for a NULL store or a NULL address with a nonzero
+ * address_len. On error *service is MAILSSL_ERR_INVALID, *port 0 and
+ * address "" (when address_len > 0).
+ * Thread-safety: lock-free, like lookups. (Since 1.1, MAILSSL_1.1.)
+ */
+#define MAILSSL_ADDRESS_MAX 46
+int mailssl_store_listener_get(const mailssl_store *store, size_t index,
+                               int *service, char *address,
+                               size_t address_len, int *port);
+
+/*
  * mailssl_store_set_strict - strict on (1) or off (0). In strict mode a
  * client that sends an SNI name that no exact or "*.domain" binding
  * covers gets no certificate (lookup returns MAILSSL_ERR_NOT_FOUND, the
@@ -836,8 +864,13 @@ int mailssl_probe_set_connect_to(mailssl_probe *p, const char *address);
 int mailssl_probe_set_family(mailssl_probe *p, int family);
 /* Whole-probe deadline in milliseconds (> 0). */
 int mailssl_probe_set_timeout_ms(mailssl_probe *p, int32_t ms);
-/* Deadline of one stage (MAILSSL_STAGE_CONNECT .. POST_TLS) in ms; the
- * whole-probe deadline still applies. */
+/* Deadline of one stage (MAILSSL_STAGE_CONNECT .. POST_TLS) in ms, counted
+ * from the start of that stage; the whole-probe deadline still applies.
+ * 0 (the default) means no limit of the stage's own: only the whole-probe
+ * deadline bounds it; setting 0 removes a limit set before. A negative
+ * ms, or another stage (NONE, RESOLVE, which blocks in getaddrinfo, DONE,
+ * TOTAL), is MAILSSL_ERR_INVALID (setting unchanged); MAILSSL_ERR_STATE
+ * once started. */
 int mailssl_probe_set_stage_timeout_ms(mailssl_probe *p, int stage,
                                        int32_t ms);
 int mailssl_probe_set_days(mailssl_probe *p, int warn_days, int crit_days);
@@ -949,7 +982,9 @@ int mailssl_probe_step(mailssl_probe *p);
 int mailssl_probe_fd(const mailssl_probe *p);
 /* Milliseconds until the current deadline (>= 0), or -1 when finished. */
 int32_t mailssl_probe_timeout_left_ms(const mailssl_probe *p);
-/* 1 when finished, 0 otherwise. */
+/* 1 when finished, 0 otherwise (not started, or running);
+ * MAILSSL_ERR_INVALID for NULL, as the other int accessors. Test with
+ * "== 1" where p may be NULL. */
 int mailssl_probe_done(const mailssl_probe *p);
 
 /* Blocking: start and step until finished. Returns MAILSSL_OK or a
@@ -970,6 +1005,9 @@ const char *mailssl_probe_tls_version(const mailssl_probe *p);
 const char *mailssl_probe_tls_cipher(const mailssl_probe *p);
 const char *mailssl_probe_tls_group(const mailssl_probe *p);
 size_t mailssl_probe_chain_length(const mailssl_probe *p);
+/* The capabilities the server announced after TLS (SPEC.md section 5),
+ * reported only when the post-TLS dialogue completed (diagnosis ok,
+ * cert-expiring): 0 / NULL otherwise, and for an index out of range. */
 size_t mailssl_probe_capability_count(const mailssl_probe *p);
 const char *mailssl_probe_capability(const mailssl_probe *p, size_t index);
 /* The findings of the probe (validation of the chain and others). Owned by
@@ -1005,7 +1043,10 @@ typedef struct mailssl_batch mailssl_batch;
 mailssl_batch *mailssl_batch_new(int concurrency);
 /* Frees the batch, not the probes (the caller owns them). */
 void mailssl_batch_free(mailssl_batch *b);
-/* Adds a probe that has not started. */
+/* Adds a probe that has not started. Returns MAILSSL_OK;
+ * MAILSSL_ERR_INVALID for NULL; MAILSSL_ERR_STATE for a probe that has
+ * started (or finished); MAILSSL_ERR_DUPLICATE when p is in b already;
+ * MAILSSL_ERR_NOMEM. */
 int mailssl_batch_add(mailssl_batch *b, mailssl_probe *p);
 /* Runs every probe to completion; returns MAILSSL_OK or a negative error.
  * progress, when not NULL, is called after each probe finishes with the
@@ -1014,6 +1055,118 @@ int mailssl_batch_run(mailssl_batch *b,
                       void (*progress)(size_t done, size_t total,
                                        void *user),
                       void *user);
+
+/*
+ * mailssl_store_export - the store's bindings and listeners written as
+ * the TLS configuration of a server that does not link the store, a
+ * starting point to review (issue 12, mailssl-check --export). format:
+ *   "dovecot": "protocols", "ssl = yes", the global ssl_cert/ssl_key,
+ *     "protocol X { }", "local ADDR { }" and "local_name NAME { }"
+ *     blocks, and service blocks with one inet_listener a listen line
+ *     (Dovecot's default listeners set to port 0). Dovecot has no port
+ *     filter, and imap/imaps (pop3/pop3s) are one protocol there: a
+ *     binding it cannot tell apart from an earlier one is a comment.
+ *     SMTP services are left to the MTA.
+ *   "postfix": three parts, each led by a "#### FILE" line: main.cf
+ *     (tls_server_sni_maps = hash:/etc/postfix/mailssl_sni when names are
+ *     bound), the SNI map's content ("NAME KEY,CERT", ".domain" for
+ *     "*.domain"; build it with postmap -F), and master.cf: one smtpd
+ *     service a smtp/submission/smtps listen line with
+ *     -o smtpd_tls_chain_files=KEY,CERT of the binding a client without
+ *     SNI gets there (wrapper mode for smtps).
+ * Only PEM file credentials can be exported; others, and what the server
+ * cannot express, become "#" comments naming the binding (FILE:LINE).
+ * Returns a new string to free with mailssl_free(), or NULL with
+ * mailssl_store_error() saying why (NULL argument, unknown format, out of
+ * memory). Thread-safe, serialized with reloads. (Since 1.1.)
+ */
+char *mailssl_store_export(mailssl_store *store, const char *format);
+
+/* ------------------------------------------------------------------ */
+/* Live audit: the running servers against the bindings (1.1)          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A live audit proves that the servers actually running present what a
+ * store's bindings say (SPEC.md section 7, mailssl-check --live). It is
+ * for servers that do not link the store (Dovecot, Postfix, Exim...): the
+ * store is the source of truth, the live audit checks reality against it.
+ *
+ * mailssl_live_new() turns every listen line of the store into probe
+ * targets: one without SNI, and one for every exact server name bound on
+ * that listener (a name N is bound on it when a lookup of the listener's
+ * address, port and service with SNI N is won by a binding for exactly N;
+ * "*.domain" bindings have no name to send and are covered only by the
+ * probe without SNI). Each target is an unstarted mailssl_probe of
+ * SERVICE://NAME:PORT connecting to the listener's address (a listener on
+ * 0.0.0.0 or :: is reached at 127.0.0.1 or ::1), or SERVICE://ADDRESS:PORT
+ * without SNI and without a name check. The caller sets the probes'
+ * options with the mailssl_probe_set_* calls (cafile, timeout, days,
+ * time...), runs them (mailssl_live_run(), a mailssl_batch, or its own
+ * event loop with the non-blocking probe API), then asks
+ * mailssl_live_report() for the comparison.
+ *
+ * The targets and what each should present (the SHA-256 of the leaf of
+ * the winning binding) are copied when the audit is made: reloads of the
+ * store afterwards do not change them.
+ * Thread-safety: one thread at a time per live audit.
+ */
+typedef struct mailssl_live mailssl_live;
+
+/*
+ * mailssl_live_new - a live audit of the store's current listeners (see
+ * above). Free it with mailssl_live_free(), which frees its probes too.
+ * NULL when store is NULL, the library is not initialised or memory runs
+ * out. A store without listeners gives an audit with no targets.
+ */
+mailssl_live *mailssl_live_new(mailssl_store *store);
+/* mailssl_live_free - free the audit and its probes. NULL is fine. */
+void mailssl_live_free(mailssl_live *live);
+/* mailssl_live_count - number of targets (0 for NULL). */
+size_t mailssl_live_count(const mailssl_live *live);
+/*
+ * mailssl_live_probe - the probe of target index, owned by the audit
+ * (never free it; add it to a batch, set its options, read its results);
+ * NULL when live is NULL or index is out of range.
+ */
+mailssl_probe *mailssl_live_probe(mailssl_live *live, size_t index);
+/*
+ * mailssl_live_listener / mailssl_live_name / mailssl_live_expected_sha256
+ * - the listener of target index ("SERVICE ADDRESS PORT", the context of
+ * its findings), the SNI name it sends (NULL: none), and the hex SHA-256
+ * of the certificate the bindings say it should present (NULL when no
+ * binding covers it). Owned by the audit; NULL out of range.
+ */
+const char *mailssl_live_listener(const mailssl_live *live, size_t index);
+const char *mailssl_live_name(const mailssl_live *live, size_t index);
+const char *mailssl_live_expected_sha256(const mailssl_live *live,
+                                         size_t index);
+/*
+ * mailssl_live_run - run every probe not yet started in one
+ * mailssl_batch of the given concurrency (>= 1). Returns MAILSSL_OK or a
+ * negative error (MAILSSL_ERR_INVALID, MAILSSL_ERR_NOMEM,
+ * MAILSSL_ERR_IO); the outcomes are in the probes.
+ */
+int mailssl_live_run(mailssl_live *live, int concurrency);
+/*
+ * mailssl_live_report - compare, once every probe has finished, and
+ * append findings with context ("listener", "SERVICE ADDRESS PORT"),
+ * each message starting with "server name NAME:" or "no server name:":
+ *   no-binding-live (critical) the server dropped the handshake (closed
+ *       it, or a fatal alert): the 13002 case, with the certificate the
+ *       bindings say it should present;
+ *   cert-drift (warning) it presented a certificate whose SHA-256 differs
+ *       from the bound one (both fingerprints and not_after in the
+ *       message), or one where no binding covers the listener;
+ *   every finding of the probe, and its diagnosis when that is not ok
+ *       (connect-refused, cert-expired, starttls-not-offered, ...);
+ *   ok (severity ok) when the target showed none of these: the bound
+ *       certificate was presented.
+ * Returns the worst severity added (0-3), MAILSSL_ERR_STATE when a probe
+ * has not finished (nothing added), MAILSSL_ERR_INVALID or
+ * MAILSSL_ERR_NOMEM.
+ */
+int mailssl_live_report(const mailssl_live *live, mailssl_report *out);
 
 #ifdef __cplusplus
 }

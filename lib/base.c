@@ -197,7 +197,8 @@ MAILSSL_EXPORT const char *mailssl_severity_name(int severity)
     }
 }
 
-/* Sparse on purpose: diagnoses 0-25, findings from 40, DANE from 60. */
+/* Sparse on purpose: diagnoses 0-25, findings from 40, live audit 60-61,
+ * DANE from DNS 62-66. */
 static const char *const code_names[MAILSSL_CODE_MAX + 1] = {
     [MAILSSL_CODE_OK] = "ok",
     [MAILSSL_CODE_RESOLVE_FAILED] = "resolve-failed",
@@ -239,6 +240,8 @@ static const char *const code_names[MAILSSL_CODE_MAX + 1] = {
     [MAILSSL_CODE_KEY_FILE_PERMISSIONS] = "key-file-permissions",
     [MAILSSL_CODE_OCSP_STAPLE_INVALID] = "ocsp-staple-invalid",
     [MAILSSL_CODE_DANE_UNUSABLE] = "dane-unusable",
+    [MAILSSL_CODE_NO_BINDING_LIVE] = "no-binding-live",
+    [MAILSSL_CODE_CERT_DRIFT] = "cert-drift",
     /* 1.1, DANE from DNS */
     [MAILSSL_CODE_DANE_OK] = "dane-ok",
     [MAILSSL_CODE_DANE_NO_RECORDS] = "dane-no-records",

@@ -39,8 +39,10 @@ MAILSSL_EXPORT int mailssl_batch_add(mailssl_batch *b, mailssl_probe *p)
 {
     size_t i;
 
-    if (!b || !p || p->started)
+    if (!b || !p)
         return MAILSSL_ERR_INVALID;
+    if (p->started)
+        return MAILSSL_ERR_STATE; /* as the setters of a started probe */
     for (i = 0; i < b->n; i++)
         if (b->probes[i] == p)
             return MAILSSL_ERR_DUPLICATE;

@@ -73,8 +73,7 @@ static void escape(struct mailssl_buf *b, const char *s, size_t len,
         mailssl__buf_puts(b, "...");
 }
 
-/* Sanitised copy of a server line into dst (size n), never fails. */
-static void quote_into(char *dst, size_t n, const char *s, size_t len)
+void mailssl__dialogue_quote(char *dst, size_t n, const char *s, size_t len)
 {
     struct mailssl_buf b;
 
@@ -315,7 +314,7 @@ static int smtp_line(struct mailssl_dialogue *d, const char *l, size_t len,
     char q[sizeof d->reply];
 
     if (smtp_parse(l, len, &code, &last, &text, &tlen) < 0) {
-        quote_into(q, sizeof q, l, len);
+        mailssl__dialogue_quote(q, sizeof q, l, len);
         if (d->state == ST_GREETING)
             return fail(d, MAILSSL_CODE_GREETING_MALFORMED,
                         "the greeting is not an SMTP reply: \"%s\"", q);
@@ -324,7 +323,7 @@ static int smtp_line(struct mailssl_dialogue *d, const char *l, size_t len,
                     "\"%s\"", q);
     }
     if (d->lines > 1 && code != d->reply_code) {
-        quote_into(q, sizeof q, l, len);
+        mailssl__dialogue_quote(q, sizeof q, l, len);
         if (d->state == ST_GREETING)
             return fail(d, MAILSSL_CODE_GREETING_MALFORMED,
                         "the greeting changes its reply code from %d: "
@@ -865,7 +864,7 @@ int mailssl__dialogue_line(struct mailssl_dialogue *d, const char *line,
     /* SMTP and POP3 messages quote the first line of a response (code and
      * text, status line); IMAP and Sieve ones the line at hand. */
     if (d->lines == 1 || fam == FAM_IMAP || fam == FAM_SIEVE)
-        quote_into(d->reply, sizeof d->reply, line, len);
+        mailssl__dialogue_quote(d->reply, sizeof d->reply, line, len);
     if (d->lines > MAILSSL_DIALOGUE_MAX_LINES)
         return fail(d, MAILSSL_CODE_PROTOCOL_ERROR,
                     "the server sent more than %d lines in one response",
@@ -873,7 +872,7 @@ int mailssl__dialogue_line(struct mailssl_dialogue *d, const char *line,
     if (memchr(line, '\0', len)) {
         char q[sizeof d->reply];
 
-        quote_into(q, sizeof q, line, len);
+        mailssl__dialogue_quote(q, sizeof q, line, len);
         if (greeting)
             return fail(d, MAILSSL_CODE_GREETING_MALFORMED,
                         "the greeting contains a NUL byte: \"%s\"", q);
@@ -893,6 +892,48 @@ int mailssl__dialogue_line(struct mailssl_dialogue *d, const char *line,
     default:
         return sieve_line(d, line, len, out);
     }
+}
+
+/* What the server was sending in the current state, for messages. */
+static const char *answer_name(const struct mailssl_dialogue *d)
+{
+    int fam = family(d->service);
+
+    switch (d->state) {
+    case ST_GREETING:
+        return "the greeting";
+    case ST_CAPS:
+        return fam == FAM_SIEVE ? "the capability list"
+               : fam == FAM_IMAP ? "the reply to CAPABILITY"
+               : fam == FAM_POP3 ? "the reply to CAPA"
+               : d->service == MAILSSL_SERVICE_LMTP ? "the reply to LHLO"
+                                                    : "the reply to EHLO";
+    case ST_STARTTLS:
+        return fam == FAM_POP3 ? "the reply to STLS" : "the reply to STARTTLS";
+    default:
+        return "a line";
+    }
+}
+
+int mailssl__dialogue_cut_off(struct mailssl_dialogue *d, const char *bytes,
+                              size_t len, const char *how)
+{
+    char q[sizeof d->reply];
+
+    if (!d || (!bytes && len))
+        return MAILSSL_DLG_FAIL;
+    if (d->state == ST_DONE || d->state == ST_FAILED)
+        return d->state == ST_DONE ? MAILSSL_DLG_DONE : MAILSSL_DLG_FAIL;
+    mailssl__dialogue_quote(q, sizeof q, bytes ? bytes : "", len);
+    /* a greeting that never ended is a malformed greeting; any later
+     * answer cut short is an unexpected reply (post-tls-failed after
+     * TLS, which fail() sees to) */
+    return fail(d,
+                d->state == ST_GREETING ? MAILSSL_CODE_GREETING_MALFORMED
+                                        : MAILSSL_CODE_PROTOCOL_ERROR,
+                "%s was cut off: the server sent \"%s\" without a line "
+                "end, then %s",
+                answer_name(d), q, how ? how : "ended the connection");
 }
 
 int mailssl__dialogue_timeout_code(const struct mailssl_dialogue *d)

@@ -32,6 +32,13 @@
  *    ("after TLS, ..." says what); an implicit-TLS greeting is part of that
  *    phase. The size caps the engine enforces (line, lines, bytes of a
  *    phase) stay protocol-error in both phases, as SPEC.md section 4 says;
+ *  - bytes without a line end when the connection ends are a line cut
+ *    off: greeting-malformed in the pre-TLS greeting (Sieve's
+ *    capabilities before TLS are its greeting), protocol-error in a later
+ *    pre-TLS answer, post-tls-failed after TLS, the bytes quoted
+ *    (mailssl__dialogue_cut_off); an end with nothing pending is the
+ *    engine's (greeting-rejected before the greeting, protocol-error in the
+ *    capability/STARTTLS exchange, post-tls-failed after TLS);
  *  - a NUL byte is greeting-malformed in the greeting, protocol-error
  *    later; other control and 8-bit bytes (including non-UTF-8) are
  *    accepted and shown as \xNN in messages and capabilities;
@@ -149,6 +156,23 @@ int mailssl__dialogue_begin(struct mailssl_dialogue *d, int phase,
  * Returns a MAILSSL_DLG_* value. */
 int mailssl__dialogue_line(struct mailssl_dialogue *d, const char *line,
                            size_t len, struct mailssl_buf *out);
+
+/* Sanitised copy of server bytes s[0..len) into dst (size n) for a
+ * message: bytes outside 0x20-0x7e as \xNN, at most 160 input bytes then
+ * "...", cut to n. Never fails. */
+void mailssl__dialogue_quote(char *dst, size_t n, const char *s, size_t len);
+
+/* The connection ended (FIN, RST, close_notify, a fatal alert: how says
+ * which, e.g. "closed the connection") while bytes[0..len) were pending
+ * without a line end: fails the dialogue with a message that quotes them
+ * (escaped, at most 160 bytes) and the code of the phase:
+ * greeting-malformed for the greeting before TLS, protocol-error for a
+ * later answer before TLS (capabilities, the STARTTLS reply),
+ * post-tls-failed for anything after TLS (the implicit-TLS greeting
+ * included). Returns MAILSSL_DLG_FAIL (or the result already reached
+ * after DONE/FAIL, unchanged). */
+int mailssl__dialogue_cut_off(struct mailssl_dialogue *d, const char *bytes,
+                              size_t len, const char *how);
 
 /* The engine's timeout in the current state: the code it should report
  * (greeting-timeout before the greeting, starttls-timeout during the

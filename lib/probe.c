@@ -276,7 +276,7 @@ MAILSSL_EXPORT int mailssl_probe_set_stage_timeout_ms(mailssl_probe *p,
         ms < 0) {
         mailssl__set_error(p->err, sizeof p->err,
                            "stage must be CONNECT..POST_TLS or DANE and ms "
-                           ">= 0");
+                           ">= 0 (0: no limit of the stage's own)");
         return MAILSSL_ERR_INVALID;
     }
     p->stage_timeout_ms[stage] = ms;
@@ -512,9 +512,11 @@ static void finish(mailssl_probe *p)
 {
     int64_t now = mailssl__now_us();
 
-    if (p->dlg_inited && p->dlg.phase == MAILSSL_PHASE_POST_TLS &&
+    if (p->dlg_inited && p->dlg.stage == MAILSSL_STAGE_POST_TLS &&
         p->dlg.ncaps > 0 && !p->caps) {
-        /* take the post-TLS capabilities (never the pre-TLS ones) */
+        /* take the post-TLS capabilities (never the pre-TLS ones), and
+         * only from a post-TLS dialogue that completed: a list cut short
+         * is not what the server announced */
         p->caps = p->dlg.caps;
         p->ncaps = p->dlg.ncaps;
         p->dlg.caps = NULL;
@@ -767,7 +769,14 @@ static void dialogue_eof(mailssl_probe *p, const char *why)
 {
     int code = mailssl__dialogue_timeout_code(&p->dlg);
 
-    if (p->tls_on)
+    if (p->inlen > 0) {
+        /* complete lines were all fed: what is left is a line cut off,
+         * quoted with the code of its phase */
+        (void)mailssl__dialogue_cut_off(&p->dlg, (const char *)p->in,
+                                        p->inlen, why);
+        mailssl__probe_fail(p, p->dlg.code, MAILSSL_SEVERITY_CRITICAL, "%s",
+                            p->dlg.message);
+    } else if (p->tls_on)
         mailssl__probe_fail(p, MAILSSL_CODE_POST_TLS_FAILED,
                             MAILSSL_SEVERITY_CRITICAL,
                             "after the TLS handshake the server %s", why);
@@ -1023,9 +1032,12 @@ static int handshake_step(mailssl_probe *p)
     stage_begin(p, MAILSSL_STAGE_VERIFY);
     code = mailssl__probe_tls_verify(p, &sev);
     p->timing[MAILSSL_STAGE_VERIFY] = mailssl__now_us() - p->stage_start;
-    if (code != MAILSSL_CODE_OK &&
+    if (code != MAILSSL_CODE_OK && code != MAILSSL_CODE_CERT_EXPIRING &&
         (sev == MAILSSL_SEVERITY_CRITICAL || sev == MAILSSL_SEVERITY_UNKNOWN)) {
-        /* a client would stop here: nothing more is said to this server */
+        /* verification failed: a client would stop here, nothing more is
+         * said to this server, and verify did not complete (stage
+         * handshake). cert-expiring is a valid certificate, inside the
+         * critical window too: the service is checked to the end. */
         char msg[sizeof p->message];
 
         memcpy(msg, p->message, sizeof msg);
@@ -1106,16 +1118,24 @@ static void timed_out(mailssl_probe *p, int64_t now)
         break;
     default: {
         int code = mailssl__dialogue_timeout_code(&p->dlg);
+        char q[200], pending[sizeof q + 48] = "";
 
+        if (p->inlen > 0) {
+            /* a line begun and never ended: show how far it got */
+            mailssl__dialogue_quote(q, sizeof q, (const char *)p->in,
+                                    p->inlen);
+            snprintf(pending, sizeof pending,
+                     "; it sent \"%s\" without a line end", q);
+        }
         mailssl__probe_fail(
             p, code, MAILSSL_SEVERITY_CRITICAL,
             "%s: no complete answer from the server within %s (%.0f ms in "
-            "this stage)",
+            "this stage)%s",
             code == MAILSSL_CODE_GREETING_TIMEOUT ? "no greeting"
             : code == MAILSSL_CODE_STARTTLS_TIMEOUT
                 ? "the capability/STARTTLS exchange stalled"
                 : "the service stalled after TLS",
-            which, waited);
+            which, waited, pending);
         break;
     }
     }
@@ -1304,7 +1324,9 @@ MAILSSL_EXPORT int32_t mailssl_probe_timeout_left_ms(const mailssl_probe *p)
 
 MAILSSL_EXPORT int mailssl_probe_done(const mailssl_probe *p)
 {
-    return p && p->started && p->state == PS_DONE;
+    if (!p)
+        return MAILSSL_ERR_INVALID; /* as every int accessor */
+    return p->started && p->state == PS_DONE;
 }
 
 MAILSSL_EXPORT int mailssl_probe_run(mailssl_probe *p)

@@ -114,7 +114,8 @@ struct mailssl_probe {
     char host[MAILSSL_HOST_MAX];
     int port;
     char *cafile;
-    char *servername;               /* NULL: host */
+    char *servername;               /* NULL: host; "" (lib/live.c only):
+                                       no SNI and no name check */
     char *connect_host;             /* NULL: host */
     int connect_port;               /* 0: port */
     int family;

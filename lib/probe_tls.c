@@ -70,6 +70,16 @@ static void append_min_version(struct mailssl_buf *b, int min)
         mailssl__buf_puts(b, ":+VERS-TLS1.0");
 }
 
+/* The name the leaf must be valid for; NULL (no name check) for a live
+ * audit probe that sends no SNI (servername ""): it reaches a listener by
+ * its address, and which certificate it got is what the audit compares. */
+static const char *verified_name(const mailssl_probe *p)
+{
+    if (p->servername && !p->servername[0])
+        return NULL;
+    return p->servername ? p->servername : p->host;
+}
+
 int mailssl__probe_tls_setup(mailssl_probe *p)
 {
     struct mailssl_buf prio;
@@ -126,7 +136,7 @@ int mailssl__probe_tls_setup(mailssl_probe *p)
         return MAILSSL_ERR_SYNTAX;
     }
     /* RFC 6066: no SNI for an IP literal */
-    if (!mailssl__is_ip_literal(name))
+    if (name[0] && !mailssl__is_ip_literal(name))
         (void)gnutls_server_name_set(p->sess, GNUTLS_NAME_DNS, name,
                                      strlen(name));
     if (gnutls_credentials_set(p->sess, GNUTLS_CRD_CERTIFICATE, p->xcred) <
@@ -365,7 +375,7 @@ static int validate(mailssl_probe *p, const gnutls_datum_t *peers,
         /* the common case: the trust store is loaded once per process
          * (with the DNSSEC-validated records of the dane stage, if any) */
         rc = mailssl__probe_validate_shared_dane(
-            p->cafile, p->servername ? p->servername : p->host, p->vtime,
+            p->cafile, verified_name(p), p->vtime,
             p->warn_days, p->crit_days, ders, lens, n, ocsp.data, ocsp.size,
             p->dane_use ? p->dane_recs : NULL, p->dane_use ? p->ndane : 0,
             mailssl__probe_dane_smtp(p) ? MAILSSL_SERVICE_SMTP : p->service,
@@ -384,8 +394,7 @@ static int validate(mailssl_probe *p, const gnutls_datum_t *peers,
     if (rc >= 0)
         rc = mailssl_validator_set_days(v, p->warn_days, p->crit_days);
     if (rc >= 0)
-        rc = mailssl_validator_set_name(v, p->servername ? p->servername
-                                                         : p->host);
+        rc = mailssl_validator_set_name(v, verified_name(p));
     /* RFC 7672's rules for smtp/lmtp, RFC 7671's for the others */
     if (rc >= 0 && p->dane_use)
         rc = mailssl_validator_set_service(v, mailssl__probe_dane_smtp(p)

@@ -1564,3 +1564,44 @@ MAILSSL_EXPORT int mailssl_store_lookup_text(mailssl_store *s,
     a.prefix = addr_bits(a.family);
     return lookup_addr(s, &a, port, service, sni, out, why, whylen, NULL);
 }
+
+/* ---- listener accessor (1.1, live-audit issue) ------------------------- */
+
+MAILSSL_EXPORT int mailssl_store_listener_get(const mailssl_store *s,
+                                              size_t index, int *service,
+                                              char *address,
+                                              size_t address_len, int *port)
+{
+    const struct mailssl__listener *l;
+    char text[INET6_ADDRSTRLEN];
+    int tok, rc = MAILSSL_OK;
+
+    if (service)
+        *service = MAILSSL_ERR_INVALID;
+    if (port)
+        *port = 0;
+    if (address && address_len)
+        address[0] = '\0';
+    if (!s || (!address && address_len))
+        return MAILSSL_ERR_INVALID;
+    /* one table for the whole copy: a reload meanwhile cannot mix two */
+    l = mailssl__table_listener(
+        mailssl__store_read_begin((mailssl_store *)s, &tok), index);
+    if (!l) {
+        rc = MAILSSL_ERR_NOT_FOUND;
+    } else {
+        mailssl__addr_text(&l->addr, text, sizeof text);
+        if (address && strlen(text) >= address_len) {
+            rc = MAILSSL_ERR_TOO_LONG;
+        } else {
+            if (address)
+                memcpy(address, text, strlen(text) + 1);
+            if (service)
+                *service = l->service;
+            if (port)
+                *port = l->port;
+        }
+    }
+    mailssl__store_read_end((mailssl_store *)s, tok);
+    return rc;
+}

@@ -594,3 +594,13 @@ int certgen_full_speed(void)
     const char *pre = getenv("LD_PRELOAD");
     return !(pre && strstr(pre, "vgpreload"));
 }
+
+const char *certgen_path(const char *dir, const char *name)
+{
+    static char buf[8][512];
+    static int k;
+
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}

@@ -101,5 +101,8 @@ int certgen_full_speed(void);
 /* A fresh temporary directory (malloc'd path) and its recursive removal. */
 char *certgen_tmpdir(void);
 void certgen_rmdir(const char *dir);
+/* dir/name in one of 8 static buffers used in turn (so that up to 8 paths
+ * can be held at once); truncated past 511 bytes. Test code only. */
+const char *certgen_path(const char *dir, const char *name);
 
 #endif

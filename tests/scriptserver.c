@@ -159,7 +159,7 @@ static int conn_write(struct conn *c, const char *d, size_t n)
     return 0;
 }
 
-static int64_t mono_ms(void)
+int64_t ss_mono_ms(void)
 {
     struct timespec ts;
 
@@ -172,10 +172,10 @@ static int64_t mono_ms(void)
  * the client closed or ss_stop was called. */
 static int pause_ms(struct conn *c, int ms)
 {
-    int64_t end = mono_ms() + ms;
+    int64_t end = ss_mono_ms() + ms;
 
     for (;;) {
-        int64_t left = end - mono_ms();
+        int64_t left = end - ss_mono_ms();
         int w;
 
         if (left <= 0)
@@ -567,21 +567,11 @@ static int listen_on(int family, int *port)
 }
 
 const struct ss_step ss_smtp_script[] = {
-    {SS_SEND, "220 mx.example.com ESMTP\r\n", 0, 0},
-    {SS_EXPECT, "EHLO ", 0, 0},
-    {SS_SEND,
-     "250-mx.example.com\r\n250-PIPELINING\r\n250-STARTTLS\r\n"
-     "250 8BITMIME\r\n",
-     0, 0},
-    {SS_EXPECT, "STARTTLS", 0, 0},
-    {SS_SEND, "220 2.0.0 Ready to start TLS\r\n", 0, 0},
-    {SS_TLS, 0, 0, 0},
-    {SS_EXPECT, "EHLO ", 0, 0},
-    {SS_SEND, "250-mx.example.com\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n",
-     0, 0},
-    {SS_EXPECT, "QUIT", 0, 0},
-    {SS_SEND, "221 2.0.0 Bye\r\n", 0, 0},
-    {SS_END, 0, 0, 0}};
+    SEND("220 mx.example.com ESMTP\r\n"), EXPECT("EHLO "),
+    SEND("250-mx.example.com\r\n250-STARTTLS\r\n250 8BITMIME\r\n"),
+    EXPECT("STARTTLS"), SEND("220 2.0.0 Ready to start TLS\r\n"), TLS(NULL),
+    EXPECT("EHLO "), SEND("250-mx.example.com\r\n250 AUTH PLAIN LOGIN\r\n"),
+    EXPECT("QUIT"), SEND("221 2.0.0 Bye\r\n"), END};
 
 int ss_ipv6_available(void)
 {

@@ -15,6 +15,7 @@
 #define MAILSSL_TEST_SCRIPTSERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -103,5 +104,30 @@ extern const struct ss_step ss_smtp_script[];
 
 /* 1 when ::1 can be bound. */
 int ss_ipv6_available(void);
+/* Milliseconds of CLOCK_MONOTONIC, for the tests' deadline checks. */
+int64_t ss_mono_ms(void);
+
+/* Script building blocks, so that a case's script fits in a table row:
+ * STEPS(SEND("..."), EXPECT("EHLO "), TLS(NULL)) is a script that ends
+ * with SS_END (a compound literal: static at file scope). */
+#define END {SS_END, NULL, 0, 0}
+#define SEND(s) {SS_SEND, s, 0, 0}
+#define SENDN(s) {SS_SEND, s, sizeof(s) - 1, 0} /* with NUL bytes */
+#define EXPECT(s) {SS_EXPECT, s, 0, 0}
+#define MARK {SS_MARK, NULL, 0, 0}
+#define SLEEP(ms) {SS_SLEEP, NULL, 0, ms}
+#define TRICKLE(s, ms) {SS_TRICKLE, s, 0, ms}
+#define REPEAT(s, n) {SS_REPEAT, s, 0, n}
+#define RECV {SS_RECV, NULL, 0, 0}
+#define DRAIN {SS_DRAIN, NULL, 0, 0}
+#define CLOSE {SS_CLOSE, NULL, 0, 0}
+#define RST {SS_RST, NULL, 0, 0}
+#define TLS(prio) {SS_TLS, prio, 0, 0}
+#define ALERT(code) {SS_ALERT, NULL, 0, code}
+#define RAW_CERT {SS_RAW_CERT, NULL, 0, 0}
+#define STEPS(...) ((const struct ss_step[]){__VA_ARGS__, END})
+/* Silence: far longer than any deadline of the tests (ends when the probe
+ * closes). */
+#define SILENCE SLEEP(20000)
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "check_run.h"
 #include "certgen.h"
 #include "mailssl.h"
 
@@ -13,14 +14,7 @@ static char *dir;
 static mailssl_store *st;
 static mailssl_report *rep;
 
-static char *path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+#define path(name) certgen_path(dir, (name))
 
 /* A CA, a leaf valid 2020-2040 and one that expired in 2021, and a
  * validator that trusts the CA and validates at 2030-01-01: every date is
@@ -257,25 +251,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("audit");
-    TCase *tc = tcase_create("audit");
-    SRunner *sr;
-    int failed;
+    const TTest *tests[] = {
+        every_listener_resolves, listener_without_binding,
+        family_listener_needs_family_binding,
+        named_binding_does_not_cover_no_sni,
+        expired_credential_is_reported_twice,
+        key_permissions_reach_the_audit, api_bindings_and_listeners,
+        null_validator_means_defaults, NULL};
+    const struct check_fixture fx = {setup, teardown, setup_store, teardown_store, 0};
 
-    tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_add_checked_fixture(tc, setup_store, teardown_store);
-    tcase_add_test(tc, every_listener_resolves);
-    tcase_add_test(tc, listener_without_binding);
-    tcase_add_test(tc, family_listener_needs_family_binding);
-    tcase_add_test(tc, named_binding_does_not_cover_no_sni);
-    tcase_add_test(tc, expired_credential_is_reported_twice);
-    tcase_add_test(tc, key_permissions_reach_the_audit);
-    tcase_add_test(tc, api_bindings_and_listeners);
-    tcase_add_test(tc, null_validator_means_defaults);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_main("audit", "audit", &fx, tests);
 }

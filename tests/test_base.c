@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "mailssl.h"
 
 START_TEST(version_matches_header)
@@ -171,8 +172,6 @@ int main(void)
 {
     Suite *s = suite_create("base");
     TCase *tc = tcase_create("base");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, version_matches_header);
     tcase_add_test(tc, init_is_reference_counted);
@@ -183,9 +182,5 @@ int main(void)
     tcase_add_test(tc, codes_round_trip);
     tcase_add_test(tc, severity_names);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s, CK_FORK_GETENV);
 }

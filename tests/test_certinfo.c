@@ -9,6 +9,7 @@
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 
+#include "check_run.h"
 #include "certgen.h"
 #include "mailssl.h"
 
@@ -251,23 +252,12 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("certinfo");
-    TCase *tc = tcase_create("json");
-    SRunner *sr;
-    int failed;
+    const TTest *tests[] = {
+        ecdsa_leaf_all_fields, days_left_rounds_down_and_goes_negative,
+        no_well_defined_expiry, key_types_and_signature_algorithms,
+        hostile_names_stay_valid_json, credential_certificates_by_index,
+        garbage_is_null, NULL};
+    const struct check_fixture fx = {NULL, NULL, setup, teardown, 0};
 
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, ecdsa_leaf_all_fields);
-    tcase_add_test(tc, days_left_rounds_down_and_goes_negative);
-    tcase_add_test(tc, no_well_defined_expiry);
-    tcase_add_test(tc, key_types_and_signature_algorithms);
-    tcase_add_test(tc, hostile_names_stay_valid_json);
-    tcase_add_test(tc, credential_certificates_by_index);
-    tcase_add_test(tc, garbage_is_null);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_main("certinfo", "json", &fx, tests);
 }

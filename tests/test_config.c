@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "certgen.h"
 #include "mailssl.h"
 
@@ -16,14 +17,7 @@ static char *dir;
 static mailssl_store *st;
 static mailssl_credential *a_cred; /* a.pem and a.key, loaded once */
 
-static char *path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+#define path(name) certgen_path(dir, (name))
 
 static void write_text(const char *file, const char *text)
 {
@@ -549,8 +543,6 @@ int main(void)
 {
     Suite *s = suite_create("config");
     TCase *e = tcase_create("errors"), *g = tcase_create("files");
-    SRunner *sr;
-    int failed;
 
     /* files once per test case (key derivations are slow), a fresh store
      * per test */
@@ -573,9 +565,5 @@ int main(void)
     tcase_add_test(g, lookups_during_reload);
     suite_add_tcase(s, e);
     suite_add_tcase(s, g);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s, CK_FORK_GETENV);
 }

@@ -5,20 +5,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "check_run.h"
 #include "certgen.h"
 #include "mailssl.h"
 
 static char *dir;
 static struct certgen_cert leaf, other;
 
-static char *path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+#define path(name) certgen_path(dir, (name))
 
 static void setup(void)
 {
@@ -383,33 +377,16 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("credential");
-    TCase *tc = tcase_create("pem");
-    SRunner *sr;
-    int failed;
-
+    const TTest *tests[] = {
+        cert_and_key_in_two_files, cert_and_key_in_one_file,
+        missing_file_is_named, no_key_is_named, no_certificate_is_named,
+        garbage_is_named, mismatched_key_is_named, null_arguments,
+        pem_from_memory, damaged_private_key_is_not_usable, encrypted_key,
+        key_file_permissions_warn, pkcs12_files, pkcs12_permissions_warn,
+        pkcs11_uri, NULL};
     /* the files once (key derivations for PKCS#12 are slow); tests that
      * change a file's mode put it back */
-    tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, cert_and_key_in_two_files);
-    tcase_add_test(tc, cert_and_key_in_one_file);
-    tcase_add_test(tc, missing_file_is_named);
-    tcase_add_test(tc, no_key_is_named);
-    tcase_add_test(tc, no_certificate_is_named);
-    tcase_add_test(tc, garbage_is_named);
-    tcase_add_test(tc, mismatched_key_is_named);
-    tcase_add_test(tc, null_arguments);
-    tcase_add_test(tc, pem_from_memory);
-    tcase_add_test(tc, damaged_private_key_is_not_usable);
-    tcase_add_test(tc, encrypted_key);
-    tcase_add_test(tc, key_file_permissions_warn);
-    tcase_add_test(tc, pkcs12_files);
-    tcase_add_test(tc, pkcs12_permissions_warn);
-    tcase_add_test(tc, pkcs11_uri);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const struct check_fixture fx = {setup, teardown, NULL, NULL, 0};
+
+    return check_main("credential", "pem", &fx, tests);
 }

@@ -16,6 +16,7 @@
 #include <gnutls/abstract.h>
 
 #include "certgen.h"
+#include "check_run.h"
 #include "dnszone.h"
 #include "mailssl.h"
 #include "scriptserver.h"
@@ -354,9 +355,8 @@ static void check_case(const struct dane_case *c, mailssl_probe *p)
     mailssl_free(json);
 }
 
-START_TEST(test_case)
+static void run_case(const struct dane_case *c)
 {
-    const struct dane_case *c = &cases[_i];
     mailssl_probe *p = case_probe(c);
 
     ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
@@ -365,14 +365,14 @@ START_TEST(test_case)
         ck_assert_int_gt(dnszone_hostile_queries(hostile[c->resolver]), 0);
     mailssl_probe_free(p);
 }
-END_TEST
+CHECK_TABLE_TEST(test_case, run_case, cases)
 
 /* The whole table again in one batch: the probes share one resolver
  * cache, and a probe answered through another's processing is stepped. */
 START_TEST(test_batch)
 {
-    mailssl_probe *ps[sizeof cases / sizeof cases[0]];
-    size_t i, n = sizeof cases / sizeof cases[0];
+    mailssl_probe *ps[CHECK_COUNT(cases)];
+    size_t i, n = (size_t)CHECK_COUNT(cases);
     mailssl_batch *b = mailssl_batch_new(8);
 
     ck_assert_ptr_nonnull(b);
@@ -419,9 +419,8 @@ static const struct mx_case mx_cases[] = {
      MAILSSL_SEVERITY_OK, 1, {"ee.dane.example", 0}, {MAILSSL_CODE_OK, 0}},
 };
 
-START_TEST(test_mx)
+static void run_mx(const struct mx_case *m)
 {
-    const struct mx_case *m = &mx_cases[_i];
     struct dane_case c = cases[0];
     mailssl_probe *p;
     char *json;
@@ -453,7 +452,7 @@ START_TEST(test_mx)
     mailssl_free(json);
     mailssl_probe_free(p);
 }
-END_TEST
+CHECK_TABLE_TEST(test_mx, run_mx, mx_cases)
 
 /* mailssl-probe --dane --mx: one JSON line a mail host, preference
  * order, exit status the worst (critical: mx2 mismatches). */
@@ -538,7 +537,7 @@ START_TEST(test_missing_anchor)
 }
 END_TEST
 
-static Suite *suite(void)
+int main(void)
 {
     Suite *s = suite_create("dane");
     TCase *tc = tcase_create("dns");
@@ -546,25 +545,12 @@ static Suite *suite(void)
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_add_checked_fixture(tc, server_setup, server_teardown);
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, test_case, 0,
-                        (int)(sizeof cases / sizeof cases[0]));
+    tcase_add_loop_test(tc, test_case, 0, CHECK_COUNT(cases));
     tcase_add_test(tc, test_batch);
-    tcase_add_loop_test(tc, test_mx, 0,
-                        (int)(sizeof mx_cases / sizeof mx_cases[0]));
+    tcase_add_loop_test(tc, test_mx, 0, CHECK_COUNT(mx_cases));
     tcase_add_test(tc, test_off);
     tcase_add_test(tc, test_program_mx);
     tcase_add_test(tc, test_missing_anchor);
     suite_add_tcase(s, tc);
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s, CK_FORK_GETENV);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "dialogue.h"
 
 static struct mailssl_dialogue d;
@@ -1401,11 +1402,5 @@ static Suite *dialogue_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(dialogue_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(dialogue_suite(), CK_FORK_GETENV);
 }

@@ -14,6 +14,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "check_run.h"
 #include "certgen.h"
 #include "mailssl-gnutls.h"
 #include "mailssl.h"
@@ -271,23 +272,11 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("glue");
-    TCase *tc = tcase_create("gnutls");
-    SRunner *sr;
-    int failed;
+    const TTest *tests[] = {
+        no_sni_gets_address_binding, sni_gets_named_binding,
+        strict_sends_unrecognized_name, no_binding_fails_the_handshake,
+        session_keeps_copy_after_reload, attach_bad_arguments, NULL};
+    const struct check_fixture fx = {setup_creds, teardown_creds, setup, teardown, 0};
 
-    tcase_add_unchecked_fixture(tc, setup_creds, teardown_creds);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, no_sni_gets_address_binding);
-    tcase_add_test(tc, sni_gets_named_binding);
-    tcase_add_test(tc, strict_sends_unrecognized_name);
-    tcase_add_test(tc, no_binding_fails_the_handshake);
-    tcase_add_test(tc, session_keeps_copy_after_reload);
-    tcase_add_test(tc, attach_bad_arguments);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_main("glue", "gnutls", &fx, tests);
 }

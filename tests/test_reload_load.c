@@ -18,7 +18,6 @@
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -29,7 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "certgen.h"
+#include "handshake_helper.h"
 #include "mailssl-gnutls.h"
 #include "mailssl.h"
 
@@ -59,14 +60,7 @@ static long failures;      /* atomic: failed, either side */
 static long presented[NCERTS + 1]; /* atomic; [NCERTS]: unknown */
 static long wrong_generation; /* atomic */
 
-static char *path(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+#define path(name) certgen_path(dir, (name))
 
 static void write_text(const char *file, const char *text)
 {
@@ -104,9 +98,6 @@ static void make_cert(int which, const char *cn, const char *file,
 
 static void setup(void)
 {
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
-
     signal(SIGPIPE, SIG_IGN);
     ck_assert_int_eq(mailssl_init(), MAILSSL_OK);
     dir = certgen_tmpdir();
@@ -131,15 +122,8 @@ static void setup(void)
     ck_assert_int_eq(mailssl_store_load_file(store, path("good-a.conf")),
                      MAILSSL_OK);
 
-    lfd = socket(AF_INET, SOCK_STREAM, 0);
+    lfd = hs_listen(64, &port);
     ck_assert_int_ge(lfd, 0);
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
-    ck_assert_int_eq(listen(lfd, 64), 0);
-    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
-    port = ntohs(sa.sin_port);
 }
 
 static void teardown(void)
@@ -165,23 +149,6 @@ static long get(const long *v)
     return __atomic_load_n(v, __ATOMIC_ACQUIRE);
 }
 
-/* TLS flights are several small writes: without this, delayed ACKs stall
- * each handshake for tens of milliseconds on loopback. */
-static void nodelay(int fd)
-{
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-static int handshake(gnutls_session_t s)
-{
-    int rc;
-    do
-        rc = gnutls_handshake(s);
-    while (rc < 0 && !gnutls_error_is_fatal(rc));
-    return rc;
-}
-
 /* One server: accept, attach, handshake, close_notify, close. Ends when
  * the listening socket is shut down. */
 static void *server(void *arg)
@@ -195,21 +162,10 @@ static void *server(void *arg)
                 continue;
             break;
         }
-        nodelay(fd);
-        if (gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_TICKETS) < 0) {
-            count(&failures);
-            close(fd);
-            continue;
-        }
-        if (gnutls_set_default_priority(s) < 0 ||
-            mailssl_gnutls_attach(s, store, fd, MAILSSL_SERVICE_IMAPS) !=
-                MAILSSL_OK ||
-            handshake(s) < 0)
+        if (hs_server_start(fd, store, MAILSSL_SERVICE_IMAPS, &s) < 0)
             count(&failures);
         else
-            gnutls_bye(s, GNUTLS_SHUT_WR);
-        gnutls_deinit(s);
-        close(fd);
+            hs_server_end(s, fd);
     }
     return NULL;
 }
@@ -229,55 +185,39 @@ static int which_cert(gnutls_session_t s)
     return NCERTS;
 }
 
+/* A handshake that began when reloads 1..*arg had completed: the
+ * certificate it was shown. */
+static void check_presented(gnutls_session_t s, void *arg)
+{
+    long done = *(const long *)arg, started;
+    int w = which_cert(s);
+
+    count(&presented[w]);
+    started = get(&gen_started);
+    /* one generation in the window: only its certificate; two or more: A
+     * or B (C and unknown ones are counted apart) */
+    if (started == done && (w == CERT_A || w == CERT_B) &&
+        w != (done % 2 ? CERT_B : CERT_A))
+        count(&wrong_generation);
+    count(&handshakes);
+}
+
 /* One client: handshakes one after the other until told to stop. */
 static void *client(void *arg)
 {
     gnutls_certificate_credentials_t cc;
-    struct sockaddr_in sa;
 
     (void)arg;
     if (gnutls_certificate_allocate_credentials(&cc) < 0) {
         count(&failures);
         return NULL;
     }
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons((uint16_t)port);
     while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
-        gnutls_session_t s;
-        char byte;
-        long done = get(&gen_done), started;
-        int fd = socket(AF_INET, SOCK_STREAM, 0), w;
+        long done = get(&gen_done);
 
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-            gnutls_init(&s, GNUTLS_CLIENT) < 0) {
+        if (hs_client(port, cc, "mail.example.com", check_presented,
+                      &done) < 0)
             count(&failures);
-            if (fd >= 0)
-                close(fd);
-            continue;
-        }
-        nodelay(fd);
-        gnutls_set_default_priority(s);
-        gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cc);
-        gnutls_server_name_set(s, GNUTLS_NAME_DNS, "mail.example.com",
-                               strlen("mail.example.com"));
-        gnutls_transport_set_int(s, fd);
-        if (handshake(s) < 0 || gnutls_record_recv(s, &byte, 1) != 0) {
-            count(&failures);
-        } else {
-            w = which_cert(s);
-            count(&presented[w]);
-            started = get(&gen_started);
-            /* one generation in the window: only its certificate; two or
-             * more: A or B (C and unknown ones are counted apart) */
-            if (started == done && (w == CERT_A || w == CERT_B) &&
-                w != (done % 2 ? CERT_B : CERT_A))
-                count(&wrong_generation);
-            count(&handshakes);
-        }
-        gnutls_deinit(s);
-        close(fd);
     }
     gnutls_certificate_free_credentials(cc);
     return NULL;
@@ -381,18 +321,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("reload-load");
-    TCase *tc = tcase_create("reload");
-    SRunner *sr;
-    int failed;
+    const TTest *tests[] = {
+        reload_100_times_under_handshakes, NULL};
+    const struct check_fixture fx = {NULL, NULL, setup, teardown, 600};
 
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, reload_100_times_under_handshakes);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_main("reload-load", "reload", &fx, tests);
 }

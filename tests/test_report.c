@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "mailssl.h"
 
 START_TEST(empty_report_is_ok)
@@ -140,21 +141,11 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("report");
-    TCase *tc = tcase_create("report");
-    SRunner *sr;
-    int failed;
+    const TTest *tests[] = {
+        empty_report_is_ok, findings_keep_order_and_fields,
+        status_ranks_critical_over_unknown, bad_arguments_are_refused,
+        json_escapes_hostile_text, nagios_line_worst_first_single_line,
+        NULL};
 
-    tcase_add_test(tc, empty_report_is_ok);
-    tcase_add_test(tc, findings_keep_order_and_fields);
-    tcase_add_test(tc, status_ranks_critical_over_unknown);
-    tcase_add_test(tc, bad_arguments_are_refused);
-    tcase_add_test(tc, json_escapes_hostile_text);
-    tcase_add_test(tc, nagios_line_worst_first_single_line);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_main("report", "report", NULL, tests);
 }

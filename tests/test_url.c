@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "mailssl.h"
 
 static void setup(void)
@@ -105,19 +106,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("url");
-    TCase *tc = tcase_create("url");
-    SRunner *sr;
-    int failed;
+    const TTest *tests[] = {
+        test_good, test_bad, test_connect_to, NULL};
+    const struct check_fixture fx = {NULL, NULL, setup, teardown, 0};
 
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_good);
-    tcase_add_test(tc, test_bad);
-    tcase_add_test(tc, test_connect_to);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_main("url", "url", &fx, tests);
 }

@@ -11,6 +11,7 @@
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 
+#include "check_run.h"
 #include "certgen.h"
 #include "mailssl.h"
 
@@ -24,14 +25,7 @@ static char *other_cafile; /* an unrelated root */
 static struct certgen_cert root, inter, other_root;
 static const char *const mail_names[] = {"mail.example.com", NULL};
 
-static char *path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+#define path(name) certgen_path(dir, (name))
 
 /* The PKI is made once per test case, in the parent process. */
 static void pki_setup(void)
@@ -1401,9 +1395,7 @@ int main(void)
           setters_check_their_arguments}},
     };
     Suite *s = suite_create("validate");
-    SRunner *sr;
     size_t i, j;
-    int failed;
 
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
@@ -1413,9 +1405,5 @@ int main(void)
             tcase_add_test(tc, cases[i].tests[j]);
         suite_add_tcase(s, tc);
     }
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s, CK_FORK_GETENV);
 }

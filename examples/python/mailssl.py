@@ -347,6 +347,20 @@ def _store_api():
                           _c.c_int, _c.c_int)
         f["v_time"] = _fn("mailssl_validator_set_time", _c.c_int, _P,
                           _c.c_int64)
+        # 1.1: listener accessor, export, live audit
+        f["listener_get"] = _fn("mailssl_store_listener_get", _c.c_int, _P,
+                                _c.c_size_t, _c.POINTER(_c.c_int),
+                                _c.c_char_p, _c.c_size_t,
+                                _c.POINTER(_c.c_int))
+        f["export"] = _fn("mailssl_store_export", _P, _P, _c.c_char_p)
+        f["service_name"] = _fn("mailssl_service_name", _c.c_char_p,
+                                _c.c_int)
+        f["live_new"] = _fn("mailssl_live_new", _P, _P)
+        f["live_free"] = _fn("mailssl_live_free", None, _P)
+        f["live_count"] = _fn("mailssl_live_count", _c.c_size_t, _P)
+        f["live_probe"] = _fn("mailssl_live_probe", _P, _P, _c.c_size_t)
+        f["live_run"] = _fn("mailssl_live_run", _c.c_int, _P, _c.c_int)
+        f["live_report"] = _fn("mailssl_live_report", _c.c_int, _P, _P)
     return _store_fns
 
 
@@ -403,6 +417,60 @@ class Store:
     def listeners(self):
         """Number of listen lines."""
         return _store_api()["listener_count"](self._s)
+
+    def listen_lines(self):
+        """The listen lines as (service, address, port) tuples, copied from
+        the store (mailssl_store_listener_get)."""
+        f = _store_api()
+        out = []
+        for i in range(self.listeners):
+            svc, port = _c.c_int(), _c.c_int()
+            addr = _c.create_string_buffer(46)  # MAILSSL_ADDRESS_MAX
+            rc = f["listener_get"](self._s, i, _c.byref(svc), addr,
+                                   len(addr), _c.byref(port))
+            if rc == ERR_NOT_FOUND:
+                break  # reloaded meanwhile with fewer lines
+            self._check(rc)
+            out.append((f["service_name"](svc.value).decode(),
+                        addr.value.decode(), port.value))
+        return out
+
+    def export(self, server):
+        """The bindings as "dovecot" or "postfix" configuration text (a
+        starting point, mailssl_store_export)."""
+        ptr = _store_api()["export"](self._s, _b(server))
+        if not ptr:
+            self._check(ERR_INVALID)
+        return _take_string(ptr)
+
+    def audit_live(self, cafile=None, timeout=10.0, warn=30, crit=7,
+                   concurrency=64):
+        """Probes every listen line of the running server (without SNI and
+        with every exact name bound on it) in one batch and compares with
+        the bindings (mailssl_live_*): returns the findings as audit()
+        does ("ok", "no-binding-live", "cert-drift", probe diagnoses)."""
+        f, pf = _store_api(), _probe_api()
+        lv = f["live_new"](self._s)
+        if not lv:
+            raise MemoryError("mailssl_live_new")
+        try:
+            for i in range(f["live_count"](lv)):
+                p = f["live_probe"](lv, i)
+                if cafile is not None:
+                    _check(p, pf["cafile"](p, _b(cafile)), "cafile")
+                _check(p, pf["timeout"](p, max(1, int(round(timeout * 1000)))),
+                       "timeout")
+                _check(p, pf["days"](p, warn, crit), "warn/crit")
+            rc = f["live_run"](lv, concurrency)
+            if rc < 0:
+                raise Error(rc, "live audit: " + _strerror(rc).decode())
+            with Report() as r:
+                rc = f["live_report"](lv, r._r)
+                if rc < 0:
+                    raise Error(rc, "live audit: " + _strerror(rc).decode())
+                return r.findings()
+        finally:
+            f["live_free"](lv)
 
     def set_strict(self, strict=True):
         """Strict mode: an unknown SNI name gets no certificate."""

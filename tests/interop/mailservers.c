@@ -531,8 +531,32 @@ int ms_have_postfix(void)
            getpwnam("postfix") && getgrnam("postdrop");
 }
 
-static char *dovecot_config(const struct ms_dovecot *d,
-                            const struct ms_certs *c)
+/* What every private Dovecot shares: its directories, log, users and a
+ * static password database. */
+static char *dovecot_base(const struct ms_dovecot *d, const char *instance)
+{
+    char *s = NULL;
+    int n = asprintf(
+        &s,
+        "# private Dovecot for the libmailssl interop tests\n"
+        "base_dir = %1$s/run\n"
+        "state_dir = %1$s/state\n"
+        "log_path = %2$s\n"
+        "instance_name = %3$s\n"
+        "default_login_user = dovenull\n"
+        "default_internal_user = dovecot\n"
+        "default_internal_group = dovecot\n"
+        "auth_mechanisms = plain\n"
+        "passdb {\n  driver = static\n  args = password=interop\n}\n"
+        "userdb {\n  driver = static\n"
+        "  args = uid=dovecot gid=dovecot home=%1$s/home/%%u\n}\n"
+        "mail_location = maildir:~/Maildir\n",
+        d->dir, d->log, instance);
+    return n < 0 ? NULL : s;
+}
+
+static char *dovecot_specific(const struct ms_dovecot *d,
+                              const struct ms_certs *c)
 {
     char *s = NULL;
     const int *p = d->port;
@@ -541,75 +565,72 @@ static char *dovecot_config(const struct ms_dovecot *d,
     if (d->ssl)
         n = asprintf(
             &s,
-            "# private Dovecot for the libmailssl interop tests\n"
-            "base_dir = %1$s/run\n"
-            "state_dir = %1$s/state\n"
-            "log_path = %2$s\n"
-            "instance_name = mailssl-interop\n"
-            "default_login_user = dovenull\n"
-            "default_internal_user = dovecot\n"
-            "default_internal_group = dovecot\n"
             "protocols = imap pop3 sieve lmtp\n"
             "listen = 127.0.0.1 127.0.0.2\n"
             "ssl = yes\n"
-            "ssl_cert = <%3$s\n"
-            "ssl_key = <%4$s\n"
+            "ssl_cert = <%1$s\n"
+            "ssl_key = <%2$s\n"
             "ssl_min_protocol = TLSv1.2\n"
-            "auth_mechanisms = plain\n"
             "disable_plaintext_auth = yes\n"
-            "passdb {\n  driver = static\n  args = password=interop\n}\n"
-            "userdb {\n  driver = static\n"
-            "  args = uid=dovecot gid=dovecot home=%1$s/home/%%u\n}\n"
-            "mail_location = maildir:~/Maildir\n"
             "service imap-login {\n"
-            "  inet_listener imap {\n    port = %9$d\n  }\n"
-            "  inet_listener imaps {\n    port = %10$d\n    ssl = yes\n  }\n"
+            "  inet_listener imap {\n    port = %7$d\n  }\n"
+            "  inet_listener imaps {\n    port = %8$d\n    ssl = yes\n  }\n"
             "}\n"
             "service pop3-login {\n"
-            "  inet_listener pop3 {\n    port = %11$d\n  }\n"
-            "  inet_listener pop3s {\n    port = %12$d\n    ssl = yes\n  }\n"
+            "  inet_listener pop3 {\n    port = %9$d\n  }\n"
+            "  inet_listener pop3s {\n    port = %10$d\n    ssl = yes\n  }\n"
             "}\n"
             "service managesieve-login {\n"
-            "  inet_listener sieve {\n    port = %13$d\n  }\n"
+            "  inet_listener sieve {\n    port = %11$d\n  }\n"
             "}\n"
             "service lmtp {\n"
-            "  inet_listener lmtp {\n    port = %14$d\n  }\n"
+            "  inet_listener lmtp {\n    port = %12$d\n  }\n"
             "}\n"
-            "local 127.0.0.2 {\n  ssl_cert = <%5$s\n  ssl_key = <%6$s\n}\n"
+            "local 127.0.0.2 {\n  ssl_cert = <%3$s\n  ssl_key = <%4$s\n}\n"
             "local_name " MS_NAME_OTHER " {\n"
-            "  ssl_cert = <%7$s\n  ssl_key = <%8$s\n}\n"
+            "  ssl_cert = <%5$s\n  ssl_key = <%6$s\n}\n"
             "local_name " MS_NAME_EXPIRED " {\n"
-            "  ssl_cert = <%15$s\n  ssl_key = <%16$s\n}\n",
-            d->dir, d->log, c->main_cert, c->main_key, c->addr2_cert,
-            c->addr2_key, c->other_cert, c->other_key, p[MS_IMAP],
-            p[MS_IMAPS], p[MS_POP3], p[MS_POP3S], p[MS_SIEVE], p[MS_LMTP],
-            c->expired_cert, c->expired_key);
+            "  ssl_cert = <%13$s\n  ssl_key = <%14$s\n}\n",
+            c->main_cert, c->main_key, c->addr2_cert, c->addr2_key,
+            c->other_cert, c->other_key, p[MS_IMAP], p[MS_IMAPS], p[MS_POP3],
+            p[MS_POP3S], p[MS_SIEVE], p[MS_LMTP], c->expired_cert,
+            c->expired_key);
     else
         n = asprintf(
             &s,
-            "# private Dovecot without TLS for the libmailssl interop tests\n"
-            "base_dir = %1$s/run\n"
-            "state_dir = %1$s/state\n"
-            "log_path = %2$s\n"
-            "instance_name = mailssl-interop-nossl\n"
-            "default_login_user = dovenull\n"
-            "default_internal_user = dovecot\n"
-            "default_internal_group = dovecot\n"
             "protocols = imap\n"
             "listen = 127.0.0.1 127.0.0.2\n"
             "ssl = no\n"
-            "auth_mechanisms = plain\n"
             "disable_plaintext_auth = no\n"
-            "passdb {\n  driver = static\n  args = password=interop\n}\n"
-            "userdb {\n  driver = static\n"
-            "  args = uid=dovecot gid=dovecot home=%1$s/home/%%u\n}\n"
-            "mail_location = maildir:~/Maildir\n"
             "service imap-login {\n"
-            "  inet_listener imap {\n    port = %3$d\n  }\n"
+            "  inet_listener imap {\n    port = %1$d\n  }\n"
             "  inet_listener imaps {\n    port = 0\n  }\n"
             "}\n",
-            d->dir, d->log, p[MS_IMAP]);
+            p[MS_IMAP]);
     return n < 0 ? NULL : s;
+}
+
+/* The base settings followed by specific (NULL when memory ran out). */
+static char *dovecot_compose(const struct ms_dovecot *d, const char *instance,
+                             const char *specific)
+{
+    char *base = dovecot_base(d, instance), *s = NULL;
+
+    if (base && specific && asprintf(&s, "%s%s", base, specific) < 0)
+        s = NULL;
+    free(base);
+    return s;
+}
+
+static char *dovecot_config(const struct ms_dovecot *d,
+                            const struct ms_certs *c)
+{
+    char *specific = dovecot_specific(d, c);
+    char *s = dovecot_compose(d, d->ssl ? "mailssl-interop"
+                                        : "mailssl-interop-nossl",
+                              specific);
+    free(specific);
+    return s;
 }
 
 static void dovecot_free(struct ms_dovecot *d)
@@ -634,22 +655,19 @@ void ms_dovecot_stop(struct ms_dovecot *d)
     dovecot_free(d);
 }
 
-/* One attempt on the ports in d->port: 0 started, 1 a port was taken
- * (retry elsewhere), -1 failed. */
-static int dovecot_try(struct ms_dovecot *d, const struct ms_certs *c,
-                       char *err, size_t errlen)
+/* Writes conf and starts Dovecot on it; waits until every endpoint
+ * accepts. 0 started, 1 a port was taken (retry elsewhere), -1 failed. */
+static int dovecot_launch(struct ms_dovecot *d, const char *conf,
+                          const struct ms_endpoint *eps, size_t neps,
+                          char *err, size_t errlen)
 {
-    char *conf = dovecot_config(d, c);
     int64_t deadline;
-    int nports = d->ssl ? MS_DOVECOT_NPORTS : 1;
     pid_t pid;
 
     if (!conf || write_file(d->config, conf, 0644) < 0) {
-        free(conf);
         seterr(err, errlen, "cannot write %s", d->config);
         return -1;
     }
-    free(conf);
     truncate(d->log, 0);
     pid = fork();
     if (pid < 0) {
@@ -673,12 +691,11 @@ static int dovecot_try(struct ms_dovecot *d, const struct ms_certs *c,
     track_dovecot(pid, 1);
     deadline = monotonic_ms() + 15000;
     for (;;) {
-        int status, up = 0;
-        for (int i = 0; i < nports; i++)
-            if (port_accepts("127.0.0.1", d->port[i]) &&
-                port_accepts("127.0.0.2", d->port[i]))
-                up++;
-        if (up == nports)
+        int status;
+        size_t up = 0;
+        for (size_t i = 0; i < neps; i++)
+            up += port_accepts(eps[i].addr, eps[i].port);
+        if (up == neps)
             return 0;
         if (waitpid(pid, &status, WNOHANG) == pid || monotonic_ms() > deadline) {
             char tail[1024];
@@ -695,14 +712,28 @@ static int dovecot_try(struct ms_dovecot *d, const struct ms_certs *c,
     }
 }
 
-int ms_dovecot_start(struct ms_dovecot *d, const struct ms_certs *c, int ssl,
-                     char *err, size_t errlen)
+/* One attempt on the ports in d->port, on both loopback addresses. */
+static int dovecot_try(struct ms_dovecot *d, const struct ms_certs *c,
+                       char *err, size_t errlen)
 {
-    int rc = -1;
+    struct ms_endpoint eps[2 * MS_DOVECOT_NPORTS];
+    char *conf = dovecot_config(d, c);
+    int nports = d->ssl ? MS_DOVECOT_NPORTS : 1, rc;
 
-    memset(d, 0, sizeof *d);
+    for (int i = 0; i < nports; i++) {
+        eps[2 * i].addr = "127.0.0.1";
+        eps[2 * i + 1].addr = "127.0.0.2";
+        eps[2 * i].port = eps[2 * i + 1].port = d->port[i];
+    }
+    rc = dovecot_launch(d, conf, eps, (size_t)nports * 2, err, errlen);
+    free(conf);
+    return rc;
+}
+
+/* The private directory and file names of a new Dovecot; 0 or -1. */
+static int dovecot_prepare(struct ms_dovecot *d, char *err, size_t errlen)
+{
     install_cleanup();
-    d->ssl = ssl;
     if (!ms_have_dovecot()) {
         seterr(err, errlen, "dovecot is not installed");
         return -1;
@@ -722,6 +753,18 @@ int ms_dovecot_start(struct ms_dovecot *d, const struct ms_certs *c, int ssl,
         seterr(err, errlen, "out of memory");
         return -1;
     }
+    return 0;
+}
+
+int ms_dovecot_start(struct ms_dovecot *d, const struct ms_certs *c, int ssl,
+                     char *err, size_t errlen)
+{
+    int rc = -1;
+
+    memset(d, 0, sizeof *d);
+    d->ssl = ssl;
+    if (dovecot_prepare(d, err, errlen) < 0)
+        return -1;
     for (unsigned attempt = 0; attempt < 5; attempt++) {
         if (pick_ports(d->port, ssl ? MS_DOVECOT_NPORTS : 1, attempt) < 0) {
             seterr(err, errlen, "no free ports above 10000");
@@ -733,6 +776,33 @@ int ms_dovecot_start(struct ms_dovecot *d, const struct ms_certs *c, int ssl,
     }
     if (rc != 0) {
         /* Keep the log readable for the caller's message, then tidy. */
+        dovecot_free(d);
+        return -1;
+    }
+    return 0;
+}
+
+int ms_pick_ports(int *ports, int n)
+{
+    static unsigned attempt;
+    return pick_ports(ports, n, attempt++);
+}
+
+int ms_dovecot_start_with(struct ms_dovecot *d, const char *tls_conf,
+                          const struct ms_endpoint *eps, size_t neps,
+                          char *err, size_t errlen)
+{
+    char *conf;
+    int rc;
+
+    memset(d, 0, sizeof *d);
+    d->ssl = 1;
+    if (dovecot_prepare(d, err, errlen) < 0)
+        return -1;
+    conf = dovecot_compose(d, "mailssl-live", tls_conf);
+    rc = dovecot_launch(d, conf, eps, neps, err, errlen);
+    free(conf);
+    if (rc != 0) {
         dovecot_free(d);
         return -1;
     }
@@ -858,25 +928,14 @@ static char *postfix_main_cf(const struct ms_postfix *p,
     return n < 0 ? NULL : s;
 }
 
-static char *postfix_master_cf(const struct ms_postfix *p,
-                               const struct ms_certs *c)
+/* master.cf: the smtpd services given, then Postfix's own daemons. */
+static char *postfix_master_with(const char *services)
 {
     char *s = NULL;
     int n = asprintf(
         &s,
         "# service type private unpriv chroot wakeup maxproc command\n"
-        "127.0.0.1:%1$d inet n - n - - smtpd\n"
-        "  -o smtpd_tls_security_level=may\n"
-        "127.0.0.1:%2$d inet n - n - - smtpd\n"
-        "  -o smtpd_tls_wrappermode=yes\n"
-        "  -o smtpd_tls_security_level=encrypt\n"
-        "127.0.0.1:%3$d inet n - n - - smtpd\n"
-        "  -o smtpd_tls_security_level=may\n"
-        "  -o smtpd_tls_key_file=%5$s\n"
-        "127.0.0.1:%4$d inet n - n - - smtpd\n"
-        "  -o smtpd_tls_wrappermode=yes\n"
-        "  -o smtpd_tls_security_level=encrypt\n"
-        "  -o smtpd_tls_key_file=%5$s\n"
+        "%s"
         "pickup unix n - n 60 1 pickup\n"
         "cleanup unix n - n - 0 cleanup\n"
         "qmgr unix n - n 300 1 qmgr\n"
@@ -901,10 +960,34 @@ static char *postfix_master_cf(const struct ms_postfix *p,
         "anvil unix - - n - 1 anvil\n"
         "scache unix - - n - 1 scache\n"
         "postlog unix-dgram n - n - 1 postlogd\n",
-        p->port[MS_SMTP], p->port[MS_SMTPS], p->port[MS_SMTP_BADKEY],
-        p->port[MS_SMTPS_BADKEY], c->stray_key);
-    (void)p;
+        services);
     return n < 0 ? NULL : s;
+}
+
+static char *postfix_master_cf(const struct ms_postfix *p,
+                               const struct ms_certs *c)
+{
+    char *services = NULL, *s;
+    if (asprintf(&services,
+                 "127.0.0.1:%1$d inet n - n - - smtpd\n"
+                 "  -o smtpd_tls_security_level=may\n"
+                 "127.0.0.1:%2$d inet n - n - - smtpd\n"
+                 "  -o smtpd_tls_wrappermode=yes\n"
+                 "  -o smtpd_tls_security_level=encrypt\n"
+                 "127.0.0.1:%3$d inet n - n - - smtpd\n"
+                 "  -o smtpd_tls_security_level=may\n"
+                 "  -o smtpd_tls_key_file=%5$s\n"
+                 "127.0.0.1:%4$d inet n - n - - smtpd\n"
+                 "  -o smtpd_tls_wrappermode=yes\n"
+                 "  -o smtpd_tls_security_level=encrypt\n"
+                 "  -o smtpd_tls_key_file=%5$s\n",
+                 p->port[MS_SMTP], p->port[MS_SMTPS],
+                 p->port[MS_SMTP_BADKEY], p->port[MS_SMTPS_BADKEY],
+                 c->stray_key) < 0)
+        return NULL;
+    s = postfix_master_with(services);
+    free(services);
+    return s;
 }
 
 static void postfix_free(struct ms_postfix *p)
@@ -955,10 +1038,13 @@ static int postfix_cmd(const struct ms_postfix *p, const char *cmd, char *out,
     return rc;
 }
 
-static int postfix_try(struct ms_postfix *p, const struct ms_certs *c,
-                       char *err, size_t errlen)
+/* Writes main.cf and master.cf, starts Postfix and waits until every
+ * endpoint accepts: 0, 1 a port was taken (retry elsewhere), -1 failed. */
+static int postfix_launch(struct ms_postfix *p, const char *main_cf,
+                          const char *master_cf,
+                          const struct ms_endpoint *eps, size_t neps,
+                          char *err, size_t errlen)
 {
-    char *main_cf = postfix_main_cf(p, c), *master_cf = postfix_master_cf(p, c);
     char *f_main = path_join(p->conf, "main.cf");
     char *f_master = path_join(p->conf, "master.cf");
     char out[2048];
@@ -984,10 +1070,10 @@ static int postfix_try(struct ms_postfix *p, const struct ms_certs *c,
     track_postfix(p->dir, 1);
     deadline = monotonic_ms() + 15000;
     for (;;) {
-        int up = 0;
-        for (int i = 0; i < MS_POSTFIX_NPORTS; i++)
-            up += port_accepts("127.0.0.1", p->port[i]);
-        if (up == MS_POSTFIX_NPORTS) {
+        size_t up = 0;
+        for (size_t i = 0; i < neps; i++)
+            up += port_accepts(eps[i].addr, eps[i].port);
+        if (up == neps) {
             rc = 0;
             break;
         }
@@ -1004,21 +1090,37 @@ static int postfix_try(struct ms_postfix *p, const struct ms_certs *c,
         sleep_ms(50);
     }
 out:
-    free(main_cf);
-    free(master_cf);
     free(f_main);
     free(f_master);
     return rc;
 }
 
-int ms_postfix_start(struct ms_postfix *p, const struct ms_certs *c,
-                     char *err, size_t errlen)
+static int postfix_try(struct ms_postfix *p, const struct ms_certs *c,
+                       char *err, size_t errlen)
+{
+    char *main_cf = postfix_main_cf(p, c), *master_cf = postfix_master_cf(p, c);
+    struct ms_endpoint eps[MS_POSTFIX_NPORTS];
+    int rc;
+
+    for (int i = 0; i < MS_POSTFIX_NPORTS; i++) {
+        eps[i].addr = "127.0.0.1";
+        eps[i].port = p->port[i];
+    }
+    rc = postfix_launch(p, main_cf, master_cf, eps, MS_POSTFIX_NPORTS, err,
+                        errlen);
+    free(main_cf);
+    free(master_cf);
+    return rc;
+}
+
+/* The private root of a new Postfix, listed in the system main.cf's
+ * alternate_config_directories; 0 or -1 (then tidied). */
+static int postfix_prepare(struct ms_postfix *p, char *err, size_t errlen)
 {
     struct passwd *pw;
     char *data = NULL, *queue = NULL;
     int rc = -1;
 
-    memset(p, 0, sizeof *p);
     install_cleanup();
     if (!ms_have_postfix()) {
         seterr(err, errlen, "postfix is not installed");
@@ -1044,6 +1146,23 @@ int ms_postfix_start(struct ms_postfix *p, const struct ms_certs *c,
     }
     if (system_alternate_dirs(p->conf, 1, err, errlen) < 0)
         goto out;
+    rc = 0;
+out:
+    free(data);
+    free(queue);
+    if (rc != 0)
+        postfix_free(p);
+    return rc;
+}
+
+int ms_postfix_start(struct ms_postfix *p, const struct ms_certs *c,
+                     char *err, size_t errlen)
+{
+    int rc = -1;
+
+    memset(p, 0, sizeof *p);
+    if (postfix_prepare(p, err, errlen) < 0)
+        return -1;
     for (unsigned attempt = 0; attempt < 5; attempt++) {
         if (pick_ports(p->port, MS_POSTFIX_NPORTS, attempt) < 0) {
             seterr(err, errlen, "no free ports above 10000");
@@ -1054,12 +1173,220 @@ int ms_postfix_start(struct ms_postfix *p, const struct ms_certs *c,
         if (rc != 1)
             break;
     }
-out:
-    free(data);
-    free(queue);
     if (rc != 0) {
         postfix_free(p);
         return -1;
     }
     return 0;
+}
+
+/* Replaces every "@SNI_MAP@" of text with path (a new string). */
+static char *with_map_path(const char *text, const char *path)
+{
+    struct { char *p; size_t n; } o = {NULL, 0};
+    FILE *f = open_memstream(&o.p, &o.n);
+    const char *at;
+
+    if (!f)
+        return NULL;
+    while ((at = strstr(text, "@SNI_MAP@"))) {
+        fwrite(text, 1, (size_t)(at - text), f);
+        fputs(path, f);
+        text = at + strlen("@SNI_MAP@");
+    }
+    fputs(text, f);
+    if (fclose(f) != 0) {
+        free(o.p);
+        return NULL;
+    }
+    return o.p;
+}
+
+int ms_postfix_start_with(struct ms_postfix *p, const struct ms_certs *c,
+                          const char *main_extra, const char *sni_map,
+                          const char *services,
+                          const struct ms_endpoint *eps, size_t neps,
+                          char *err, size_t errlen)
+{
+    char *base = NULL, *main_cf = NULL, *master_cf = NULL, *extra = NULL;
+    char *map = NULL;
+    int rc = -1;
+
+    memset(p, 0, sizeof *p);
+    if (postfix_prepare(p, err, errlen) < 0)
+        return -1;
+    map = path_join(p->conf, "mailssl_sni");
+    base = postfix_main_cf(p, c);
+    extra = map ? with_map_path(main_extra ? main_extra : "", map) : NULL;
+    if (!base || !extra || asprintf(&main_cf, "%s%s", base, extra) < 0) {
+        main_cf = NULL;
+        seterr(err, errlen, "out of memory");
+        goto out;
+    }
+    if (sni_map) {
+        char *hashed = NULL, out[1024];
+        if (write_file(map, sni_map, 0644) < 0 ||
+            asprintf(&hashed, "hash:%s", map) < 0) {
+            seterr(err, errlen, "cannot write %s", map);
+            goto out;
+        }
+        {
+            char *const argv[] = {"/usr/sbin/postmap", "-F", hashed, NULL};
+            int st = run_capture(argv, out, sizeof out);
+            free(hashed);
+            if (st != 0) {
+                seterr(err, errlen, "postmap -F %s failed: %s", map, out);
+                goto out;
+            }
+        }
+    }
+    master_cf = postfix_master_with(services);
+    rc = postfix_launch(p, main_cf, master_cf, eps, neps, err, errlen);
+out:
+    free(base);
+    free(extra);
+    free(main_cf);
+    free(master_cf);
+    free(map);
+    if (rc != 0) {
+        postfix_free(p);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Exim (fetched, not installed: .ci/run, MAILSSL_EXIM) ---------------- */
+
+const char *ms_exim_binary(void)
+{
+    const char *bin = getenv("MAILSSL_EXIM");
+    return bin && bin[0] && access(bin, X_OK) == 0 ? bin : NULL;
+}
+
+int ms_have_exim(void)
+{
+    return ms_exim_binary() && getpwnam("Debian-exim") != NULL;
+}
+
+int ms_exim_start(struct ms_exim *e, const char *conf_body,
+                  const struct ms_endpoint *eps, size_t neps, char *err,
+                  size_t errlen)
+{
+    struct passwd *pw = getpwnam("Debian-exim");
+    const char *bin = ms_exim_binary();
+    char *conf = NULL, *spool = NULL, *logdir = NULL;
+    int64_t deadline;
+    int rc = -1;
+
+    memset(e, 0, sizeof *e);
+    install_cleanup();
+    if (!bin || !pw) {
+        seterr(err, errlen, "exim is not available (MAILSSL_EXIM=%s, user "
+               "Debian-exim %s)", getenv("MAILSSL_EXIM") ?
+               getenv("MAILSSL_EXIM") : "unset", pw ? "present" : "missing");
+        return -1;
+    }
+    e->dir = certgen_tmpdir();
+    if (!e->dir) {
+        seterr(err, errlen, "cannot make a temporary directory");
+        return -1;
+    }
+    track_dir(e->dir, 1);
+    chmod(e->dir, 0755);
+    e->config = path_join(e->dir, "exim.conf");
+    e->log = path_join(e->dir, "mainlog");
+    e->pidfile = path_join(e->dir, "exim.pid");
+    spool = path_join(e->dir, "spool");
+    logdir = path_join(e->dir, "%slog");
+    if (!e->config || !e->log || !e->pidfile || !spool || !logdir ||
+        mkdir(spool, 0750) < 0 || chown(spool, pw->pw_uid, pw->pw_gid) < 0 ||
+        chown(e->dir, pw->pw_uid, pw->pw_gid) < 0 ||
+        asprintf(&conf,
+                 "# private Exim for the libmailssl interop tests\n"
+                 "primary_hostname = " MS_NAME_MAIN "\n"
+                 "spool_directory = %s\n"
+                 "log_file_path = %s\n"
+                 "pid_file_path = %s\n"
+                 "keep_environment =\n"
+                 "acl_smtp_rcpt = refuse\n"
+                 "%s\n"
+                 "begin acl\nrefuse:\n  deny\n"
+                 "begin routers\nbegin transports\n",
+                 spool, logdir, e->pidfile, conf_body) < 0) {
+        conf = NULL;
+        seterr(err, errlen, "cannot prepare %s", e->dir);
+        goto out;
+    }
+    if (write_file(e->config, conf, 0644) < 0) {
+        seterr(err, errlen, "cannot write %s", e->config);
+        goto out;
+    }
+    /* the unpacked package's own libraries (libidn12 is not installed
+     * with the package either) */
+    if (getenv("MAILSSL_EXIM_LIBS"))
+        setenv("LD_LIBRARY_PATH", getenv("MAILSSL_EXIM_LIBS"), 1);
+    {
+        /* "-bd" forks the daemon and returns; -C is a private config,
+         * allowed for root */
+        char *const argv[] = {(char *)bin, "-C", e->config, "-bd", "-oP",
+                              e->pidfile, NULL};
+        char out[1024];
+        if (run_capture(argv, out, sizeof out) != 0) {
+            seterr(err, errlen, "exim -bd failed: %s", out);
+            goto out;
+        }
+    }
+    deadline = monotonic_ms() + 15000;
+    for (;;) {
+        size_t up = 0;
+        FILE *f;
+        if (!e->pid && (f = fopen(e->pidfile, "r"))) {
+            long pid = 0;
+            if (fscanf(f, "%ld", &pid) == 1 && pid > 0)
+                e->pid = (pid_t)pid;
+            fclose(f);
+        }
+        for (size_t i = 0; i < neps; i++)
+            up += port_accepts(eps[i].addr, eps[i].port);
+        if (up == neps && e->pid) {
+            rc = 0;
+            break;
+        }
+        if (monotonic_ms() > deadline) {
+            char tail[1024];
+            log_tail(e->log, tail, sizeof tail);
+            seterr(err, errlen, "exim did not start listening: %s", tail);
+            break;
+        }
+        sleep_ms(50);
+    }
+out:
+    free(conf);
+    free(spool);
+    free(logdir);
+    if (rc != 0)
+        ms_exim_stop(e);
+    return rc;
+}
+
+void ms_exim_stop(struct ms_exim *e)
+{
+    if (e->pid > 0) {
+        int64_t deadline = monotonic_ms() + 5000;
+        kill(e->pid, SIGTERM);
+        while (kill(e->pid, 0) == 0 && monotonic_ms() < deadline)
+            sleep_ms(20);
+        if (kill(e->pid, 0) == 0)
+            kill(e->pid, SIGKILL);
+        e->pid = 0;
+    }
+    if (e->dir) {
+        certgen_rmdir(e->dir);
+        track_dir(e->dir, 0);
+    }
+    free(e->dir);
+    free(e->config);
+    free(e->log);
+    free(e->pidfile);
+    memset(e, 0, sizeof *e);
 }

@@ -22,6 +22,12 @@
 #define MS_NAME_EXPIRED "expired.example.test" /* local_name, expired cert */
 #define MS_NAME_WRONG "wrong.example.test"   /* no certificate has it */
 
+/* A loopback address and port a server must accept on. */
+struct ms_endpoint {
+    const char *addr;
+    int port;
+};
+
 /* Certificates of a run, written in dir. */
 struct ms_certs {
     char *dir;
@@ -87,6 +93,51 @@ struct ms_postfix {
 int ms_postfix_start(struct ms_postfix *p, const struct ms_certs *c,
                      char *err, size_t errlen);
 void ms_postfix_stop(struct ms_postfix *p);
+
+/* ---- custom configurations (live audit, issue 12) ---------------------- */
+
+/* n consecutive ports above 10000, free on 127.0.0.1 and 127.0.0.2 now. */
+int ms_pick_ports(int *ports, int n);
+
+/* Starts Dovecot with the harness's base settings (directories, log,
+ * users, static auth) followed by tls_conf (protocols, ssl, local and
+ * local_name blocks, service blocks with inet_listeners: the caller's,
+ * e.g. mailssl-check --export dovecot). Returns 0 once every endpoint
+ * accepts, or -1 (message in err). Stop with ms_dovecot_stop(). */
+int ms_dovecot_start_with(struct ms_dovecot *d, const char *tls_conf,
+                          const struct ms_endpoint *eps, size_t neps,
+                          char *err, size_t errlen);
+
+/* Starts Postfix with the harness's main.cf followed by main_extra (in
+ * which "@SNI_MAP@" is replaced by the path of the SNI map written from
+ * sni_map and compiled with postmap -F; sni_map NULL: none), and a
+ * master.cf of the smtpd lines services plus Postfix's own daemons.
+ * Returns 0 once every endpoint accepts, or -1. Stop with
+ * ms_postfix_stop(). */
+int ms_postfix_start_with(struct ms_postfix *p, const struct ms_certs *c,
+                          const char *main_extra, const char *sni_map,
+                          const char *services,
+                          const struct ms_endpoint *eps, size_t neps,
+                          char *err, size_t errlen);
+
+/* Exim: Debian's exim4-daemon-light is not installed (it conflicts with
+ * postfix); .ci/run unpacks it and names the binary in MAILSSL_EXIM and
+ * the directory of the libraries unpacked with it in MAILSSL_EXIM_LIBS.
+ * It needs the user Debian-exim, and its certificate files readable by
+ * it. */
+struct ms_exim {
+    char *dir, *config, *log, *pidfile;
+    pid_t pid;
+};
+const char *ms_exim_binary(void); /* NULL when MAILSSL_EXIM is unusable */
+int ms_have_exim(void);
+/* Starts "exim -C CONF -bd" with private spool, log and pid file and
+ * conf_body (daemon_smtp_ports, local_interfaces, tls_* settings) as the
+ * main options. Returns 0 once every endpoint accepts, or -1. */
+int ms_exim_start(struct ms_exim *e, const char *conf_body,
+                  const struct ms_endpoint *eps, size_t neps, char *err,
+                  size_t errlen);
+void ms_exim_stop(struct ms_exim *e);
 
 /* Registers dir for removal at exit (or on a fatal signal) of this
  * process, with the servers' own directories. */

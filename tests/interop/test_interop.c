@@ -6,8 +6,8 @@
  * unchecked fixture - in the runner's process, before the tests are forked
  * - and stops it afterwards, whatever the tests did; the harness's
  * atexit/fatal-signal handlers stop it if the runner dies. Each test
- * probes one case and asserts the exact diagnosis code and the
- * certificate seen; on a mismatch the server's own log lines from the
+ * probes one row of its case's table and asserts the exact diagnosis
+ * code and the certificate seen; on a mismatch the server's own log lines from the
  * probe's time are written to the test output.
  *
  * Without the server binaries the suite exits 77 (skipped), unless
@@ -23,6 +23,7 @@
 
 #include "mailssl.h"
 #include "../certgen.h"
+#include "../check_run.h"
 #include "mailservers.h"
 
 static struct ms_certs certs;
@@ -238,245 +239,176 @@ static void expect_ok(const struct run *r, const char *cert_name,
                r->label, absent);
 }
 
-static void done(struct run *r)
+/* ---- the cases: one row a probe ----------------------------------------- */
+
+enum server { DOVECOT, NOSSL, POSTFIX };
+
+struct icase {
+    enum server server;
+    const char *service;
+    int port;               /* MS_IMAP ... of that server */
+    const char *host;       /* the URL host: SNI and the name verified */
+    const char *connect_to; /* the address asked for */
+    int code;               /* the diagnosis */
+    const char *cert;       /* the certificate's name; NULL: none seen */
+    const char *present;    /* ok: a capability read after TLS */
+    const char *absent;     /* ok: a pre-TLS-only capability, or NULL */
+    void (*check)(const struct run *); /* more, or NULL */
+};
+
+/* not ok: the probe's status is critical */
+static void critical(const struct run *r)
 {
-    mailssl_probe_free(r->p);
-    r->p = NULL;
+    EXPECT(r, mailssl_probe_status(r->p) == 2, "%s: status %d", r->label,
+           mailssl_probe_status(r->p));
 }
 
-/* ---- Dovecot ------------------------------------------------------------ */
-
-START_TEST(dovecot_imap_starttls)
+static void no_starttls_after_tls(const struct run *r)
 {
-    struct run r;
-    run_probe(&r, dovecot_err, "imap", dovecot.port[MS_IMAP], MS_NAME_MAIN,
-              "127.0.0.1", dovecot.log);
-    /* disable_plaintext_auth: AUTH=PLAIN only once TLS is up. */
-    expect_ok(&r, MS_NAME_MAIN, "AUTH=PLAIN", "LOGINDISABLED");
-    EXPECT(&r, !has_cap(&r, "STARTTLS"), "%s: STARTTLS after TLS", r.label);
-    done(&r);
+    EXPECT(r, !has_cap(r, "STARTTLS"), "%s: STARTTLS after TLS", r->label);
 }
-END_TEST
 
-START_TEST(dovecot_imaps)
+static void no_pre_tls_capabilities(const struct run *r)
 {
-    struct run r;
-    run_probe(&r, dovecot_err, "imaps", dovecot.port[MS_IMAPS], MS_NAME_MAIN,
-              "127.0.0.1", dovecot.log);
-    expect_ok(&r, MS_NAME_MAIN, "IMAP4rev1", "LOGINDISABLED");
-    done(&r);
+    EXPECT(r, mailssl_probe_capability_count(r->p) == 0,
+           "%s: pre-TLS capabilities reported", r->label);
 }
-END_TEST
 
-START_TEST(dovecot_pop3_stls)
+/* 2020-01-01 .. 2021-01-01, details reported */
+static void expired_dates(const struct run *r)
 {
-    struct run r;
-    run_probe(&r, dovecot_err, "pop3", dovecot.port[MS_POP3], MS_NAME_MAIN,
-              "127.0.0.1", dovecot.log);
-    /* USER is offered only over TLS here. */
-    expect_ok(&r, MS_NAME_MAIN, "USER", "STLS");
-    done(&r);
-}
-END_TEST
-
-START_TEST(dovecot_pop3s)
-{
-    struct run r;
-    run_probe(&r, dovecot_err, "pop3s", dovecot.port[MS_POP3S], MS_NAME_MAIN,
-              "127.0.0.1", dovecot.log);
-    expect_ok(&r, MS_NAME_MAIN, "USER", "STLS");
-    done(&r);
-}
-END_TEST
-
-START_TEST(dovecot_sieve_starttls)
-{
-    struct run r;
-    run_probe(&r, dovecot_err, "sieve", dovecot.port[MS_SIEVE], MS_NAME_MAIN,
-              "127.0.0.1", dovecot.log);
-    expect_ok(&r, MS_NAME_MAIN, "SIEVE", "STARTTLS");
-    done(&r);
-}
-END_TEST
-
-START_TEST(dovecot_lmtp_starttls)
-{
-    struct run r;
-    run_probe(&r, dovecot_err, "lmtp", dovecot.port[MS_LMTP], MS_NAME_MAIN,
-              "127.0.0.1", dovecot.log);
-    expect_ok(&r, MS_NAME_MAIN, "PIPELINING", "STARTTLS");
-    done(&r);
-}
-END_TEST
-
-/* "local 127.0.0.2 { ssl_cert = ... }": the address asked for decides. */
-START_TEST(dovecot_per_address_certificate)
-{
-    struct run r;
-    run_probe(&r, dovecot_err, "imaps", dovecot.port[MS_IMAPS], MS_NAME_ADDR2,
-              "127.0.0.2", dovecot.log);
-    expect_ok(&r, MS_NAME_ADDR2, "IMAP4rev1", NULL);
-    done(&r);
-    run_probe(&r, dovecot_err, "imap", dovecot.port[MS_IMAP], MS_NAME_ADDR2,
-              "127.0.0.2", dovecot.log);
-    expect_ok(&r, MS_NAME_ADDR2, "AUTH=PLAIN", "LOGINDISABLED");
-    done(&r);
-}
-END_TEST
-
-/* "local_name other.example.test { ... }": the SNI name asked for. */
-START_TEST(dovecot_per_name_certificate)
-{
-    struct run r;
-    run_probe(&r, dovecot_err, "imaps", dovecot.port[MS_IMAPS], MS_NAME_OTHER,
-              "127.0.0.1", dovecot.log);
-    expect_ok(&r, MS_NAME_OTHER, "IMAP4rev1", NULL);
-    done(&r);
-    run_probe(&r, dovecot_err, "pop3", dovecot.port[MS_POP3], MS_NAME_OTHER,
-              "127.0.0.1", dovecot.log);
-    expect_ok(&r, MS_NAME_OTHER, "USER", "STLS");
-    done(&r);
-}
-END_TEST
-
-/* ssl = no: the capability list lacks STARTTLS. */
-START_TEST(dovecot_starttls_not_offered)
-{
-    struct run r;
-    run_probe(&r, nossl_err, "imap", dovecot_nossl.port[MS_IMAP], MS_NAME_MAIN,
-              "127.0.0.1", dovecot_nossl.log);
-    expect_code(&r, MAILSSL_CODE_STARTTLS_NOT_OFFERED);
-    EXPECT(&r, mailssl_probe_cert_subject(r.p) == NULL,
-           "%s: a certificate without TLS", r.label);
-    EXPECT(&r, mailssl_probe_capability_count(r.p) == 0,
-           "%s: pre-TLS capabilities reported", r.label);
-    done(&r);
-}
-END_TEST
-
-/* An expired certificate (2020-01-01 .. 2021-01-01), details reported. */
-START_TEST(dovecot_cert_expired)
-{
-    struct run r;
-    run_probe(&r, dovecot_err, "imaps", dovecot.port[MS_IMAPS],
-              MS_NAME_EXPIRED, "127.0.0.1", dovecot.log);
-    expect_code(&r, MAILSSL_CODE_CERT_EXPIRED);
-    expect_cert(&r, MS_NAME_EXPIRED);
-    EXPECT(&r, mailssl_probe_cert_not_after(r.p) == certs.expired_not_after,
-           "%s: not_after %lld, expected %lld", r.label,
-           (long long)mailssl_probe_cert_not_after(r.p),
+    EXPECT(r, mailssl_probe_cert_not_after(r->p) == certs.expired_not_after,
+           "%s: not_after %lld, expected %lld", r->label,
+           (long long)mailssl_probe_cert_not_after(r->p),
            (long long)certs.expired_not_after);
-    EXPECT(&r, mailssl_probe_cert_days_left(r.p) < 0,
-           "%s: days_left %lld", r.label,
-           (long long)mailssl_probe_cert_days_left(r.p));
-    EXPECT(&r, mailssl_probe_status(r.p) == 2, "%s: status %d", r.label,
-           mailssl_probe_status(r.p));
-    done(&r);
+    EXPECT(r, mailssl_probe_cert_days_left(r->p) < 0, "%s: days_left %lld",
+           r->label, (long long)mailssl_probe_cert_days_left(r->p));
+    critical(r);
 }
-END_TEST
 
-/* A name the server has no certificate for: Dovecot falls back to its
- * default certificate, which does not carry the name. */
-START_TEST(dovecot_cert_name_mismatch)
+static void postfix_454_text(const struct run *r)
 {
-    struct run r;
-    run_probe(&r, dovecot_err, "imap", dovecot.port[MS_IMAP], MS_NAME_WRONG,
-              "127.0.0.1", dovecot.log);
-    expect_code(&r, MAILSSL_CODE_CERT_NAME_MISMATCH);
-    expect_cert(&r, MS_NAME_MAIN);
-    EXPECT(&r, mailssl_probe_status(r.p) == 2, "%s: status %d", r.label,
-           mailssl_probe_status(r.p));
-    done(&r);
-}
-END_TEST
+    const char *m = mailssl_probe_message(r->p);
 
-/* ---- Postfix ------------------------------------------------------------ */
-
-START_TEST(postfix_smtp_starttls)
-{
-    struct run r;
-    run_probe(&r, postfix_err, "smtp", postfix.port[MS_SMTP], MS_NAME_MAIN,
-              "127.0.0.1", postfix.log);
-    expect_ok(&r, MS_NAME_MAIN, "PIPELINING", "STARTTLS");
-    done(&r);
-}
-END_TEST
-
-START_TEST(postfix_smtps)
-{
-    struct run r;
-    run_probe(&r, postfix_err, "smtps", postfix.port[MS_SMTPS], MS_NAME_MAIN,
-              "127.0.0.1", postfix.log);
-    expect_ok(&r, MS_NAME_MAIN, "PIPELINING", "STARTTLS");
-    done(&r);
-}
-END_TEST
-
-/* Key not matching the certificate, wrapper mode: smtpd drops the
- * connection in the handshake - the 13002 situation. */
-START_TEST(postfix_smtps_key_mismatch)
-{
-    struct run r;
-    run_probe(&r, postfix_err, "smtps", postfix.port[MS_SMTPS_BADKEY],
-              MS_NAME_MAIN, "127.0.0.1", postfix.log);
-    expect_code(&r, MAILSSL_CODE_TLS_CLOSED_DURING_HANDSHAKE);
-    EXPECT(&r, mailssl_probe_cert_subject(r.p) == NULL,
-           "%s: a certificate from a failed handshake", r.label);
-    EXPECT(&r, mailssl_probe_status(r.p) == 2, "%s: status %d", r.label,
-           mailssl_probe_status(r.p));
-    done(&r);
-}
-END_TEST
-
-/* Same key on the STARTTLS port: Postfix answers 454 with its text. */
-START_TEST(postfix_smtp_key_mismatch)
-{
-    struct run r;
-    const char *m;
-    run_probe(&r, postfix_err, "smtp", postfix.port[MS_SMTP_BADKEY],
-              MS_NAME_MAIN, "127.0.0.1", postfix.log);
-    expect_code(&r, MAILSSL_CODE_STARTTLS_REFUSED);
-    m = mailssl_probe_message(r.p);
-    EXPECT(&r, m && strstr(m, "454") &&
-                   strstr(m, "TLS not available due to local problem"),
-           "%s: message \"%s\" lacks Postfix's 454 text", r.label,
+    EXPECT(r, m && strstr(m, "454") &&
+                  strstr(m, "TLS not available due to local problem"),
+           "%s: message \"%s\" lacks Postfix's 454 text", r->label,
            m ? m : "(null)");
-    EXPECT(&r, mailssl_probe_cert_subject(r.p) == NULL,
-           "%s: a certificate without a handshake", r.label);
-    done(&r);
 }
-END_TEST
+
+#define C(x) MAILSSL_CODE_##x
+#define LOCAL "127.0.0.1"
+
+static const struct icase dovecot_cases[] = {
+    /* disable_plaintext_auth: AUTH=PLAIN only once TLS is up */
+    {DOVECOT, "imap", MS_IMAP, MS_NAME_MAIN, LOCAL, C(OK), MS_NAME_MAIN,
+     "AUTH=PLAIN", "LOGINDISABLED", no_starttls_after_tls},
+    {DOVECOT, "imaps", MS_IMAPS, MS_NAME_MAIN, LOCAL, C(OK), MS_NAME_MAIN,
+     "IMAP4rev1", "LOGINDISABLED", NULL},
+    /* USER is offered only over TLS here */
+    {DOVECOT, "pop3", MS_POP3, MS_NAME_MAIN, LOCAL, C(OK), MS_NAME_MAIN,
+     "USER", "STLS", NULL},
+    {DOVECOT, "pop3s", MS_POP3S, MS_NAME_MAIN, LOCAL, C(OK), MS_NAME_MAIN,
+     "USER", "STLS", NULL},
+    {DOVECOT, "sieve", MS_SIEVE, MS_NAME_MAIN, LOCAL, C(OK), MS_NAME_MAIN,
+     "SIEVE", "STARTTLS", NULL},
+    {DOVECOT, "lmtp", MS_LMTP, MS_NAME_MAIN, LOCAL, C(OK), MS_NAME_MAIN,
+     "PIPELINING", "STARTTLS", NULL},
+    /* "local 127.0.0.2 { ssl_cert = ... }": the address asked for decides */
+    {DOVECOT, "imaps", MS_IMAPS, MS_NAME_ADDR2, "127.0.0.2", C(OK),
+     MS_NAME_ADDR2, "IMAP4rev1", NULL, NULL},
+    {DOVECOT, "imap", MS_IMAP, MS_NAME_ADDR2, "127.0.0.2", C(OK),
+     MS_NAME_ADDR2, "AUTH=PLAIN", "LOGINDISABLED", NULL},
+    /* "local_name other.example.test { ... }": the SNI name asked for */
+    {DOVECOT, "imaps", MS_IMAPS, MS_NAME_OTHER, LOCAL, C(OK), MS_NAME_OTHER,
+     "IMAP4rev1", NULL, NULL},
+    {DOVECOT, "pop3", MS_POP3, MS_NAME_OTHER, LOCAL, C(OK), MS_NAME_OTHER,
+     "USER", "STLS", NULL},
+    {DOVECOT, "imaps", MS_IMAPS, MS_NAME_EXPIRED, LOCAL, C(CERT_EXPIRED),
+     MS_NAME_EXPIRED, NULL, NULL, expired_dates},
+    /* a name the server has no certificate for: Dovecot falls back to its
+     * default certificate, which does not carry the name */
+    {DOVECOT, "imap", MS_IMAP, MS_NAME_WRONG, LOCAL, C(CERT_NAME_MISMATCH),
+     MS_NAME_MAIN, NULL, NULL, critical},
+};
+
+/* ssl = no: the capability list lacks STARTTLS */
+static const struct icase nossl_cases[] = {
+    {NOSSL, "imap", MS_IMAP, MS_NAME_MAIN, LOCAL, C(STARTTLS_NOT_OFFERED),
+     NULL, NULL, NULL, no_pre_tls_capabilities},
+};
+
+static const struct icase postfix_cases[] = {
+    {POSTFIX, "smtp", MS_SMTP, MS_NAME_MAIN, LOCAL, C(OK), MS_NAME_MAIN,
+     "PIPELINING", "STARTTLS", NULL},
+    {POSTFIX, "smtps", MS_SMTPS, MS_NAME_MAIN, LOCAL, C(OK), MS_NAME_MAIN,
+     "PIPELINING", "STARTTLS", NULL},
+    /* key not matching the certificate, wrapper mode: smtpd drops the
+     * connection in the handshake - the 13002 situation */
+    {POSTFIX, "smtps", MS_SMTPS_BADKEY, MS_NAME_MAIN, LOCAL,
+     C(TLS_CLOSED_DURING_HANDSHAKE), NULL, NULL, NULL, critical},
+    /* same key on the STARTTLS port: Postfix answers 454 with its text */
+    {POSTFIX, "smtp", MS_SMTP_BADKEY, MS_NAME_MAIN, LOCAL,
+     C(STARTTLS_REFUSED), NULL, NULL, NULL, postfix_454_text},
+};
+
+static void run_icase(const struct icase *c)
+{
+    const char *err = c->server == DOVECOT ? dovecot_err
+                      : c->server == NOSSL ? nossl_err
+                                           : postfix_err;
+    const int *port = c->server == DOVECOT ? dovecot.port
+                      : c->server == NOSSL ? dovecot_nossl.port
+                                           : postfix.port;
+    const char *log = c->server == DOVECOT ? dovecot.log
+                      : c->server == NOSSL ? dovecot_nossl.log
+                                           : postfix.log;
+    struct run r;
+
+    run_probe(&r, err, c->service, port[c->port], c->host, c->connect_to,
+              log);
+    if (c->code == MAILSSL_CODE_OK) {
+        expect_ok(&r, c->cert, c->present, c->absent);
+    } else {
+        expect_code(&r, c->code);
+        if (c->cert)
+            expect_cert(&r, c->cert);
+        else
+            EXPECT(&r, mailssl_probe_cert_subject(r.p) == NULL,
+                   "%s: a certificate without a completed handshake",
+                   r.label);
+    }
+    if (c->check)
+        c->check(&r);
+    mailssl_probe_free(r.p);
+}
+
+CHECK_TABLE_TEST(dovecot_case, run_icase, dovecot_cases)
+CHECK_TABLE_TEST(nossl_case, run_icase, nossl_cases)
+CHECK_TABLE_TEST(postfix_case, run_icase, postfix_cases)
+
+/* One test case a server, its server up around its rows. */
+static void server_tcase(Suite *s, const char *name, void (*up)(void),
+                         void (*down)(void), const TTest *t, int n)
+{
+    TCase *tc = tcase_create(name);
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_unchecked_fixture(tc, up, down);
+    tcase_add_loop_test(tc, t, 0, n);
+    suite_add_tcase(s, tc);
+}
 
 static Suite *interop_suite(void)
 {
     Suite *s = suite_create("interop");
-    TCase *tc = tcase_create("dovecot");
-    tcase_set_timeout(tc, 60);
-    tcase_add_unchecked_fixture(tc, dovecot_up, dovecot_down);
-    tcase_add_test(tc, dovecot_imap_starttls);
-    tcase_add_test(tc, dovecot_imaps);
-    tcase_add_test(tc, dovecot_pop3_stls);
-    tcase_add_test(tc, dovecot_pop3s);
-    tcase_add_test(tc, dovecot_sieve_starttls);
-    tcase_add_test(tc, dovecot_lmtp_starttls);
-    tcase_add_test(tc, dovecot_per_address_certificate);
-    tcase_add_test(tc, dovecot_per_name_certificate);
-    tcase_add_test(tc, dovecot_cert_expired);
-    tcase_add_test(tc, dovecot_cert_name_mismatch);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("dovecot-nossl");
-    tcase_set_timeout(tc, 60);
-    tcase_add_unchecked_fixture(tc, nossl_up, nossl_down);
-    tcase_add_test(tc, dovecot_starttls_not_offered);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("postfix");
-    tcase_set_timeout(tc, 60);
-    tcase_add_unchecked_fixture(tc, postfix_up, postfix_down);
-    tcase_add_test(tc, postfix_smtp_starttls);
-    tcase_add_test(tc, postfix_smtps);
-    tcase_add_test(tc, postfix_smtps_key_mismatch);
-    tcase_add_test(tc, postfix_smtp_key_mismatch);
-    suite_add_tcase(s, tc);
+
+    server_tcase(s, "dovecot", dovecot_up, dovecot_down, dovecot_case,
+                 CHECK_COUNT(dovecot_cases));
+    server_tcase(s, "dovecot-nossl", nossl_up, nossl_down, nossl_case,
+                 CHECK_COUNT(nossl_cases));
+    server_tcase(s, "postfix", postfix_up, postfix_down, postfix_case,
+                 CHECK_COUNT(postfix_cases));
     return s;
 }
 
@@ -496,7 +428,6 @@ static int unavailable(const char *why)
 int main(void)
 {
     char err[4096], *dir;
-    SRunner *sr;
     int failed;
 
     if (!ms_have_dovecot())
@@ -521,13 +452,10 @@ int main(void)
         return 1;
     }
 
-    sr = srunner_create(interop_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    failed = check_run(interop_suite(), CK_FORK_GETENV);
 
     ms_certs_free(&certs);
     free(dir); /* removed at exit */
     mailssl_deinit();
-    return failed ? 1 : 0;
+    return failed;
 }

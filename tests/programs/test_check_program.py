@@ -231,7 +231,7 @@ class Usage(unittest.TestCase):
         self.bad([], "no CONFIG given: mailssl-check CONFIG [OPTIONS] "
                      "(see --help)")
         self.bad(["c", "--format", "xml"],
-                 "--format: 'xml' is not one of text, json")
+                 "--format: 'xml' is not one of text, json, nagios")
         self.bad(["c", "--warn", "x"],
                  "--warn: 'x' is not a whole number from 0 to 36500")
         self.bad(["c", "--warn", "3"],

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../check_run.h"
 #include "probe_format.h"
 
 /* ---- command line ----------------------------------------------------- */
@@ -522,8 +523,6 @@ int main(void)
 {
     Suite *s = suite_create("probe_format");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, defaults);
     tcase_add_test(tc, every_option_both_forms);
@@ -541,9 +540,5 @@ int main(void)
     tcase_add_test(tc, prometheus_escapes_and_deduplicates);
     tcase_add_test(tc, usage_mentions_every_option);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s, CK_FORK_GETENV);
 }

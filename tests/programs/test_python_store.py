@@ -86,6 +86,33 @@ class StoreAgainstServe(unittest.TestCase):
         self.assertNotEqual(rs[0]["certificate"]["sha256"],
                             rs[3]["certificate"]["sha256"])
 
+    def test_listen_lines_export_and_live_audit(self):
+        port = self.s.port
+        with m.Store(self.s.path) as store:
+            self.assertEqual(store.listen_lines(),
+                             [("imaps", "127.0.0.1", port["imaps"]),
+                              ("smtp", "127.0.0.1", port["smtp"]),
+                              ("pop3s", "127.0.0.1", port["pop3s"])])
+            self.assertIn("#### master.cf\n", store.export("postfix"))
+            with self.assertRaises(m.Error):
+                store.export("exim")
+            live = store.audit_live(cafile=self.ca, timeout=5)
+        self.assertEqual([(f["code"], f["listener"],
+                           f["message"].split(":")[0]) for f in live],
+                         [("ok", "imaps 127.0.0.1 %d" % port["imaps"],
+                           "no server name"),
+                          ("ok", "imaps 127.0.0.1 %d" % port["imaps"],
+                           "server name localhost"),
+                          ("ok", "smtp 127.0.0.1 %d" % port["smtp"],
+                           "no server name"),
+                          ("ok", "smtp 127.0.0.1 %d" % port["smtp"],
+                           "server name localhost"),
+                          ("no-binding-live",
+                           "pop3s 127.0.0.1 %d" % port["pop3s"],
+                           "no server name"),
+                          ("ok", "pop3s 127.0.0.1 %d" % port["pop3s"],
+                           "server name localhost")])
+
     def test_single_probe_of_a_starttls_service(self):
         r = m.probe("smtp://127.0.0.1:%d" % self.s.port["smtp"],
                     cafile=self.ca, timeout=5)

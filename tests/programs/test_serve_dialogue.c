@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../check_run.h"
 #include "mailssl.h"
 #include "serve_dialogue.h"
 
@@ -195,24 +196,13 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("serve_dialogue");
-    TCase *tc = tcase_create("dialogues");
-    SRunner *sr;
-    int failed;
+    const TTest *tests[] = {
+        smtp_starttls_then_ehlo_without_starttls,
+        submission_offers_auth_only_over_tls,
+        implicit_tls_greets_after_the_handshake, imap_tags_and_logout,
+        pop3_capa_before_and_after_tls,
+        sieve_resends_capabilities_after_tls, lmtp_wants_lhlo,
+        too_long_and_timeout_close, replies_are_bounded, NULL};
 
-    tcase_add_test(tc, smtp_starttls_then_ehlo_without_starttls);
-    tcase_add_test(tc, submission_offers_auth_only_over_tls);
-    tcase_add_test(tc, implicit_tls_greets_after_the_handshake);
-    tcase_add_test(tc, imap_tags_and_logout);
-    tcase_add_test(tc, pop3_capa_before_and_after_tls);
-    tcase_add_test(tc, sieve_resends_capabilities_after_tls);
-    tcase_add_test(tc, lmtp_wants_lhlo);
-    tcase_add_test(tc, too_long_and_timeout_close);
-    tcase_add_test(tc, replies_are_bounded);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_main("serve_dialogue", "dialogues", NULL, tests);
 }
