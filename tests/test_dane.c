@@ -347,6 +347,15 @@ static void check_case(const struct dane_case *c, mailssl_probe *p)
         ck_assert_msg(strstr(mailssl_probe_message(p), c->message),
                       "%s: no '%s' in '%s'", c->host, c->message,
                       mailssl_probe_message(p));
+    /* the stage each diagnosis comes with (README "Probe", Stages) */
+    ck_assert_msg(mailssl_probe_stage(p) ==
+                      (c->diagnosis == MAILSSL_CODE_OK ? MAILSSL_STAGE_DONE
+                       : c->diagnosis == MAILSSL_CODE_DANE_MISMATCH ||
+                               c->diagnosis == MAILSSL_CODE_CERT_NAME_MISMATCH
+                           ? MAILSSL_STAGE_HANDSHAKE
+                           : MAILSSL_STAGE_RESOLVE),
+                  "%s: stage %s", c->host,
+                  mailssl_stage_name(mailssl_probe_stage(p)));
     /* every case ends within its deadline, with a dane stage timing */
     ck_assert_int_lt(mailssl_probe_timing_us(p, MAILSSL_STAGE_TOTAL),
                      (int64_t)limit * 1000 + 300000);
