@@ -216,9 +216,19 @@ int mailssl__probe_dane_decide(mailssl_probe *p, int timed_out)
         snprintf(what, sizeof what,
                  "DNSSEC validation of the TLSA records of %s failed: %s",
                  n, p->dane_why[0] ? p->dane_why : "bogus answer");
+        /* answers with no signatures at all point at the resolver more
+         * often than at the zone */
         return outcome(p, MAILSSL_CODE_DANE_BOGUS, 1, 0, what, "",
-                       "; DANE clients will not deliver to this server: "
-                       "re-sign the zone or fix its DS records");
+                       strstr(p->dane_why, "no signatures") ||
+                               strstr(p->dane_why, "no DNSSEC records")
+                           ? "; a resolver that strips DNSSEC records causes "
+                             "this for every signed zone (try "
+                             "--dns-resolver with a DNSSEC-aware one), "
+                             "otherwise DANE clients will not deliver to "
+                             "this server: re-sign the zone"
+                           : "; DANE clients will not deliver to this "
+                             "server: re-sign the zone or fix its DS "
+                             "records");
     }
     if (p->dane_dnssec == MAILSSL__DNSSEC_NONE) {
         snprintf(what, sizeof what,

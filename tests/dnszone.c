@@ -367,9 +367,42 @@ int dnszone_silent_server(int *port)
 }
 
 struct dnszone_hostile {
-    int mode, fd, stop[2], queries;
+    int mode, fd, stop[2], queries, upstream;
     pthread_t thread;
 };
+
+/* The query cut after its question (no EDNS: no DO bit), sent to the
+ * upstream on 127.0.0.1; its answer into out. Returns the length or 0. */
+static size_t strip_and_forward(int upstream, unsigned char *q, size_t n,
+                                unsigned char *out, size_t outlen)
+{
+    size_t i = 12;
+    struct sockaddr_in a;
+    struct pollfd pfd;
+    ssize_t r = 0;
+    int fd;
+
+    while (i < n && q[i]) /* the question's name */
+        i += (size_t)q[i] + 1;
+    i += 5; /* the root label, type, class */
+    if (i > n)
+        return 0;
+    q[10] = q[11] = 0; /* ARCOUNT: the OPT record is gone */
+    fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0)
+        return 0;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)upstream);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    pfd.fd = fd;
+    pfd.events = POLLIN;
+    if (sendto(fd, q, i, 0, (struct sockaddr *)&a, sizeof a) == (ssize_t)i &&
+        poll(&pfd, 1, 1000) == 1)
+        r = recv(fd, out, outlen, 0);
+    close(fd);
+    return r > 0 ? (size_t)r : 0;
+}
 
 static void *hostile_main(void *arg)
 {
@@ -392,7 +425,12 @@ static void *hostile_main(void *arg)
         if (n < 12)
             continue;
         h->queries++;
-        if (h->mode == DNSZONE_HOSTILE_HUGE) {
+        if (h->mode == DNSZONE_HOSTILE_STRIPPING) {
+            len = strip_and_forward(h->upstream, q, (size_t)n, out,
+                                    sizeof out);
+            if (len == 0)
+                continue;
+        } else if (h->mode == DNSZONE_HOSTILE_HUGE) {
             for (i = 0; i < sizeof out; i++)
                 out[i] = (unsigned char)(i * 131 + 7);
             memcpy(out, q, (size_t)n); /* the query, then junk */
@@ -435,6 +473,11 @@ struct dnszone_hostile *dnszone_hostile_start(int mode, int *port)
         return NULL;
     }
     return h;
+}
+
+void dnszone_hostile_set_upstream(struct dnszone_hostile *h, int port)
+{
+    h->upstream = port;
 }
 
 int dnszone_hostile_queries(const struct dnszone_hostile *h)

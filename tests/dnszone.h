@@ -54,8 +54,14 @@ int dnszone_silent_server(int *port);
  * TCP listener behind it. */
 #define DNSZONE_HOSTILE_HUGE 1
 #define DNSZONE_HOSTILE_TRUNCATED 2
+/* STRIPPING forwards each query to upstream_port (the nsd) without its
+ * EDNS record, so the answers come back without DNSSEC records, as from
+ * a resolver that does not support DNSSEC. */
+#define DNSZONE_HOSTILE_STRIPPING 3
 struct dnszone_hostile;
 struct dnszone_hostile *dnszone_hostile_start(int mode, int *port);
+/* The upstream of DNSZONE_HOSTILE_STRIPPING, before it gets a query. */
+void dnszone_hostile_set_upstream(struct dnszone_hostile *h, int port);
 /* Number of queries it answered. */
 int dnszone_hostile_queries(const struct dnszone_hostile *h);
 void dnszone_hostile_stop(struct dnszone_hostile *h);

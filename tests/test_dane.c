@@ -30,8 +30,8 @@ static struct scriptserver *server;
 static int silent_fd = -1, silent_port;
 static char silent_resolver[64];
 /* made on first use in a test, indexed by HUGE / TRUNCATED */
-static struct dnszone_hostile *hostile[4];
-static char hostile_resolver[4][64];
+static struct dnszone_hostile *hostile[5];
+static char hostile_resolver[5][64];
 
 
 /* The hex of the SHA-256 of the leaf's SubjectPublicKeyInfo (3 1 1) or
@@ -190,6 +190,7 @@ static void teardown(void)
 #define SILENT 1    /* a socket that never answers */
 #define HUGE 2      /* 65,000-byte answers claiming 65,535 records */
 #define TRUNCATED 3 /* always TC, nothing on TCP */
+#define STRIPPING 4 /* forwards to the nsd without EDNS: no DNSSEC records */
 
 struct dane_case {
     const char *host;      /* smtp://HOST (port 25: _25._tcp.HOST) */
@@ -275,6 +276,11 @@ static const struct dane_case cases[] = {
     {"ee.dane.example", MAILSSL_DANE_REQUIRED, 1, TRUNCATED, 2000, 0,
      MAILSSL_CODE_DANE_LOOKUP_FAILED, MAILSSL_SEVERITY_CRITICAL, -1, NULL,
      NULL},
+    /* a resolver that drops DNSSEC records: bogus, and the message says
+     * what to suspect */
+    {"ee.dane.example", MAILSSL_DANE_OPPORTUNISTIC, 1, STRIPPING, 0, 0,
+     MAILSSL_CODE_DANE_BOGUS, MAILSSL_SEVERITY_CRITICAL, -1, NULL,
+     "strips DNSSEC records"},
 };
 
 
@@ -296,15 +302,17 @@ static mailssl_probe *case_probe(const struct dane_case *c)
     ck_assert_int_eq(mailssl_probe_set_dane(p, c->mode), MAILSSL_OK);
     ck_assert_int_eq(mailssl_probe_set_dns_anchor_file(p, zone.anchor),
                      MAILSSL_OK);
-    if (c->resolver == HUGE || c->resolver == TRUNCATED) {
+    if (c->resolver > SILENT) {
+        static const int modes[] = {0, 0, DNSZONE_HOSTILE_HUGE,
+                                    DNSZONE_HOSTILE_TRUNCATED,
+                                    DNSZONE_HOSTILE_STRIPPING};
         int port;
 
         if (!hostile[c->resolver]) {
-            hostile[c->resolver] = dnszone_hostile_start(
-                c->resolver == HUGE ? DNSZONE_HOSTILE_HUGE
-                                    : DNSZONE_HOSTILE_TRUNCATED,
-                &port);
+            hostile[c->resolver] =
+                dnszone_hostile_start(modes[c->resolver], &port);
             ck_assert_ptr_nonnull(hostile[c->resolver]);
+            dnszone_hostile_set_upstream(hostile[c->resolver], zone.port);
             snprintf(hostile_resolver[c->resolver],
                      sizeof hostile_resolver[0], "127.0.0.1@%d", port);
         }
@@ -370,7 +378,7 @@ static void run_case(const struct dane_case *c)
 
     ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
     check_case(c, p);
-    if (c->resolver == HUGE || c->resolver == TRUNCATED) /* it was asked */
+    if (c->resolver > SILENT) /* it was asked */
         ck_assert_int_gt(dnszone_hostile_queries(hostile[c->resolver]), 0);
     mailssl_probe_free(p);
 }
