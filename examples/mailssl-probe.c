@@ -82,6 +82,16 @@ static int configure(mailssl_probe *p, const struct probe_options *o,
     if (o->connect_to)
         SET(mailssl_probe_set_connect_to(p, o->connect_to), "--connect-to");
     SET(mailssl_probe_set_timeout_ms(p, o->timeout_ms), "--timeout");
+    if (o->dane)
+        SET(mailssl_probe_set_dane(p, o->dane), "--dane");
+    if (o->dns_anchor)
+        SET(mailssl_probe_set_dns_anchor_file(p, o->dns_anchor),
+            "--dns-anchor");
+    if (o->dns_resolver)
+        SET(mailssl_probe_set_dns_resolver(p, o->dns_resolver),
+            "--dns-resolver");
+    if (o->mx)
+        SET(mailssl_probe_set_mx(p, 1), "--mx");
     SET(mailssl_probe_set_days(p, o->warn_days, o->crit_days),
         "--warn/--crit");
 #undef SET
@@ -93,10 +103,12 @@ int main(int argc, char **argv)
     struct probe_options o;
     char err[512];
     mailssl_probe **probes = NULL;
-    struct probe_view *views = NULL;
-    struct pf_finding **fs = NULL;
     mailssl_batch *batch = NULL;
-    size_t i, made = 0;
+    const mailssl_probe **res = NULL; /* what is reported */
+    char **labels = NULL;             /* their URL labels (MX hosts) */
+    struct probe_view *rviews = NULL;
+    struct pf_finding **rfs = NULL;
+    size_t i, made = 0, nres = 0, capres = 0;
     int rc, status = EXIT_USAGE, inited = 0, show_progress;
 
     if (pf_parse_args(argc, argv, &o, err, sizeof(err)) < 0) {
@@ -121,10 +133,8 @@ int main(int argc, char **argv)
     }
     inited = 1;
     probes = calloc(o.nurls, sizeof(*probes));
-    views = calloc(o.nurls, sizeof(*views));
-    fs = calloc(o.nurls, sizeof(*fs));
     batch = mailssl_batch_new(o.concurrency);
-    if (!probes || !views || !fs || !batch) {
+    if (!probes || !batch) {
         fail(o.format, "out of memory");
         goto out;
     }
@@ -157,20 +167,64 @@ int main(int argc, char **argv)
         fail(o.format, "probing failed: %s", mailssl_strerror(rc));
         goto out;
     }
+    /* one result a target; with --mx one a mail host of the domain */
+    nres = 0;
     for (i = 0; i < o.nurls; i++) {
-        if (pv_from_probe(probes[i], o.urls[i], &views[i], &fs[i]) < 0) {
+        size_t k, n = mailssl_probe_mx_count(probes[i]);
+
+        if (n == 0)
+            n = 1;
+        for (k = 0; k < n; k++) {
+            if (nres == capres) {
+                size_t nc = capres ? 2 * capres : 16;
+                const mailssl_probe **nr = realloc(res, nc * sizeof(*nr));
+                char **nl = realloc(labels, nc * sizeof(*nl));
+
+                if (nr)
+                    res = nr;
+                if (nl)
+                    labels = nl;
+                if (!nr || !nl) {
+                    fail(o.format, "out of memory");
+                    goto out;
+                }
+                capres = nc;
+            }
+            res[nres] = mailssl_probe_mx_count(probes[i])
+                            ? mailssl_probe_mx_probe(probes[i], k)
+                            : probes[i];
+            if (res[nres] == probes[i])
+                labels[nres] = strdup(o.urls[i]);
+            else if (asprintf(&labels[nres], "%s (MX %d: %s)", o.urls[i],
+                              mailssl_probe_mx_preference(res[nres]),
+                              mailssl_probe_host(res[nres])) < 0)
+                labels[nres] = NULL;
+            if (!labels[nres++]) {
+                fail(o.format, "out of memory");
+                goto out;
+            }
+        }
+    }
+    rviews = calloc(nres ? nres : 1, sizeof(*rviews));
+    rfs = calloc(nres ? nres : 1, sizeof(*rfs));
+    if (!rviews || !rfs) {
+        fail(o.format, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < nres; i++) {
+        if (pv_from_probe(res[i], labels[i], &rviews[i], &rfs[i]) < 0) {
             fail(o.format, "out of memory");
             goto out;
         }
     }
     switch (o.format) {
     case PF_FORMAT_JSON:
-        for (i = 0; i < o.nurls; i++) {
-            char *json = mailssl_probe_json(probes[i]);
+        for (i = 0; i < nres; i++) {
+            char *json = mailssl_probe_json(res[i]);
             if (!json) {
                 fprintf(stderr, "%s: %s: cannot make the JSON result\n",
-                        PROG, o.urls[i]);
-                views[i].status = MAILSSL_SEVERITY_UNKNOWN;
+                        PROG, rviews[i].url);
+                rviews[i].status = MAILSSL_SEVERITY_UNKNOWN;
                 continue;
             }
             puts(json);
@@ -178,28 +232,33 @@ int main(int argc, char **argv)
         }
         break;
     case PF_FORMAT_NAGIOS:
-        pf_write_nagios(stdout, views, o.nurls, o.warn_days, o.crit_days);
+        pf_write_nagios(stdout, rviews, nres, o.warn_days, o.crit_days);
         break;
     case PF_FORMAT_PROMETHEUS:
-        pf_write_prometheus(stdout, views, o.nurls);
+        pf_write_prometheus(stdout, rviews, nres);
         break;
     default:
-        pf_write_text(stdout, views, o.nurls);
+        pf_write_text(stdout, rviews, nres);
         break;
     }
-    status = pf_worst_status(views, o.nurls);
+    status = pf_worst_status(rviews, nres);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "%s: cannot write the results\n", PROG);
         status = EXIT_USAGE;
     }
 out:
+    for (i = 0; i < nres; i++) {
+        free(labels[i]);
+        if (rfs)
+            free(rfs[i]);
+    }
+    free(labels);
+    free(res);
+    free(rfs);
+    free(rviews);
     mailssl_batch_free(batch);
     for (i = 0; probes && i < made; i++)
         mailssl_probe_free(probes[i]);
-    for (i = 0; fs && i < o.nurls; i++)
-        free(fs[i]);
-    free(fs);
-    free(views);
     free(probes);
     free(o.urls);
     if (inited)

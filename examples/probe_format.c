@@ -13,7 +13,7 @@
 
 const char *const pf_timing_names[PF_NTIMINGS] = {
     "resolve", "connect", "greeting", "starttls",
-    "handshake", "verify", "post-tls", "total",
+    "handshake", "verify", "post-tls", "total", "dane",
 };
 
 /* ---- command line ----------------------------------------------------- */
@@ -85,6 +85,7 @@ static int parse_format(const char *s, int *out, char *err, size_t n)
 enum opt_id {
     OPT_CAFILE, OPT_SERVERNAME, OPT_CONNECT_TO, OPT_TIMEOUT, OPT_WARN,
     OPT_CRIT, OPT_FORMAT, OPT_CONCURRENCY, OPT_HELP, OPT_VERSION,
+    OPT_DANE, OPT_DNS_ANCHOR, OPT_DNS_RESOLVER, OPT_MX,
 };
 
 static const struct {
@@ -97,6 +98,9 @@ static const struct {
     {"warn", OPT_WARN, 1},            {"crit", OPT_CRIT, 1},
     {"format", OPT_FORMAT, 1},        {"concurrency", OPT_CONCURRENCY, 1},
     {"help", OPT_HELP, 0},            {"version", OPT_VERSION, 0},
+    /* has_value 2: optional, only as --opt=VALUE */
+    {"dane", OPT_DANE, 2},            {"dns-anchor", OPT_DNS_ANCHOR, 1},
+    {"dns-resolver", OPT_DNS_RESOLVER, 1}, {"mx", OPT_MX, 0},
 };
 
 static int set_string(const char *opt, const char *what, const char *value,
@@ -136,6 +140,28 @@ static int apply_option(struct probe_options *o, int id, const char *value,
     case OPT_CONCURRENCY:
         return parse_int("--concurrency", value, 1, PF_MAX_CONCURRENCY,
                          &o->concurrency, err, n);
+    case OPT_DANE:
+        if (!value || strcmp(value, "required") == 0)
+            o->dane = PF_DANE_REQUIRED;
+        else if (strcmp(value, "opportunistic") == 0)
+            o->dane = PF_DANE_OPPORTUNISTIC;
+        else if (strcmp(value, "off") == 0)
+            o->dane = PF_DANE_OFF;
+        else {
+            set_err(err, n, "--dane: '%s' is not one of required, "
+                            "opportunistic, off", value);
+            return -1;
+        }
+        return 0;
+    case OPT_DNS_ANCHOR:
+        return set_string("--dns-anchor", "file name", value, &o->dns_anchor,
+                          err, n);
+    case OPT_DNS_RESOLVER:
+        return set_string("--dns-resolver", "address", value,
+                          &o->dns_resolver, err, n);
+    case OPT_MX:
+        o->mx = 1;
+        return 0;
     case OPT_HELP:
         o->help = 1;
         return 0;
@@ -202,7 +228,9 @@ int pf_parse_args(int argc, char **argv, struct probe_options *o, char *err,
             set_err(err, n, "unknown option '%s' (see --help)", argv[i]);
             goto fail;
         }
-        if (options[found].has_value) {
+        if (options[found].has_value == 2) {
+            value = eq ? eq + 1 : NULL;
+        } else if (options[found].has_value) {
             if (eq) {
                 value = eq + 1;
             } else if (i + 1 < argc) {
@@ -749,6 +777,19 @@ void pf_write_usage(FILE *out, const char *prog)
 "                       prometheus: text exposition format for the\n"
 "                       node_exporter textfile collector\n"
 "  --concurrency N      probes running at once (default %d, at most %d)\n"
+"  --dane[=MODE]        look up the TLSA records of _PORT._tcp.HOST with\n"
+"                       DNSSEC and check the server against them (RFC\n"
+"                       7672 for smtp/lmtp); MODE required (the default\n"
+"                       of --dane: no secure, usable, matching record is\n"
+"                       critical), opportunistic (use them when the zone\n"
+"                       is signed) or off\n"
+"  --dns-anchor FILE    DNSSEC trust anchor (DS/DNSKEY records, default\n"
+"                       /usr/share/dns/root.key)\n"
+"  --dns-resolver ADDR[@PORT]  send the DANE lookups to this resolver (an\n"
+"                       IP address; default: /etc/resolv.conf)\n"
+"  --mx                 smtp://DOMAIN: look up the MX records of DOMAIN\n"
+"                       (with DNSSEC) and probe every mail host in\n"
+"                       preference order, one result a host\n"
 "  -h, --help           show this help and exit\n"
 "  --version            show the program and library versions and exit\n"
 "\n"
@@ -761,8 +802,9 @@ void pf_write_usage(FILE *out, const char *prog)
 "  %s imaps://mail.example.com smtp://mx.example.com:25\n"
 "  %s --format nagios --warn 21 --crit 7 submission://mail.example.com\n"
 "  %s --connect-to 192.0.2.10 pop3s://mail.example.com\n"
+"  %s --dane smtp://mx.example.com\n"
 "\n"
 "See mailssl-probe(1) for the output formats and diagnosis codes.\n",
             prog, PF_DEFAULT_CONCURRENCY, PF_MAX_CONCURRENCY, prog, prog,
-            prog);
+            prog, prog);
 }

@@ -30,11 +30,20 @@ struct probe_options {
     int crit_days;          /* default 7 */
     int format;             /* PF_FORMAT_* */
     int concurrency;        /* default PF_DEFAULT_CONCURRENCY */
+    int dane;               /* PF_DANE_*, default off */
+    const char *dns_anchor; /* NULL: the library's default */
+    const char *dns_resolver; /* NULL: /etc/resolv.conf */
+    int mx;                 /* --mx: smtp://DOMAIN probes its MX hosts */
     int help;               /* --help was given */
     int version;            /* --version was given */
     char **urls;            /* points into argv */
     size_t nurls;
 };
+
+/* the values of MAILSSL_DANE_* */
+#define PF_DANE_OFF 0
+#define PF_DANE_OPPORTUNISTIC 1
+#define PF_DANE_REQUIRED 2
 
 #define PF_DEFAULT_CONCURRENCY 16
 #define PF_MAX_CONCURRENCY 1024
@@ -53,9 +62,11 @@ struct probe_options {
 int pf_parse_args(int argc, char **argv, struct probe_options *opts,
                   char *err, size_t errlen);
 
-/* Number of stages with a timing (resolve .. post-tls, then total). */
-#define PF_NTIMINGS 8
+/* Number of stages with a timing (resolve .. post-tls, then total, then
+ * dane: at the end, so that the indexes of the others stay). */
+#define PF_NTIMINGS 9
 #define PF_TIMING_TOTAL 7
+#define PF_TIMING_DANE 8
 
 struct pf_finding {
     const char *code;     /* "cert-expiring" */

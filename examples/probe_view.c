@@ -35,8 +35,9 @@ int pv_from_probe(const mailssl_probe *p, const char *url,
     v->days_left = mailssl_probe_cert_days_left(p);
     for (s = 0; s < PF_NTIMINGS; s++)
         v->timing_us[s] = mailssl_probe_timing_us(
-            p, s == PF_TIMING_TOTAL ? MAILSSL_STAGE_TOTAL
-                                    : MAILSSL_STAGE_RESOLVE + s);
+            p, s == PF_TIMING_TOTAL  ? MAILSSL_STAGE_TOTAL
+               : s == PF_TIMING_DANE ? MAILSSL_STAGE_DANE
+                                     : MAILSSL_STAGE_RESOLVE + s);
     if (n) {
         fs = calloc(n, sizeof(*fs));
         if (!fs)

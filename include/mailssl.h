@@ -214,7 +214,13 @@ const char *mailssl_severity_name(int severity);
 /* live audit findings (1.1, SPEC.md section 7; mailssl_live_report) */
 #define MAILSSL_CODE_NO_BINDING_LIVE 60 /* "no-binding-live" */
 #define MAILSSL_CODE_CERT_DRIFT 61      /* "cert-drift" */
-#define MAILSSL_CODE_MAX 61
+/* DANE from DNS (1.1; mailssl_probe_set_dane) */
+#define MAILSSL_CODE_DANE_OK 62            /* a TLSA record matched */
+#define MAILSSL_CODE_DANE_NO_RECORDS 63    /* secure denial of TLSA */
+#define MAILSSL_CODE_DANE_INSECURE 64      /* TLSA name not DNSSEC-signed */
+#define MAILSSL_CODE_DANE_BOGUS 65         /* DNSSEC validation failed */
+#define MAILSSL_CODE_DANE_LOOKUP_FAILED 66 /* no answer, SERVFAIL, error */
+#define MAILSSL_CODE_MAX 66
 
 /*
  * mailssl_code_name - the stable string of a code ("ok", "cert-expired",
@@ -827,8 +833,12 @@ typedef struct mailssl_probe mailssl_probe;
 #define MAILSSL_STAGE_POST_TLS 7
 #define MAILSSL_STAGE_DONE 8
 #define MAILSSL_STAGE_TOTAL 9 /* only for mailssl_probe_timing_us() */
+/* 1.1: the TLSA lookup (mailssl_probe_set_dane), between resolve and
+ * connect. */
+#define MAILSSL_STAGE_DANE 10
 
-/* mailssl_stage_name - "resolve", ..., "done", "total"; NULL otherwise. */
+/* mailssl_stage_name - "resolve", ..., "done", "total", "dane"; NULL
+ * otherwise. */
 const char *mailssl_stage_name(int stage);
 
 /*
@@ -883,6 +893,77 @@ int mailssl_probe_add_tlsa(mailssl_probe *p, int usage, int selector,
 /* Validation time for the certificate checks (0 = now). */
 int mailssl_probe_set_time(mailssl_probe *p, int64_t epoch_seconds);
 
+/* DANE modes of mailssl_probe_set_dane(). */
+#define MAILSSL_DANE_OFF 0           /* default: only mailssl_probe_add_tlsa */
+#define MAILSSL_DANE_OPPORTUNISTIC 1 /* use TLSA records when secure */
+#define MAILSSL_DANE_REQUIRED 2      /* a secure, usable, matching RRset */
+
+/*
+ * mailssl_probe_set_dane - look up the TLSA records of _PORT._tcp.HOST
+ * (the URL's host and port, not a --connect-to address) with DNSSEC
+ * validation before connecting, in a stage of its own (MAILSSL_STAGE_DANE,
+ * timing "dane"), without blocking: while it runs, mailssl_probe_fd() is
+ * libunbound's descriptor and the probe wants MAILSSL_WANT_POLLIN.
+ * Secure records are checked like those of mailssl_probe_add_tlsa(), with
+ * RFC 7672's rules for smtp and lmtp (DANE-TA(2) and DANE-EE(3) only;
+ * names and dates not checked for DANE-EE) and RFC 7671's otherwise.
+ * Outcomes: dane-ok (ok finding), dane-mismatch (critical), dane-bogus
+ * (critical in both modes; the message says why validation failed),
+ * dane-no-records and dane-insecure (critical when REQUIRED, ok findings
+ * when OPPORTUNISTIC), dane-lookup-failed (no answer within the stage
+ * deadline, SERVFAIL: critical when REQUIRED, a warning when
+ * OPPORTUNISTIC, which then goes on without DANE), dane-unusable. The
+ * stage deadline defaults to half the probe's timeout
+ * (mailssl_probe_set_stage_timeout_ms() with MAILSSL_STAGE_DANE sets it).
+ * mode: MAILSSL_DANE_OFF, _OPPORTUNISTIC or _REQUIRED. Returns MAILSSL_OK,
+ * MAILSSL_ERR_INVALID (bad mode) or MAILSSL_ERR_STATE (started). Probes of
+ * one mailssl_batch with the same DNS settings share one resolver cache;
+ * libunbound runs one worker thread per cache, only when DANE is on.
+ */
+int mailssl_probe_set_dane(mailssl_probe *p, int mode);
+/*
+ * mailssl_probe_set_dns_anchor_file - the DNSSEC trust anchor file for
+ * the DANE lookup (DS or DNSKEY records in zone-file format, as
+ * unbound's trust-anchor-file); NULL restores the default
+ * /usr/share/dns/root.key. The file is read when the probe starts (an
+ * unreadable file ends the probe with status unknown). Returns MAILSSL_OK,
+ * MAILSSL_ERR_INVALID (empty), MAILSSL_ERR_TOO_LONG or MAILSSL_ERR_STATE.
+ */
+int mailssl_probe_set_dns_anchor_file(mailssl_probe *p, const char *path);
+/*
+ * mailssl_probe_set_dns_resolver - send the DANE lookups to this resolver
+ * ("ADDR" or "ADDR@PORT", ADDR an IPv4 or IPv6 literal, PORT 1-65535,
+ * default 53) instead of the servers of /etc/resolv.conf; it must pass
+ * DNSSEC records through (validation is done by the probe). NULL restores
+ * the default. Returns MAILSSL_OK, MAILSSL_ERR_SYNTAX (with the reason in
+ * mailssl_probe_error()) or MAILSSL_ERR_STATE.
+ */
+int mailssl_probe_set_dns_resolver(mailssl_probe *p, const char *address);
+
+/*
+ * mailssl_probe_set_mx - on (1) for an smtp://DOMAIN probe: look up the
+ * MX records of DOMAIN with DNSSEC (in the resolve stage, without
+ * blocking, with the DNS settings above), then probe each MX host in
+ * preference order, one at a time, as smtp://HOST:PORT with this probe's
+ * settings (its own deadline, TLSA lookup when DANE is on, the same
+ * --connect-to if any). No MX records: the domain itself. An insecure MX
+ * RRset disables DANE for the hosts (RFC 7672 section 2.2.1; critical
+ * dane-insecure when DANE is required), a bogus one is dane-bogus. This
+ * probe's result is that of its worst host; the hosts' results are
+ * mailssl_probe_mx_probe(). MAILSSL_ERR_INVALID for a value other than
+ * 0/1 or a URL that is not smtp:// with a host name; MAILSSL_ERR_STATE
+ * once started.
+ */
+int mailssl_probe_set_mx(mailssl_probe *p, int on);
+/* Number of MX host probes of a finished MX probe (0 otherwise). */
+size_t mailssl_probe_mx_count(const mailssl_probe *p);
+/* The probe of MX host index (preference order), owned by p, with all the
+ * result accessors and mailssl_probe_json(); NULL past the end. */
+const mailssl_probe *mailssl_probe_mx_probe(const mailssl_probe *p,
+                                            size_t index);
+/* The MX preference of such a host probe, -1 for any other probe. */
+int mailssl_probe_mx_preference(const mailssl_probe *p);
+
 /*
  * Non-blocking use, as with libtls: mailssl_probe_start() then, while it
  * returns MAILSSL_WANT_POLLIN or MAILSSL_WANT_POLLOUT, poll
@@ -891,7 +972,10 @@ int mailssl_probe_set_time(mailssl_probe *p, int64_t epoch_seconds);
  * the probe is finished (whatever its diagnosis), MAILSSL_WANT_* to wait,
  * or a negative error for misuse (the probe is then finished with status
  * unknown). A probe never blocks inside these calls except for name
- * resolution at start.
+ * resolution at start (getaddrinfo; the DANE and MX lookups of 1.1 do not
+ * block: mailssl_probe_fd() is then libunbound's descriptor, and
+ * mailssl_probe_timeout_left_ms() is 0 when another probe of the same
+ * batch already took this probe's answer).
  */
 int mailssl_probe_start(mailssl_probe *p);
 int mailssl_probe_step(mailssl_probe *p);

@@ -60,6 +60,7 @@ MAILSSL_EXPORT void mailssl_deinit(void)
         init_count--;
         if (init_count == 0) {
             mailssl__probe_cache_clear();
+            mailssl__dane_global_clear();
             gnutls_global_deinit();
         }
     }
@@ -196,7 +197,8 @@ MAILSSL_EXPORT const char *mailssl_severity_name(int severity)
     }
 }
 
-/* Sparse on purpose: diagnoses 0-25, findings from 40, live audit 60-. */
+/* Sparse on purpose: diagnoses 0-25, findings from 40, live audit 60-61,
+ * DANE from DNS 62-66. */
 static const char *const code_names[MAILSSL_CODE_MAX + 1] = {
     [MAILSSL_CODE_OK] = "ok",
     [MAILSSL_CODE_RESOLVE_FAILED] = "resolve-failed",
@@ -240,6 +242,12 @@ static const char *const code_names[MAILSSL_CODE_MAX + 1] = {
     [MAILSSL_CODE_DANE_UNUSABLE] = "dane-unusable",
     [MAILSSL_CODE_NO_BINDING_LIVE] = "no-binding-live",
     [MAILSSL_CODE_CERT_DRIFT] = "cert-drift",
+    /* 1.1, DANE from DNS */
+    [MAILSSL_CODE_DANE_OK] = "dane-ok",
+    [MAILSSL_CODE_DANE_NO_RECORDS] = "dane-no-records",
+    [MAILSSL_CODE_DANE_INSECURE] = "dane-insecure",
+    [MAILSSL_CODE_DANE_BOGUS] = "dane-bogus",
+    [MAILSSL_CODE_DANE_LOOKUP_FAILED] = "dane-lookup-failed",
 };
 
 MAILSSL_EXPORT const char *mailssl_code_name(int code)

@@ -59,6 +59,30 @@ MAILSSL_EXPORT int mailssl_batch_add(mailssl_batch *b, mailssl_probe *p)
     return MAILSSL_OK;
 }
 
+/* Probes with DANE on and the same DNS settings share one libunbound
+ * context: one cache (warm answers for the same names) and one worker
+ * thread for the whole batch, which runs in one thread. A context that
+ * cannot be made is left to each probe's start, which reports why. */
+static void share_dns(mailssl_batch *b)
+{
+    size_t i, j;
+
+    for (i = 0; i < b->n; i++) {
+        mailssl_probe *p = b->probes[i];
+
+        if (p->started || (p->dane_mode == MAILSSL_DANE_OFF && !p->mx_mode) ||
+            p->dns)
+            continue;
+        for (j = 0; j < i && !p->dns; j++)
+            if (mailssl__dns_matches(b->probes[j]->dns, p->dns_anchor,
+                                     p->dns_resolver))
+                p->dns = mailssl__dns_ref(b->probes[j]->dns);
+        if (!p->dns)
+            (void)mailssl__dns_new(p->dns_anchor, p->dns_resolver, &p->dns,
+                                   p->err, sizeof p->err);
+    }
+}
+
 MAILSSL_EXPORT int mailssl_batch_run(mailssl_batch *b,
                                      void (*progress)(size_t done,
                                                       size_t total,
@@ -72,6 +96,7 @@ MAILSSL_EXPORT int mailssl_batch_run(mailssl_batch *b,
 
     if (!b)
         return MAILSSL_ERR_INVALID;
+    share_dns(b);
     /* never more slots than probes: a concurrency of INT_MAX is fine */
     slots = (size_t)b->concurrency < b->n ? (size_t)b->concurrency : b->n;
     act = calloc(slots ? slots : 1, sizeof *act);
@@ -105,7 +130,7 @@ MAILSSL_EXPORT int mailssl_batch_run(mailssl_batch *b,
         for (i = 0; i < nact; i++) {
             int32_t left = mailssl_probe_timeout_left_ms(act[i]);
 
-            pfd[i].fd = act[i]->fd;
+            pfd[i].fd = mailssl_probe_fd(act[i]);
             pfd[i].events =
                 act[i]->want == MAILSSL_WANT_POLLOUT ? POLLOUT : POLLIN;
             pfd[i].revents = 0;

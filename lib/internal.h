@@ -162,7 +162,7 @@ struct mailssl__tlsa {
 struct mailssl__dane {
     struct mailssl__tlsa *recs;
     size_t n;
-    void *state;           /* dane_state_t, made with the first record */
+    void *state;           /* the process's dane_state_t (lib/dane.c) */
 };
 struct mailssl__dane_result {
     int ee_match;          /* a DANE-EE record matches the leaf */
@@ -171,6 +171,7 @@ struct mailssl__dane_result {
     int ta_chain_error;    /* a DANE-TA record matched, chain did not verify */
     int pkix_match;        /* a PKIX-TA/PKIX-EE record matches (not SMTP) */
     size_t usable, unusable;
+    size_t matched;        /* records that matched (each counted once) */
 };
 int mailssl__dane_add(struct mailssl__dane *d, int usage, int selector,
                       int mtype, const unsigned char *data, size_t len,
@@ -183,6 +184,19 @@ void mailssl__dane_check(const struct mailssl__dane *d, int smtp_rules,
                          gnutls_x509_crt_t anchor,
                          struct mailssl__dane_result *res);
 void mailssl__dane_clear(struct mailssl__dane *d);
+/* mailssl_validate_chain() that also says how many TLSA records matched
+ * (dane_matched may be NULL). */
+int mailssl__validate_chain_counted(const mailssl_validator *v,
+                                    const unsigned char *const *der_certs,
+                                    const size_t *der_lens, size_t ncerts,
+                                    const unsigned char *ocsp_der,
+                                    size_t ocsp_len, mailssl_report *report,
+                                    size_t *dane_matched);
+/* Takes every TLSA record off a validator and restores the default
+ * service (the probes' shared validators, lib/probe_cache.c). */
+void mailssl__validator_drop_tlsa(mailssl_validator *v);
+/* Frees the process's libgnutls-dane state (mailssl_deinit). */
+void mailssl__dane_global_clear(void);
 
 /* ---- binding store (lib/store.c, lib/config.c, lib/audit.c) ------------ */
 /* An address key of SPEC.md section 3: family 0 is "*" (every address);

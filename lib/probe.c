@@ -23,11 +23,12 @@
 static const char *const stage_names[] = {
     "none",      "resolve", "connect",  "greeting", "starttls",
     "handshake", "verify",  "post-tls", "done",     "total",
+    "dane",
 };
 
 MAILSSL_EXPORT const char *mailssl_stage_name(int stage)
 {
-    if (stage < 0 || stage > MAILSSL_STAGE_TOTAL)
+    if (stage < 0 || stage > MAILSSL_STAGE_DANE)
         return NULL;
     return stage_names[stage];
 }
@@ -56,8 +57,10 @@ MAILSSL_EXPORT mailssl_probe *mailssl_probe_new(const char *url)
     p->min_version = GNUTLS_TLS1_2;
     p->status = MAILSSL_SEVERITY_UNKNOWN;
     p->diagnosis = MAILSSL_ERR_STATE;
-    for (i = 0; i <= MAILSSL_STAGE_TOTAL; i++)
+    for (i = 0; i <= MAILSSL_STAGE_DANE; i++)
         p->timing[i] = -1;
+    p->dane_matched = -1;
+    p->mx_preference = -1;
     mailssl__buf_init(&p->out);
     p->url_ok = mailssl__url_parse(url, &p->service, p->host, sizeof p->host,
                                    &p->port, p->err, sizeof p->err) == 0;
@@ -93,6 +96,7 @@ static void release_run(mailssl_probe *p)
     if (p->ai_list)
         freeaddrinfo(p->ai_list);
     p->ai_list = p->ai_cur = NULL;
+    mailssl__probe_dane_release(p);
 }
 
 MAILSSL_EXPORT void mailssl_probe_free(mailssl_probe *p)
@@ -111,6 +115,12 @@ MAILSSL_EXPORT void mailssl_probe_free(mailssl_probe *p)
     for (i = 0; i < p->ntlsa; i++)
         free(p->tlsa[i].data);
     free(p->tlsa);
+    for (i = 0; i < p->ndane; i++)
+        free(p->dane_recs[i].data);
+    free(p->dane_recs);
+    free(p->dns_anchor);
+    free(p->dns_resolver);
+    mailssl__probe_mx_free(p);
     free_caps(p->caps, p->ncaps);
     if (p->have_cert)
         mailssl__certinfo_clear(&p->cert);
@@ -136,6 +146,11 @@ static int settable(mailssl_probe *p)
     return MAILSSL_OK;
 }
 
+int mailssl__probe_settable(mailssl_probe *p)
+{
+    return settable(p);
+}
+
 static int set_string(mailssl_probe *p, char **dst, const char *value)
 {
     char *copy = NULL;
@@ -151,7 +166,9 @@ static int set_string(mailssl_probe *p, char **dst, const char *value)
     return MAILSSL_OK;
 }
 
-MAILSSL_EXPORT int mailssl_probe_set_cafile(mailssl_probe *p, const char *path)
+/* A file name setting: NULL (the default), or 1 to PATH_MAX - 1 bytes. */
+static int set_path(mailssl_probe *p, char **dst, const char *path,
+                    const char *what)
 {
     int rc = settable(p);
 
@@ -159,11 +176,17 @@ MAILSSL_EXPORT int mailssl_probe_set_cafile(mailssl_probe *p, const char *path)
         return rc;
     if (path && (!*path || strnlen(path, PATH_MAX) >= PATH_MAX)) {
         mailssl__set_error(p->err, sizeof p->err,
-                           *path ? "CA file name too long"
-                                 : "empty CA file name");
+                           *path ? "%s file name too long"
+                                 : "empty %s file name",
+                           what);
         return *path ? MAILSSL_ERR_TOO_LONG : MAILSSL_ERR_INVALID;
     }
-    return set_string(p, &p->cafile, path);
+    return set_string(p, dst, path);
+}
+
+MAILSSL_EXPORT int mailssl_probe_set_cafile(mailssl_probe *p, const char *path)
+{
+    return p ? set_path(p, &p->cafile, path, "CA") : MAILSSL_ERR_INVALID;
 }
 
 MAILSSL_EXPORT int mailssl_probe_set_servername(mailssl_probe *p,
@@ -248,11 +271,12 @@ MAILSSL_EXPORT int mailssl_probe_set_stage_timeout_ms(mailssl_probe *p,
 
     if (rc < 0)
         return rc;
-    if (stage < MAILSSL_STAGE_CONNECT || stage > MAILSSL_STAGE_POST_TLS ||
+    if (((stage < MAILSSL_STAGE_CONNECT || stage > MAILSSL_STAGE_POST_TLS) &&
+         stage != MAILSSL_STAGE_DANE) ||
         ms < 0) {
         mailssl__set_error(p->err, sizeof p->err,
-                           "stage must be CONNECT..POST_TLS and ms >= 0 "
-                           "(0: no limit of the stage's own)");
+                           "stage must be CONNECT..POST_TLS or DANE and ms "
+                           ">= 0 (0: no limit of the stage's own)");
         return MAILSSL_ERR_INVALID;
     }
     p->stage_timeout_ms[stage] = ms;
@@ -405,6 +429,83 @@ MAILSSL_EXPORT int mailssl_probe_set_time(mailssl_probe *p,
     return MAILSSL_OK;
 }
 
+MAILSSL_EXPORT int mailssl_probe_set_dane(mailssl_probe *p, int mode)
+{
+    int rc = settable(p);
+
+    if (rc < 0)
+        return rc;
+    if (mode != MAILSSL_DANE_OFF && mode != MAILSSL_DANE_OPPORTUNISTIC &&
+        mode != MAILSSL_DANE_REQUIRED) {
+        mailssl__set_error(p->err, sizeof p->err,
+                           "DANE mode must be MAILSSL_DANE_OFF (0), "
+                           "_OPPORTUNISTIC (1) or _REQUIRED (2)");
+        return MAILSSL_ERR_INVALID;
+    }
+    p->dane_mode = mode;
+    return MAILSSL_OK;
+}
+
+MAILSSL_EXPORT int mailssl_probe_set_dns_anchor_file(mailssl_probe *p,
+                                                     const char *path)
+{
+    return p ? set_path(p, &p->dns_anchor, path, "trust anchor")
+             : MAILSSL_ERR_INVALID;
+}
+
+/* "ADDR" or "ADDR@PORT" with ADDR an IP literal: libunbound's form. */
+static int resolver_parse(const char *text, char *err, size_t errlen)
+{
+    char addr[64];
+    const char *at = strchr(text, '@');
+    size_t n = at ? (size_t)(at - text) : strlen(text);
+
+    if (n == 0 || n >= sizeof addr) {
+        mailssl__set_error(err, errlen,
+                           "bad DNS resolver \"%.80s\": ADDR[@PORT] with "
+                           "ADDR an IPv4 or IPv6 address",
+                           text);
+        return MAILSSL_ERR_SYNTAX;
+    }
+    memcpy(addr, text, n);
+    addr[n] = '\0';
+    if (!mailssl__is_ip_literal(addr)) {
+        mailssl__set_error(err, errlen,
+                           "bad DNS resolver \"%.80s\": %s is not an IP "
+                           "address",
+                           text, addr);
+        return MAILSSL_ERR_SYNTAX;
+    }
+    if (at) {
+        char *end;
+        long port;
+
+        errno = 0;
+        port = strtol(at + 1, &end, 10);
+        if (!at[1] || *end || errno || port < 1 || port > 65535 ||
+            at[1] == '+' || at[1] == '-' || at[1] == ' ') {
+            mailssl__set_error(err, errlen,
+                               "bad DNS resolver \"%.80s\": the port must "
+                               "be 1-65535",
+                               text);
+            return MAILSSL_ERR_SYNTAX;
+        }
+    }
+    return MAILSSL_OK;
+}
+
+MAILSSL_EXPORT int mailssl_probe_set_dns_resolver(mailssl_probe *p,
+                                                  const char *address)
+{
+    int rc = settable(p);
+
+    if (rc < 0)
+        return rc;
+    if (address && resolver_parse(address, p->err, sizeof p->err) < 0)
+        return MAILSSL_ERR_SYNTAX;
+    return set_string(p, &p->dns_resolver, address);
+}
+
 /* ---- ending a probe ----------------------------------------------------- */
 
 static void finish(mailssl_probe *p)
@@ -424,7 +525,9 @@ static void finish(mailssl_probe *p)
     release_run(p);
     /* the stage that failed ran too: its time says how long it waited */
     if (p->stage_start && p->cur_stage > MAILSSL_STAGE_NONE &&
-        p->cur_stage < MAILSSL_STAGE_DONE && p->timing[p->cur_stage] < 0)
+        (p->cur_stage < MAILSSL_STAGE_DONE ||
+         p->cur_stage == MAILSSL_STAGE_DANE) &&
+        p->timing[p->cur_stage] < 0)
         p->timing[p->cur_stage] = now - p->stage_start;
     if (p->t_start)
         p->timing[MAILSSL_STAGE_TOTAL] = now - p->t_start;
@@ -500,6 +603,9 @@ static int64_t connect_deadline(const mailssl_probe *p, int64_t now)
 
 static int begin_tls(mailssl_probe *p);
 static int dialogue_io(mailssl_probe *p);
+static int begin_connect(mailssl_probe *p);
+static int dane_done(mailssl_probe *p);
+static int try_next_address(mailssl_probe *p);
 
 static int connect_failed(mailssl_probe *p)
 {
@@ -984,6 +1090,21 @@ static void timed_out(mailssl_probe *p, int64_t now)
     const char *which = whole ? "the probe's deadline" : "the stage deadline";
 
     switch (p->state) {
+    case PS_MX_LOOKUP:
+        (void)mailssl__probe_mx_decide(p);
+        break;
+    case PS_DANE:
+        /* only the stage deadline lets an opportunistic probe go on */
+        if (mailssl__probe_dane_decide(p, !p->dane_answered) && !whole)
+            (void)dane_done(p);
+        else if (p->state != PS_DONE)
+            mailssl__probe_fail(p, MAILSSL_CODE_DANE_LOOKUP_FAILED,
+                                MAILSSL_SEVERITY_CRITICAL,
+                                "no answer to the TLSA lookup of %s within "
+                                "%s (%.0f ms in this stage): the DNS "
+                                "resolver is slow or silent",
+                                p->dane_name, which, waited);
+        break;
     case PS_CONNECTING:
         p->connect_errno = ETIMEDOUT;
         connect_failed(p);
@@ -1045,6 +1166,16 @@ MAILSSL_EXPORT int mailssl_probe_start(mailssl_probe *p)
     p->implicit = mailssl_service_implicit_tls(p->service) == 1;
 
     stage_begin(p, MAILSSL_STAGE_RESOLVE);
+    if (p->mx_mode) {
+        rc = mailssl__probe_mx_begin(p);
+        if (rc == -2)
+            return fail_unknown(p, MAILSSL_ERR_IO);
+        if (rc == 0) {
+            p->state = PS_MX_LOOKUP;
+            return p->want = MAILSSL_WANT_POLLIN;
+        }
+        return mailssl__probe_mx_decide(p);
+    }
     rc = mailssl__resolve(p->connect_host ? p->connect_host : p->host,
                           p->connect_port ? p->connect_port : p->port,
                           p->family, &p->ai_list);
@@ -1064,12 +1195,55 @@ MAILSSL_EXPORT int mailssl_probe_start(mailssl_probe *p)
     for (ai = p->ai_list; ai; ai = ai->ai_next)
         p->naddr++;
     p->ai_cur = p->ai_list;
+    if (p->dane_mode != MAILSSL_DANE_OFF) {
+        stage_begin(p, MAILSSL_STAGE_DANE);
+        if (!p->stage_timeout_ms[MAILSSL_STAGE_DANE])
+            p->stage_deadline = p->stage_start +
+                                (int64_t)p->timeout_ms * 1000 / 2;
+        rc = mailssl__probe_dane_begin(p);
+        if (rc == -2)
+            return fail_unknown(p, MAILSSL_ERR_IO);
+        if (rc < 0)
+            return MAILSSL_OK;
+        if (rc == 0) {
+            p->state = PS_DANE;
+            return p->want = MAILSSL_WANT_POLLIN;
+        }
+        if (!mailssl__probe_dane_decide(p, 0))
+            return MAILSSL_OK;
+        return dane_done(p);
+    }
+    return begin_connect(p);
+}
+
+static int begin_connect(mailssl_probe *p)
+{
     stage_begin(p, MAILSSL_STAGE_CONNECT);
     if (mailssl__now_us() >= p->deadline) {
         p->connect_errno = ETIMEDOUT;
         return connect_failed(p);
     }
     return try_next_address(p);
+}
+
+/* The TLSA answer is taken: on to connecting. */
+static int dane_done(mailssl_probe *p)
+{
+    if (p->dns_pending)
+        mailssl__dns_cancel(p->dns, p->dns_id);
+    p->dns_pending = 0;
+    stage_end(p, MAILSSL_STAGE_DANE);
+    return begin_connect(p);
+}
+
+static int dane_step(mailssl_probe *p)
+{
+    mailssl__dns_process(p->dns);
+    if (!p->dane_answered)
+        return p->want = MAILSSL_WANT_POLLIN;
+    if (!mailssl__probe_dane_decide(p, 0))
+        return MAILSSL_OK;
+    return dane_done(p);
 }
 
 MAILSSL_EXPORT int mailssl_probe_step(mailssl_probe *p)
@@ -1087,9 +1261,19 @@ MAILSSL_EXPORT int mailssl_probe_step(mailssl_probe *p)
     now = mailssl__now_us();
     if (now >= deadline_of(p)) {
         timed_out(p, now);
-        return MAILSSL_OK;
+        /* an opportunistic DANE stage that ran out goes on connecting */
+        return p->state == PS_DONE ? MAILSSL_OK : p->want;
     }
     switch (p->state) {
+    case PS_MX_LOOKUP:
+        mailssl__dns_process(p->dns);
+        if (!p->dane_answered)
+            return p->want = MAILSSL_WANT_POLLIN;
+        return mailssl__probe_mx_decide(p);
+    case PS_MX:
+        return mailssl__probe_mx_step(p);
+    case PS_DANE:
+        return dane_step(p);
     case PS_CONNECTING:
         if (now >= p->addr_deadline) {
             p->connect_errno = ETIMEDOUT;
@@ -1109,6 +1293,10 @@ MAILSSL_EXPORT int mailssl_probe_step(mailssl_probe *p)
 
 MAILSSL_EXPORT int mailssl_probe_fd(const mailssl_probe *p)
 {
+    if (p && (p->state == PS_DANE || p->state == PS_MX_LOOKUP))
+        return mailssl__dns_fd(p->dns);
+    if (p && p->state == PS_MX)
+        return mailssl_probe_fd(mailssl__probe_mx_current(p));
     return p ? p->fd : -1;
 }
 
@@ -1118,6 +1306,12 @@ MAILSSL_EXPORT int32_t mailssl_probe_timeout_left_ms(const mailssl_probe *p)
 
     if (!p || !p->started || p->state == PS_DONE)
         return -1;
+    /* answered through another probe's context: step it now */
+    if ((p->state == PS_DANE || p->state == PS_MX_LOOKUP) &&
+        p->dane_answered)
+        return 0;
+    if (p->state == PS_MX)
+        return mailssl_probe_timeout_left_ms(mailssl__probe_mx_current(p));
     d = deadline_of(p);
     if (p->state == PS_CONNECTING && p->addr_deadline < d)
         d = p->addr_deadline;
@@ -1142,7 +1336,7 @@ MAILSSL_EXPORT int mailssl_probe_run(mailssl_probe *p)
     while (rc == MAILSSL_WANT_POLLIN || rc == MAILSSL_WANT_POLLOUT) {
         struct pollfd pfd;
 
-        pfd.fd = p->fd;
+        pfd.fd = mailssl_probe_fd(p);
         pfd.events = rc == MAILSSL_WANT_POLLIN ? POLLIN : POLLOUT;
         pfd.revents = 0;
         if (poll(&pfd, 1, mailssl_probe_timeout_left_ms(p)) < 0 &&
@@ -1246,7 +1440,7 @@ mailssl_probe_findings(const mailssl_probe *p)
 MAILSSL_EXPORT int64_t mailssl_probe_timing_us(const mailssl_probe *p,
                                                int stage)
 {
-    if (!p || stage < MAILSSL_STAGE_RESOLVE || stage > MAILSSL_STAGE_TOTAL ||
+    if (!p || stage < MAILSSL_STAGE_RESOLVE || stage > MAILSSL_STAGE_DANE ||
         stage == MAILSSL_STAGE_DONE)
         return -1;
     return p->timing[stage];

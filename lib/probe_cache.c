@@ -101,6 +101,18 @@ int mailssl__probe_validate_shared(const char *cafile, const char *name,
                                    mailssl_report *report, char *err,
                                    size_t errlen)
 {
+    return mailssl__probe_validate_shared_dane(
+        cafile, name, vtime, warn_days, crit_days, ders, lens, n, ocsp,
+        ocsp_len, NULL, 0, MAILSSL_SERVICE_ANY, report, NULL, err, errlen);
+}
+
+int mailssl__probe_validate_shared_dane(
+    const char *cafile, const char *name, int64_t vtime, int warn_days,
+    int crit_days, const unsigned char *const *ders, const size_t *lens,
+    size_t n, const unsigned char *ocsp, size_t ocsp_len,
+    const struct mailssl_probe_tlsa *tlsa, size_t ntlsa, int service,
+    mailssl_report *report, size_t *dane_matched, char *err, size_t errlen)
+{
     int64_t now = mailssl__now_us();
     struct trust_slot *t = NULL;
     size_t i;
@@ -152,11 +164,19 @@ int mailssl__probe_validate_shared(const char *cafile, const char *name,
         rc = mailssl_validator_set_days(t->v, warn_days, crit_days);
     if (rc >= 0)
         rc = mailssl_validator_set_name(t->v, name);
+    if (rc >= 0 && ntlsa)
+        rc = mailssl_validator_set_service(t->v, service);
+    for (i = 0; rc >= 0 && i < ntlsa; i++)
+        rc = mailssl_validator_add_tlsa(t->v, tlsa[i].usage, tlsa[i].selector,
+                                        tlsa[i].matching_type, tlsa[i].data,
+                                        tlsa[i].len);
     if (rc >= 0)
-        rc = mailssl_validate_chain(t->v, ders, lens, n, ocsp, ocsp_len,
-                                    report);
+        rc = mailssl__validate_chain_counted(t->v, ders, lens, n, ocsp,
+                                             ocsp_len, report, dane_matched);
     if (rc < 0)
         mailssl__set_error(err, errlen, "%s", mailssl_validator_error(t->v));
+    if (ntlsa) /* this probe's records stay with this probe */
+        mailssl__validator_drop_tlsa(t->v);
     pthread_mutex_unlock(&cache_lock);
     return rc;
 }

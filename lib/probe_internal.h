@@ -50,6 +50,34 @@ void mailssl__sockaddr_text(const struct sockaddr *sa, char *dst, size_t n);
 /* 1 when a byte is waiting on fd right now (MSG_PEEK, no wait). */
 int mailssl__bytes_waiting(int fd);
 
+/* ---- DNS (lib/dns.c) --------------------------------------------------- */
+#define MAILSSL_DNS_DEFAULT_ANCHOR "/usr/share/dns/root.key"
+struct mailssl__dns;
+struct ub_result;
+typedef void (*mailssl__dns_cb)(void *arg, int err, struct ub_result *res);
+/* A libunbound context (own cache, one worker thread) validating with the
+ * trust anchor file (NULL: MAILSSL_DNS_DEFAULT_ANCHOR) and forwarding to
+ * resolver ("ADDR[@PORT]"; NULL: the servers of /etc/resolv.conf).
+ * Returns 0 or a negative MAILSSL_ERR_* with err set. */
+int mailssl__dns_new(const char *anchor, const char *resolver,
+                     struct mailssl__dns **out, char *err, size_t errlen);
+/* 1 when d was made with these settings (so it can be shared). */
+int mailssl__dns_matches(const struct mailssl__dns *d, const char *anchor,
+                         const char *resolver);
+struct mailssl__dns *mailssl__dns_ref(struct mailssl__dns *d);
+void mailssl__dns_unref(struct mailssl__dns *d);
+/* The descriptor that becomes readable when answers are waiting. */
+int mailssl__dns_fd(const struct mailssl__dns *d);
+/* Runs the callbacks of the answers that arrived; never waits. */
+void mailssl__dns_process(struct mailssl__dns *d);
+/* Starts an asynchronous query (class IN); cb gets arg, a libunbound
+ * error code and the result (to free with mailssl__dns_result_free). */
+int mailssl__dns_query(struct mailssl__dns *d, const char *name, int rrtype,
+                       mailssl__dns_cb cb, void *arg, int *id, char *err,
+                       size_t errlen);
+void mailssl__dns_cancel(struct mailssl__dns *d, int id);
+void mailssl__dns_result_free(void *result);
+
 /* ---- the probe object -------------------------------------------------- */
 #define MAILSSL_PROBE_INBUF (MAILSSL_DIALOGUE_MAX_LINE + 2) /* line + CRLF */
 #define MAILSSL_PROBE_MAX_PHASE_BYTES (128 * 1024)
@@ -60,6 +88,9 @@ enum {
     PS_CONNECTING,
     PS_DIALOGUE,    /* line exchange, plaintext or over TLS */
     PS_HANDSHAKE,
+    PS_DANE,        /* waiting for the TLSA answer (lib/probe_dane.c) */
+    PS_MX_LOOKUP,   /* waiting for the MX answer (lib/probe_mx.c) */
+    PS_MX,          /* driving the probe of one MX host */
     PS_DONE
 };
 
@@ -67,6 +98,13 @@ struct mailssl_probe_tlsa {
     int usage, selector, matching_type;
     unsigned char *data;
     size_t len;
+};
+
+#define MAILSSL__MX_MAX 16
+struct mailssl__mx_host {
+    char host[MAILSSL_HOST_MAX];
+    int preference;
+    size_t order;                   /* in the answer: ties keep it */
 };
 
 struct mailssl_probe {
@@ -82,7 +120,7 @@ struct mailssl_probe {
     int connect_port;               /* 0: port */
     int family;
     int32_t timeout_ms;
-    int32_t stage_timeout_ms[MAILSSL_STAGE_DONE]; /* 0: none */
+    int32_t stage_timeout_ms[MAILSSL_STAGE_DANE + 1]; /* 0: none */
     int warn_days, crit_days;
     char *priority;                 /* NULL: "NORMAL" */
     int min_version;                /* gnutls_protocol_t */
@@ -90,6 +128,32 @@ struct mailssl_probe {
     struct mailssl_probe_tlsa *tlsa;
     size_t ntlsa;
     int64_t vtime;
+    int dane_mode;                  /* MAILSSL_DANE_* */
+    char *dns_anchor;               /* NULL: MAILSSL_DNS_DEFAULT_ANCHOR */
+    char *dns_resolver;             /* NULL: /etc/resolv.conf */
+
+    /* DANE lookup (lib/probe_dane.c) */
+    struct mailssl__dns *dns;       /* shared by a batch */
+    int dns_id, dns_pending;        /* query in flight */
+    int dane_answered;              /* the callback ran */
+    int dane_err;                   /* libunbound error of the lookup */
+    int dane_rcode, dane_secure, dane_bogus, dane_havedata;
+    int dane_dnssec;                /* MAILSSL__DNSSEC_* once answered */
+    int dane_use;                   /* records go to validation */
+    char dane_name[MAILSSL_HOST_MAX + 32];
+    char dane_why[256];             /* libunbound's why_bogus */
+    struct mailssl_probe_tlsa *dane_recs;
+    size_t ndane, dane_total;       /* kept (at most 64), in the answer */
+    long dane_matched;              /* -1: not checked */
+
+    /* smtp://DOMAIN with MX lookup (lib/probe_mx.c) */
+    int mx_mode;
+    int mx_dnssec;                  /* MAILSSL__DNSSEC_* */
+    struct mailssl__mx_host mx[MAILSSL__MX_MAX];
+    size_t nmx;
+    mailssl_probe **mxprobes;       /* one per MX host, preference order */
+    size_t nmxprobes, mxcur;
+    int mx_preference;              /* of this host's probe; -1: none */
 
     /* run state */
     int state;
@@ -130,7 +194,7 @@ struct mailssl_probe {
     char **caps;
     size_t ncaps;
     mailssl_report *findings;
-    int64_t timing[MAILSSL_STAGE_TOTAL + 1];
+    int64_t timing[MAILSSL_STAGE_DANE + 1];
     struct mailssl_certinfo cert;
     int have_cert;
     int64_t now_epoch;              /* wall clock when verified */
@@ -170,6 +234,57 @@ int mailssl__probe_validate_shared(const char *cafile, const char *name,
                                    const unsigned char *ocsp, size_t ocsp_len,
                                    mailssl_report *report, char *err,
                                    size_t errlen);
+/* The same with DNSSEC-validated TLSA records and the service whose DANE
+ * rules apply (added to the shared validator for this run only). */
+int mailssl__probe_validate_shared_dane(
+    const char *cafile, const char *name, int64_t vtime, int warn_days,
+    int crit_days, const unsigned char *const *ders, const size_t *lens,
+    size_t n, const unsigned char *ocsp, size_t ocsp_len,
+    const struct mailssl_probe_tlsa *tlsa, size_t ntlsa, int service,
+    mailssl_report *report, size_t *dane_matched, char *err, size_t errlen);
+
+/* ---- DANE stage (lib/probe_dane.c) ------------------------------------- */
+#define MAILSSL__DNSSEC_NONE 0
+#define MAILSSL__DNSSEC_SECURE 1
+#define MAILSSL__DNSSEC_INSECURE 2
+#define MAILSSL__DNSSEC_BOGUS 3
+/* Starts the TLSA lookup: 0 (answer awaited on mailssl__dns_fd), 1 when
+ * the probe can go on without waiting, or -1 when it finished. */
+int mailssl__probe_dane_begin(mailssl_probe *p);
+/* After the answer (or a stage timeout, timed_out set): 1 to go on and
+ * connect, 0 when the probe finished with a DANE diagnosis. */
+int mailssl__probe_dane_decide(mailssl_probe *p, int timed_out);
+/* After validation (matched: the records that matched): dane-ok. */
+void mailssl__probe_dane_verified(mailssl_probe *p, size_t matched);
+/* Cancels a query in flight and drops the DNS context. */
+void mailssl__probe_dane_release(mailssl_probe *p);
+/* Appends ,"dane":{...} when a lookup ran. */
+void mailssl__probe_dane_json(struct mailssl_buf *b, const mailssl_probe *p);
+/* 1 for the services whose DANE rules are RFC 7672's (smtp, lmtp). */
+int mailssl__probe_dane_smtp(const mailssl_probe *p);
+
+/* ---- MX (lib/probe_mx.c) ----------------------------------------------- */
+/* Starts the MX lookup: 0 (answer awaited), 1 (answered), -2 (local
+ * failure, p->err set). */
+int mailssl__probe_mx_begin(mailssl_probe *p);
+/* After the MX answer (or the deadline): makes the hosts' probes and
+ * starts the first; returns what start/step return. */
+int mailssl__probe_mx_decide(mailssl_probe *p);
+/* Steps the current host's probe (then the next). */
+int mailssl__probe_mx_step(mailssl_probe *p);
+/* The host probe being driven, or NULL. */
+const mailssl_probe *mailssl__probe_mx_current(const mailssl_probe *p);
+void mailssl__probe_mx_free(mailssl_probe *p);
+/* Appends ,"mx":{"dnssec":...,"hosts":[probe objects]} in MX mode. */
+void mailssl__probe_mx_json(struct mailssl_buf *b, const mailssl_probe *p);
+
+/* Takes the common facts of a DNS answer (the callback ran, error,
+ * rcode, DNSSEC flags, why_bogus) and returns its MAILSSL__DNSSEC_*. */
+int mailssl__probe_dns_take(mailssl_probe *p, int err,
+                            const struct ub_result *res);
+/* MAILSSL_OK when p can still be set up, else MAILSSL_ERR_INVALID (NULL)
+ * or MAILSSL_ERR_STATE (started, p->err set). */
+int mailssl__probe_settable(mailssl_probe *p);
 
 /* Ends the probe with a diagnosis (printf-style message). */
 void mailssl__probe_fail(mailssl_probe *p, int code, int severity,

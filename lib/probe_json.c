@@ -8,11 +8,19 @@
 
 static void timing(struct mailssl_buf *b, const mailssl_probe *p)
 {
+    /* in the order the stages run, "total" last */
+    static const int order[] = {
+        MAILSSL_STAGE_RESOLVE,   MAILSSL_STAGE_DANE,     MAILSSL_STAGE_CONNECT,
+        MAILSSL_STAGE_GREETING,  MAILSSL_STAGE_STARTTLS, MAILSSL_STAGE_HANDSHAKE,
+        MAILSSL_STAGE_VERIFY,    MAILSSL_STAGE_POST_TLS, MAILSSL_STAGE_TOTAL,
+    };
+    size_t k;
     int s, first = 1;
 
     mailssl__buf_puts(b, "\"timing_ms\":{");
-    for (s = MAILSSL_STAGE_RESOLVE; s <= MAILSSL_STAGE_TOTAL; s++) {
-        if (s == MAILSSL_STAGE_DONE || p->timing[s] < 0)
+    for (k = 0; k < sizeof order / sizeof order[0]; k++) {
+        s = order[k];
+        if (p->timing[s] < 0)
             continue;
         mailssl__buf_printf(b, "%s\"%s\":%.3f", first ? "" : ",",
                             mailssl_stage_name(s),
@@ -81,7 +89,12 @@ MAILSSL_EXPORT char *mailssl_probe_json(const mailssl_probe *p)
             mailssl__buf_puts(&b, ",");
         mailssl__buf_json_string(&b, p->caps[i]);
     }
-    mailssl__buf_puts(&b, "],\"findings\":");
+    mailssl__buf_puts(&b, "]");
+    mailssl__probe_dane_json(&b, p);
+    mailssl__probe_mx_json(&b, p);
+    if (p->mx_preference >= 0)
+        mailssl__buf_printf(&b, ",\"mx_preference\":%d", p->mx_preference);
+    mailssl__buf_puts(&b, ",\"findings\":");
     mailssl__report_json_append(&b, p->findings);
     mailssl__buf_puts(&b, ",");
     timing(&b, p);

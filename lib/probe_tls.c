@@ -332,11 +332,13 @@ static const int cert_order[] = {
     MAILSSL_CODE_CERT_REVOKED,       MAILSSL_CODE_CERT_EXPIRED,
     MAILSSL_CODE_CERT_NOT_YET_VALID, MAILSSL_CODE_CERT_UNTRUSTED,
     MAILSSL_CODE_CERT_NAME_MISMATCH, MAILSSL_CODE_DANE_MISMATCH,
+    MAILSSL_CODE_DANE_UNUSABLE, /* only when critical (see below) */
     MAILSSL_CODE_CERT_EXPIRING,
 };
 
+/* *matched: the TLSA records that matched the chain. */
 static int validate(mailssl_probe *p, const gnutls_datum_t *peers,
-                    unsigned n)
+                    unsigned n, size_t *matched)
 {
     const unsigned char *ders[16];
     size_t lens[16];
@@ -370,14 +372,18 @@ static int validate(mailssl_probe *p, const gnutls_datum_t *peers,
         ocsp.size = 0;
     }
     if (p->ntlsa == 0) {
-        /* the common case: the trust store is loaded once per process */
-        rc = mailssl__probe_validate_shared(
+        /* the common case: the trust store is loaded once per process
+         * (with the DNSSEC-validated records of the dane stage, if any) */
+        rc = mailssl__probe_validate_shared_dane(
             p->cafile, verified_name(p), p->vtime,
             p->warn_days, p->crit_days, ders, lens, n, ocsp.data, ocsp.size,
-            p->findings, p->err, sizeof p->err);
+            p->dane_use ? p->dane_recs : NULL, p->dane_use ? p->ndane : 0,
+            mailssl__probe_dane_smtp(p) ? MAILSSL_SERVICE_SMTP : p->service,
+            p->findings, matched, p->err, sizeof p->err);
         return rc < 0 ? rc : 0;
     }
-    /* TLSA records cannot be taken off a validator: a fresh one */
+    /* TLSA records cannot be taken off a validator: a fresh one (matched
+     * then counts the caller's records too) */
     v = mailssl_validator_new();
     if (!v)
         return MAILSSL_ERR_NOMEM;
@@ -389,14 +395,26 @@ static int validate(mailssl_probe *p, const gnutls_datum_t *peers,
         rc = mailssl_validator_set_days(v, p->warn_days, p->crit_days);
     if (rc >= 0)
         rc = mailssl_validator_set_name(v, verified_name(p));
+    /* RFC 7672's rules for smtp/lmtp, RFC 7671's for the others */
+    if (rc >= 0 && p->dane_use)
+        rc = mailssl_validator_set_service(v, mailssl__probe_dane_smtp(p)
+                                                  ? MAILSSL_SERVICE_SMTP
+                                                  : p->service);
     for (t = 0; rc >= 0 && t < p->ntlsa; t++)
         rc = mailssl_validator_add_tlsa(v, p->tlsa[t].usage,
                                         p->tlsa[t].selector,
                                         p->tlsa[t].matching_type,
                                         p->tlsa[t].data, p->tlsa[t].len);
+    /* the DNSSEC-validated records of the dane stage */
+    for (t = 0; rc >= 0 && p->dane_use && t < p->ndane; t++)
+        rc = mailssl_validator_add_tlsa(v, p->dane_recs[t].usage,
+                                        p->dane_recs[t].selector,
+                                        p->dane_recs[t].matching_type,
+                                        p->dane_recs[t].data,
+                                        p->dane_recs[t].len);
     if (rc >= 0)
-        rc = mailssl_validate_chain(v, ders, lens, n, ocsp.data, ocsp.size,
-                                    p->findings);
+        rc = mailssl__validate_chain_counted(v, ders, lens, n, ocsp.data,
+                                             ocsp.size, p->findings, matched);
     if (rc < 0)
         mailssl__set_error(p->err, sizeof p->err, "validation: %s",
                            mailssl_validator_error(v));
@@ -408,7 +426,7 @@ int mailssl__probe_tls_verify(mailssl_probe *p, int *severity)
 {
     const gnutls_datum_t *peers;
     unsigned n = 0;
-    size_t i, k;
+    size_t i, k, matched = 0;
     int rc;
 
     p->tls_version =
@@ -437,7 +455,9 @@ int mailssl__probe_tls_verify(mailssl_probe *p, int *severity)
             gnutls_x509_crt_deinit(crt);
         }
     }
-    rc = validate(p, peers, n);
+    rc = validate(p, peers, n, &matched);
+    if (rc >= 0)
+        mailssl__probe_dane_verified(p, matched);
     if (rc < 0) {
         mailssl__set_error(p->message, sizeof p->message, "%s", p->err);
         *severity = MAILSSL_SEVERITY_UNKNOWN;
@@ -446,6 +466,13 @@ int mailssl__probe_tls_verify(mailssl_probe *p, int *severity)
     for (k = 0; k < sizeof cert_order / sizeof cert_order[0]; k++) {
         for (i = 0; i < mailssl_report_count(p->findings); i++) {
             if (mailssl_report_code(p->findings, i) != cert_order[k])
+                continue;
+            /* unusable records alone leave TLS unauthenticated but
+             * acceptable (RFC 7672 section 2.2): a finding, not the
+             * diagnosis */
+            if (cert_order[k] == MAILSSL_CODE_DANE_UNUSABLE &&
+                mailssl_report_severity(p->findings, i) <
+                    MAILSSL_SEVERITY_CRITICAL)
                 continue;
             *severity = mailssl_report_severity(p->findings, i);
             mailssl__set_error(p->message, sizeof p->message, "%s",

@@ -389,6 +389,12 @@ MAILSSL_EXPORT int mailssl_validator_set_service(mailssl_validator *v,
     return MAILSSL_OK;
 }
 
+void mailssl__validator_drop_tlsa(mailssl_validator *v)
+{
+    mailssl__dane_clear(&v->dane);
+    v->service = MAILSSL_SERVICE_ANY;
+}
+
 /* ---- one validation run ------------------------------------------------ */
 
 struct run {
@@ -412,6 +418,7 @@ struct run {
     int trust_rc; /* why trust is NULL */
     int dane_ee; /* a DANE-EE(3) record matched: no PKIX, names, dates */
     int dane_ta; /* a DANE-TA(2) record matched: no PKIX trust store */
+    size_t dane_matched; /* TLSA records that matched (probe's JSON) */
 };
 
 /* The subject of presented certificate i for messages (RFC 4514, or
@@ -1069,6 +1076,7 @@ static void check_dane(struct run *c)
     if (!smtp && c->trust && !self_issued(c, c->path_idx[top]))
         gnutls_x509_trust_list_get_issuer(c->trust, c->path[top], &anchor, 0);
     mailssl__dane_check(&v->dane, smtp, c->path, c->npath, anchor, &res);
+    c->dane_matched = res.matched;
     if (res.ee_match) {
         c->dane_ee = 1;
         return;
@@ -1146,6 +1154,17 @@ MAILSSL_EXPORT int mailssl_validate_chain(const mailssl_validator *v,
                                           size_t ocsp_len,
                                           mailssl_report *report)
 {
+    return mailssl__validate_chain_counted(v, der_certs, der_lens, ncerts,
+                                           ocsp_der, ocsp_len, report, NULL);
+}
+
+int mailssl__validate_chain_counted(const mailssl_validator *v,
+                                    const unsigned char *const *der_certs,
+                                    const size_t *der_lens, size_t ncerts,
+                                    const unsigned char *ocsp_der,
+                                    size_t ocsp_len, mailssl_report *report,
+                                    size_t *dane_matched)
+{
     gnutls_x509_crt_t certs[MAX_CHAIN];
     struct run c;
     size_t i;
@@ -1191,6 +1210,8 @@ MAILSSL_EXPORT int mailssl_validate_chain(const mailssl_validator *v,
     }
     if (certs[0] && !c.err)
         run_checks(&c, ocsp_der, ocsp_len, 1);
+    if (dane_matched)
+        *dane_matched = c.dane_matched;
     run_free(&c);
     for (i = 0; i < ncerts; i++)
         if (certs[i])

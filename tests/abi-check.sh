@@ -1,11 +1,15 @@
-#!/bin/sh
+#!/bin/bash
 # ABI test: every defined dynamic symbol of the library is mailssl_* and
 # versioned in a MAILSSL_ node, and abidiff against the committed baseline
 # reports no incompatible change (added symbols are fine).
-# usage: abi-check.sh LIBRARY BASELINE.abi
+# usage: abi-check.sh LIBRARY BASELINE.abi [PUBLIC-HEADERS-DIR]
+# With the headers directory, only the types of the public headers count:
+# the layout of an opaque handle (struct mailssl_probe, defined in lib/)
+# is not ABI, and adding members to it is no break.
 set -u
 lib=$1
 baseline=$2
+headers=${3:-}
 fail=0
 
 bad=$(readelf --dyn-syms -W "$lib" |
@@ -32,7 +36,9 @@ if ! command -v abidiff >/dev/null 2>&1; then
     echo "abidiff not found (install abigail-tools)"
     exit 1
 fi
-out=$(abidiff --no-added-syms "$baseline" "$lib" 2>&1)
+hd=()
+[ -n "$headers" ] && hd=(--headers-dir1 "$headers" --headers-dir2 "$headers")
+out=$(abidiff --no-added-syms "${hd[@]}" "$baseline" "$lib" 2>&1)
 rc=$?
 if [ $rc -ne 0 ]; then
     echo "abidiff against $baseline reports a change (exit $rc):"

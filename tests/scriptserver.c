@@ -566,6 +566,13 @@ static int listen_on(int family, int *port)
     return fd;
 }
 
+const struct ss_step ss_smtp_script[] = {
+    SEND("220 mx.example.com ESMTP\r\n"), EXPECT("EHLO "),
+    SEND("250-mx.example.com\r\n250-STARTTLS\r\n250 8BITMIME\r\n"),
+    EXPECT("STARTTLS"), SEND("220 2.0.0 Ready to start TLS\r\n"), TLS(NULL),
+    EXPECT("EHLO "), SEND("250-mx.example.com\r\n250 AUTH PLAIN LOGIN\r\n"),
+    EXPECT("QUIT"), SEND("221 2.0.0 Bye\r\n"), END};
+
 int ss_ipv6_available(void)
 {
     int port, fd = listen_on(6, &port);

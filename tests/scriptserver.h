@@ -98,6 +98,10 @@ long ss_mark(struct scriptserver *s);
 /* Bytes the scripts sent (all connections; payload, plaintext or over
  * TLS). */
 size_t ss_sent(struct scriptserver *s);
+/* A well-behaved SMTP server: greeting, EHLO (capabilities with
+ * STARTTLS), STARTTLS, TLS, EHLO, QUIT; for the suites that need one. */
+extern const struct ss_step ss_smtp_script[];
+
 /* 1 when ::1 can be bound. */
 int ss_ipv6_available(void);
 /* Milliseconds of CLOCK_MONOTONIC, for the tests' deadline checks. */

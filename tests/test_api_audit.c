@@ -406,7 +406,7 @@ AUDIT_TABLE(validation)
 
 #define probe_CASES(R) \
     R(NUL, 0, mailssl_stage_name(-1)) \
-    R(NUL, 0, mailssl_stage_name(MAILSSL_STAGE_TOTAL + 1)) \
+    R(NUL, 0, mailssl_stage_name(MAILSSL_STAGE_DANE + 1)) \
     R(NUL, 0, mailssl_stage_name(INT_MIN)) \
     R(IS, ERR(INVALID), mailssl_probe_set_cafile(NULL, good_pem)) \
     R(PROBE, ERR(INVALID), mailssl_probe_set_cafile(p, "")) \
@@ -570,8 +570,8 @@ static void audit_base(void)
     run_rows(base_rows, CHECK_COUNT(base_rows), base_call);
     static const int bad_services[] = {-1, MAILSSL_SERVICE_MAX + 1, INT_MIN,
                                        INT_MAX};
-    static const int bad_codes[] = {-1, 26, 39, MAILSSL_CODE_MAX + 1, INT_MIN,
-                                    INT_MAX};
+    static const int bad_codes[] = {-1, 26, 39, 54, 59, MAILSSL_CODE_MAX + 1,
+                                    INT_MIN, INT_MAX};
     size_t i;
 
     OK_CALL(ck_assert_ptr_nonnull(mailssl_version()));
@@ -1029,7 +1029,7 @@ static void audit_probe(void)
     NUL(mailssl_probe_capability(p, 0));
     NUL(mailssl_probe_capability(p, SIZE_MAX));
     IS(-1, mailssl_probe_timing_us(p, -1));
-    IS(-1, mailssl_probe_timing_us(p, MAILSSL_STAGE_TOTAL + 1));
+    IS(-1, mailssl_probe_timing_us(p, MAILSSL_STAGE_DANE + 1));
     IS(-1, mailssl_probe_timing_us(p, INT_MAX));
     NUL(mailssl_probe_cert_name(p, 0));
     NUL(mailssl_probe_cert_name(p, SIZE_MAX));
@@ -1161,7 +1161,82 @@ struct audit {
     void (*run)(void);
 };
 
+/* ---- 1.1: DANE from DNS (issue 13) ----------------------------------- */
+
+static void audit_dane(void)
+{
+    static const char *const bad_resolvers[] = {
+        "", "@53", "localhost", "127.0.0.1@", "127.0.0.1@0", "127.0.0.1@65536",
+        "127.0.0.1@-1", "127.0.0.1@+53", "127.0.0.1@53x", "::1@ 53",
+        "[::1]@53", "127.0.0.1 ", "1.2.3.4.5"};
+    size_t i;
+    mailssl_probe *p;
+
+    IS(MAILSSL_ERR_INVALID, mailssl_probe_set_dane(NULL, 1));
+    PROBE_IS(MAILSSL_ERR_INVALID, mailssl_probe_set_dane(p, -1));
+    PROBE_IS(MAILSSL_ERR_INVALID, mailssl_probe_set_dane(p, 3));
+    PROBE_IS(MAILSSL_ERR_INVALID, mailssl_probe_set_dane(p, INT_MAX));
+    PROBE_IS(MAILSSL_ERR_INVALID, mailssl_probe_set_dane(p, INT_MIN));
+    IS(MAILSSL_ERR_INVALID, mailssl_probe_set_dns_anchor_file(NULL, "/x"));
+    PROBE_IS(MAILSSL_ERR_INVALID, mailssl_probe_set_dns_anchor_file(p, ""));
+    PROBE_IS(MAILSSL_ERR_TOO_LONG, mailssl_probe_set_dns_anchor_file(p, big));
+    IS(MAILSSL_ERR_INVALID, mailssl_probe_set_dns_resolver(NULL, "::1"));
+    for (i = 0; i < sizeof bad_resolvers / sizeof *bad_resolvers; i++)
+        PROBE_IS(MAILSSL_ERR_SYNTAX,
+                 mailssl_probe_set_dns_resolver(p, bad_resolvers[i]));
+    PROBE_IS(MAILSSL_ERR_SYNTAX, mailssl_probe_set_dns_resolver(p, big));
+    /* NULL restores the defaults; good values are taken */
+    p = mailssl_probe_new("smtp://127.0.0.1:1"); /* no DNS at all */
+    IS(MAILSSL_OK, mailssl_probe_set_dane(p, MAILSSL_DANE_REQUIRED));
+    IS(MAILSSL_OK, mailssl_probe_set_dns_anchor_file(p, NULL));
+    IS(MAILSSL_OK, mailssl_probe_set_dns_resolver(p, "::1@5353"));
+    IS(MAILSSL_OK, mailssl_probe_set_dns_resolver(p, "192.0.2.1"));
+    IS(MAILSSL_OK, mailssl_probe_set_dns_resolver(p, NULL));
+    IS(MAILSSL_OK,
+       mailssl_probe_set_stage_timeout_ms(p, MAILSSL_STAGE_DANE, 100));
+    /* once started, the settings are refused */
+    IS(MAILSSL_OK, mailssl_probe_set_dns_anchor_file(p, "/nonexistent"));
+    (void)mailssl_probe_start(p);
+    IS(MAILSSL_ERR_STATE, mailssl_probe_set_dane(p, 0));
+    IS(MAILSSL_ERR_STATE, mailssl_probe_set_dns_anchor_file(p, NULL));
+    IS(MAILSSL_ERR_STATE, mailssl_probe_set_dns_resolver(p, NULL));
+    IS(MAILSSL_ERR_STATE, mailssl_probe_set_mx(p, 0));
+    mailssl_probe_free(p);
+
+    /* MX: smtp://DOMAIN only; results of NULL and of other probes */
+    IS(MAILSSL_ERR_INVALID, mailssl_probe_set_mx(NULL, 1));
+    PROBE_IS(MAILSSL_ERR_INVALID, mailssl_probe_set_mx(p, 1)); /* imaps:// */
+    PROBE_IS(MAILSSL_ERR_INVALID, mailssl_probe_set_mx(p, 2));
+    PROBE_IS(MAILSSL_ERR_INVALID, mailssl_probe_set_mx(p, -1));
+    p = mailssl_probe_new("smtp://[::1]");
+    IS(MAILSSL_ERR_INVALID, mailssl_probe_set_mx(p, 1));
+    IS(MAILSSL_OK, mailssl_probe_set_mx(p, 0));
+    mailssl_probe_free(p);
+    p = mailssl_probe_new("bad url");
+    IS(MAILSSL_ERR_INVALID, mailssl_probe_set_mx(p, 1));
+    mailssl_probe_free(p);
+    p = mailssl_probe_new("smtp://example.com");
+    IS(MAILSSL_OK, mailssl_probe_set_mx(p, 1));
+    IS(0, mailssl_probe_mx_count(p)); /* not run */
+    NUL(mailssl_probe_mx_probe(p, 0));
+    IS(-1, mailssl_probe_mx_preference(p));
+    mailssl_probe_free(p);
+    IS(0, mailssl_probe_mx_count(NULL));
+    NUL(mailssl_probe_mx_probe(NULL, 0));
+    NUL(mailssl_probe_mx_probe(NULL, SIZE_MAX));
+    IS(-1, mailssl_probe_mx_preference(NULL));
+}
+
 static const struct audit audits[] = {
+    /* 1.1: DANE from DNS (issue 13) */
+    {"mailssl_probe_set_dane", audit_dane},
+    {"mailssl_probe_set_dns_anchor_file", audit_dane},
+    {"mailssl_probe_set_dns_resolver", audit_dane},
+    {"mailssl_probe_set_mx", audit_dane},
+    {"mailssl_probe_mx_count", audit_dane},
+    {"mailssl_probe_mx_probe", audit_dane},
+    {"mailssl_probe_mx_preference", audit_dane},
+    /* 1.0 */
     {"mailssl_version", audit_base},
     {"mailssl_version_num", audit_base},
     {"mailssl_init", audit_init},

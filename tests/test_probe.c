@@ -1141,7 +1141,8 @@ START_TEST(test_misuse)
     ck_assert_str_eq(mailssl_stage_name(MAILSSL_STAGE_POST_TLS), "post-tls");
     ck_assert_str_eq(mailssl_stage_name(MAILSSL_STAGE_NONE), "none");
     ck_assert_str_eq(mailssl_stage_name(MAILSSL_STAGE_TOTAL), "total");
-    ck_assert_ptr_null(mailssl_stage_name(10));
+    ck_assert_str_eq(mailssl_stage_name(MAILSSL_STAGE_DANE), "dane");
+    ck_assert_ptr_null(mailssl_stage_name(MAILSSL_STAGE_DANE + 1));
     ck_assert_ptr_null(mailssl_stage_name(-1));
 }
 END_TEST

@@ -215,6 +215,11 @@ def _probe_api():
                         _c.c_int)
         f["min_version"] = _fn("mailssl_probe_set_min_version", _c.c_int, _P,
                                _c.c_char_p)
+        f["dane"] = _fn("mailssl_probe_set_dane", _c.c_int, _P, _c.c_int)
+        f["dns_anchor"] = _fn("mailssl_probe_set_dns_anchor_file", _c.c_int,
+                              _P, _c.c_char_p)
+        f["dns_resolver"] = _fn("mailssl_probe_set_dns_resolver", _c.c_int,
+                                _P, _c.c_char_p)
         f["run"] = _fn("mailssl_probe_run", _c.c_int, _P)
         f["json"] = _fn("mailssl_probe_json", _P, _P)
         f["done"] = _fn("mailssl_probe_done", _c.c_int, _P)
@@ -231,8 +236,16 @@ def _check(p, rc, what):
         raise Error(rc, "%s: %s" % (what, msg or _strerror(rc).decode()))
 
 
+# DANE modes (mailssl_probe_set_dane); probe(dane=...) also takes their
+# names "off", "opportunistic", "required".
+DANE_OFF, DANE_OPPORTUNISTIC, DANE_REQUIRED = 0, 1, 2
+_DANE_NAMES = {"off": DANE_OFF, "opportunistic": DANE_OPPORTUNISTIC,
+               "required": DANE_REQUIRED}
+
+
 def _new_probe(url, cafile=None, servername=None, connect_to=None,
-               timeout=10.0, warn=30, crit=7, min_version=None):
+               timeout=10.0, warn=30, crit=7, min_version=None, dane=None,
+               dns_anchor=None, dns_resolver=None):
     f = _probe_api()
     p = f["new"](_b(url))
     if not p:
@@ -252,6 +265,16 @@ def _new_probe(url, cafile=None, servername=None, connect_to=None,
         _check(p, f["days"](p, warn, crit), "warn/crit")
         if min_version is not None:
             _check(p, f["min_version"](p, _b(min_version)), "min_version")
+        if dane is not None:
+            mode = _DANE_NAMES.get(dane, dane)
+            if not isinstance(mode, int):
+                raise Error(ERR_INVALID, "dane: %r is not off, "
+                            "opportunistic or required" % (dane,))
+            _check(p, f["dane"](p, mode), "dane")
+        if dns_anchor is not None:
+            _check(p, f["dns_anchor"](p, _b(dns_anchor)), "dns_anchor")
+        if dns_resolver is not None:
+            _check(p, f["dns_resolver"](p, _b(dns_resolver)), "dns_resolver")
     except BaseException:
         f["free"](p)
         raise
@@ -266,16 +289,20 @@ def _result(p):
 
 
 def probe(url, cafile=None, servername=None, connect_to=None, timeout=10.0,
-          warn=30, crit=7, min_version=None):
+          warn=30, crit=7, min_version=None, dane=None, dns_anchor=None,
+          dns_resolver=None):
     """Probes one URL ("imaps://host[:port]") and returns the result dict of
     SPEC.md section 5 ("status", "diagnosis": {"code", "message"}, "stage",
     "tls", "certificate", "capabilities", "findings", "timing_ms", ...).
     Raises Error for bad arguments (a URL that does not parse, a missing
-    cafile); a failed probe is a result, not an exception."""
+    cafile); a failed probe is a result, not an exception. dane: a DANE_*
+    mode or its name, with dns_anchor (trust anchor file) and dns_resolver
+    ("ADDR[@PORT]"): the result gains a "dane" block."""
     f = _probe_api()
     p = _new_probe(url, cafile=cafile, servername=servername,
                    connect_to=connect_to, timeout=timeout, warn=warn,
-                   crit=crit, min_version=min_version)
+                   crit=crit, min_version=min_version, dane=dane,
+                   dns_anchor=dns_anchor, dns_resolver=dns_resolver)
     try:
         _check(p, f["run"](p), url)
         return _result(p)

@@ -40,6 +40,7 @@ int main(int argc, char **argv)
     v[0].days_left = 300;
     for (s = 0; s < PF_NTIMINGS; s++)
         v[0].timing_us[s] = 1000 * s;
+    v[0].timing_us[PF_TIMING_DANE] = -1; /* a probe without DANE */
     v[1].url = "imap://odd\"=name'\\|x";
     v[1].service = "imap";
     v[1].status = 2;

@@ -134,7 +134,48 @@ static const struct {
     {{"--timeout=", "imap://a", NULL},
      "--timeout: '' is not a number of seconds above 0 and at most 86400"},
     {{"--servername=", "imap://a", NULL}, "--servername: empty name"},
+    /* DANE from DNS (issue 13) */
+    {{"--dane=yes", "smtp://a", NULL},
+     "--dane: 'yes' is not one of required, opportunistic, off"},
+    {{"--dane=", "smtp://a", NULL},
+     "--dane: '' is not one of required, opportunistic, off"},
+    {{"--dns-anchor=", "smtp://a", NULL}, "--dns-anchor: empty file name"},
+    {{"smtp://a", "--dns-resolver", NULL}, "--dns-resolver needs a value"},
+    {{"--mx=1", "smtp://a", NULL}, "--mx takes no value"},
 };
+
+/* --dane alone is required; its value only after '=' (a URL may follow) */
+START_TEST(dane_options)
+{
+    static const struct {
+        const char *arg;
+        int mode;
+    } rows[] = {{"--dane", PF_DANE_REQUIRED},
+                {"--dane=required", PF_DANE_REQUIRED},
+                {"--dane=opportunistic", PF_DANE_OPPORTUNISTIC},
+                {"--dane=off", PF_DANE_OFF}};
+    struct probe_options o;
+    char err[256];
+    size_t i;
+
+    for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        ck_assert_int_eq(parse(&o, err, sizeof(err), rows[i].arg, "smtp://a",
+                               "--dns-anchor", "/k", "--dns-resolver=::1@53",
+                               "--mx", NULL),
+                         0);
+        ck_assert_int_eq(o.dane, rows[i].mode);
+        ck_assert_uint_eq(o.nurls, 1);
+        ck_assert_str_eq(o.dns_anchor, "/k");
+        ck_assert_str_eq(o.dns_resolver, "::1@53");
+        ck_assert_int_eq(o.mx, 1);
+        free(o.urls);
+    }
+    ck_assert_int_eq(parse(&o, err, sizeof(err), "smtp://a", NULL), 0);
+    ck_assert_int_eq(o.dane, PF_DANE_OFF);
+    ck_assert_int_eq(o.mx, 0);
+    free(o.urls);
+}
+END_TEST
 
 START_TEST(bad_usage)
 {
@@ -466,7 +507,8 @@ START_TEST(usage_mentions_every_option)
         "--cafile FILE", "--servername NAME", "--connect-to ADDRESS",
         "--timeout SECONDS", "--warn DAYS", "--crit DAYS",
         "--format FORMAT", "--concurrency N", "--help", "--version",
-        "Exit status"};
+        "--dane[=MODE]", "--dns-anchor FILE", "--dns-resolver ADDR[@PORT]",
+        "--mx", "Exit status"};
     size_t i;
     char *buf;
 
@@ -485,6 +527,7 @@ int main(void)
 
     tcase_add_test(tc, defaults);
     tcase_add_test(tc, every_option_both_forms);
+    tcase_add_test(tc, dane_options);
     tcase_add_test(tc, help_and_version);
     tcase_add_loop_test(tc, bad_usage, 0, sizeof(bad) / sizeof(bad[0]));
     tcase_add_test(tc, format_survives_a_later_error);

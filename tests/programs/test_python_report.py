@@ -20,6 +20,22 @@ class Binding(unittest.TestCase):
             m.code_number("no-such-code")
         self.assertEqual(e.exception.code, -16)
 
+    def test_dane_codes_and_settings(self):
+        self.assertEqual(m.code_name(65), "dane-bogus")
+        self.assertEqual(m.code_number("dane-lookup-failed"), 66)
+        # refused before anything runs: no network needed
+        for kw, code in [({"dane": "sometimes"}, -10), ({"dane": 7}, -10),
+                         ({"dane": "required", "dns_resolver": "nope"}, -13),
+                         ({"dns_anchor": ""}, -10)]:
+            with self.assertRaises(m.Error) as e:
+                m.probe("smtp://127.0.0.1:1", **kw)
+            self.assertEqual(e.exception.code, code, kw)
+        # an IP literal has no TLSA name: dane-no-records when required
+        r = m.probe("smtp://127.0.0.1:1", dane=m.DANE_REQUIRED,
+                    dns_anchor=os.devnull, dns_resolver="127.0.0.1@1",
+                    timeout=2)
+        self.assertEqual(r["diagnosis"]["code"], "dane-no-records")
+
     def test_worst_status_ranks_critical_over_unknown(self):
         self.assertEqual(m.worst_status([]), m.OK)
         self.assertEqual(m.worst_status(["ok", "warning"]), m.WARNING)
