@@ -24,8 +24,9 @@ static void note(char c)
 static void hook_a(void) { note('a'); }
 static void hook_b(void) { note('b'); }
 
-/* The table is process-wide and hooks stay registered, so the cases run
- * in one process in this order (CK_NOFORK below). */
+/* The hook table is process-wide and hooks stay registered: each test
+ * relies on Check running it in a process of its own (its default fork
+ * mode, as for every suite here). */
 START_TEST(runs_at_the_last_deinit_only)
 {
     ran[0] = '\0';
@@ -39,25 +40,27 @@ START_TEST(runs_at_the_last_deinit_only)
     /* one deinit too many runs nothing */
     mailssl_deinit();
     ck_assert_str_eq(ran, "a");
+    /* still registered for the next init/deinit cycle */
+    ck_assert_int_eq(mailssl_init(), MAILSSL_OK);
+    mailssl_deinit();
+    ck_assert_str_eq(ran, "aa");
 }
 END_TEST
 
-START_TEST(stays_registered_and_runs_last_first)
+START_TEST(last_registered_runs_first_and_once)
 {
     ran[0] = '\0';
-    /* hook_a is registered already: once more changes nothing */
     ck_assert_int_eq(mailssl__at_deinit(hook_a), 0);
     ck_assert_int_eq(mailssl__at_deinit(hook_b), 0);
+    /* once more changes nothing */
+    ck_assert_int_eq(mailssl__at_deinit(hook_a), 0);
     ck_assert_int_eq(mailssl_init(), MAILSSL_OK);
     mailssl_deinit();
     ck_assert_str_eq(ran, "ba");
-    ck_assert_int_eq(mailssl_init(), MAILSSL_OK);
-    mailssl_deinit();
-    ck_assert_str_eq(ran, "baba");
 }
 END_TEST
 
-/* Distinct functions for the slots left (8 in all, 2 taken above). */
+/* Distinct functions for the slots (8 in all). */
 static void h0(void) { note('0'); }
 static void h1(void) { note('1'); }
 static void h2(void) { note('2'); }
@@ -68,12 +71,13 @@ static void h6(void) { note('6'); }
 
 START_TEST(bad_input_and_a_full_table)
 {
-    static void (*const more[])(void) = {h0, h1, h2, h3, h4, h5};
+    static void (*const hooks[])(void) = {hook_a, hook_b, h0, h1,
+                                          h2,     h3,     h4, h5};
     size_t i;
 
     ck_assert_int_eq(mailssl__at_deinit(NULL), MAILSSL_ERR_INVALID);
-    for (i = 0; i < sizeof more / sizeof more[0]; i++)
-        ck_assert_int_eq(mailssl__at_deinit(more[i]), 0);
+    for (i = 0; i < sizeof hooks / sizeof hooks[0]; i++)
+        ck_assert_int_eq(mailssl__at_deinit(hooks[i]), 0);
     ck_assert_int_eq(mailssl__at_deinit(h6), MAILSSL_ERR_NOMEM);
     /* a registered one is still accepted when the table is full */
     ck_assert_int_eq(mailssl__at_deinit(hook_b), 0);
@@ -86,12 +90,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("init_hooks");
-    TCase *tc = tcase_create("hooks");
+    const TTest *tests[] = {runs_at_the_last_deinit_only,
+                            last_registered_runs_first_and_once,
+                            bad_input_and_a_full_table, NULL};
 
-    tcase_add_test(tc, runs_at_the_last_deinit_only);
-    tcase_add_test(tc, stays_registered_and_runs_last_first);
-    tcase_add_test(tc, bad_input_and_a_full_table);
-    suite_add_tcase(s, tc);
-    return check_run(s, CK_NOFORK);
+    return check_main("init_hooks", "hooks", NULL, tests);
 }
