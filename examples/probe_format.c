@@ -531,6 +531,16 @@ static void put_seconds(FILE *out, int64_t us)
             (long long)(us % 1000000));
 }
 
+/* Not mailssl_report_nagios() (lib/report.c), on purpose: that one is the
+ * line of one report, its findings as "code: message" worst first, no
+ * perfdata ("no findings" when empty). This one is a plugin run over
+ * several targets: each target's primary diagnosis with its URL, a count
+ * by status, and perfdata per target (days_left against the --warn/--crit
+ * windows, handshake and total time, labels kept unique). What they share
+ * is the status word, the worst-first order and folding '|' to '/' and
+ * line ends to spaces (here other control bytes also become '?', as in
+ * every format of this program). Sharing code would need a new exported
+ * symbol, since the programs use only the public API. */
 void pf_write_nagios(FILE *out, const struct probe_view *v, size_t n,
                      int warn_days, int crit_days)
 {

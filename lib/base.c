@@ -33,8 +33,35 @@ MAILSSL_EXPORT uint32_t mailssl_version_num(void)
 
 /* ---- init ------------------------------------------------------------- */
 
+/* Files above this one (the probe's shared caches, say) register what the
+ * last mailssl_deinit() must free, so that the ground layer calls nothing
+ * above it. Only the library's own files register: a handful of slots. */
+#define DEINIT_HOOKS 8
+
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned init_count;
+static void (*deinit_hooks[DEINIT_HOOKS])(void);
+static size_t ndeinit_hooks;
+
+int mailssl__at_deinit(void (*hook)(void))
+{
+    size_t i;
+    int rc = MAILSSL_OK;
+
+    if (!hook)
+        return MAILSSL_ERR_INVALID;
+    pthread_mutex_lock(&init_lock);
+    for (i = 0; i < ndeinit_hooks && deinit_hooks[i] != hook; i++)
+        ;
+    if (i == ndeinit_hooks) {
+        if (ndeinit_hooks < DEINIT_HOOKS)
+            deinit_hooks[ndeinit_hooks++] = hook;
+        else
+            rc = MAILSSL_ERR_NOMEM;
+    }
+    pthread_mutex_unlock(&init_lock);
+    return rc;
+}
 
 MAILSSL_EXPORT int mailssl_init(void)
 {
@@ -59,8 +86,11 @@ MAILSSL_EXPORT void mailssl_deinit(void)
     if (init_count > 0) {
         init_count--;
         if (init_count == 0) {
-            mailssl__probe_cache_clear();
-            mailssl__dane_global_clear();
+            size_t i;
+            /* last registered first: the higher layer frees before the
+             * one it builds on; GnuTLS last, the hooks free its objects */
+            for (i = ndeinit_hooks; i > 0; i--)
+                deinit_hooks[i - 1]();
             gnutls_global_deinit();
         }
     }

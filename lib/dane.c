@@ -24,12 +24,27 @@
  * /etc/resolv.conf and /etc/hosts into a resolver context that matching
  * never uses (about 0.2 ms, as much as a handshake's verification), and
  * dane_raw_tlsa() / dane_verify_crt_raw() only read the state, so it is
- * shared by every validator and probe. Freed by mailssl_deinit(). */
+ * shared by every validator and probe. Freed by the last mailssl_deinit()
+ * through the hook this file registers with lib/base.c. */
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static dane_state_t shared_state;
 
+static void state_clear(void);
+static pthread_once_t hook_once = PTHREAD_ONCE_INIT;
+static int hook_rc;
+
+static void hook_register(void)
+{
+    hook_rc = mailssl__at_deinit(state_clear);
+}
+
 static void *get_state(void)
 {
+    /* registered before state_lock is taken: the hook runs under base.c's
+     * init lock and takes state_lock, never the other way round */
+    pthread_once(&hook_once, hook_register);
+    if (hook_rc != 0)
+        return NULL; /* nothing would free it */
     pthread_mutex_lock(&state_lock);
     if (!shared_state && dane_state_init(&shared_state, DANE_F_IGNORE_DNSSEC) < 0)
         shared_state = NULL;
@@ -37,7 +52,7 @@ static void *get_state(void)
     return shared_state;
 }
 
-void mailssl__dane_global_clear(void)
+static void state_clear(void)
 {
     pthread_mutex_lock(&state_lock);
     if (shared_state)

@@ -44,10 +44,10 @@ static int family(int service)
     }
 }
 
+/* The services table of lib/base.c is the one home of this fact. */
 static int implicit_tls(int service)
 {
-    return service == MAILSSL_SERVICE_SMTPS ||
-           service == MAILSSL_SERVICE_IMAPS || service == MAILSSL_SERVICE_POP3S;
+    return mailssl_service_implicit_tls(service) == 1;
 }
 
 /* ---- text helpers ------------------------------------------------------- */
@@ -190,13 +190,18 @@ static void new_response(struct mailssl_dialogue *d)
     d->reply[0] = '\0';
 }
 
-static void free_caps(struct mailssl_dialogue *d)
+void mailssl__dialogue_caps_free(char **caps, size_t n)
 {
     size_t i;
 
-    for (i = 0; i < d->ncaps; i++)
-        free(d->caps[i]);
-    free(d->caps);
+    for (i = 0; i < n; i++)
+        free(caps[i]);
+    free(caps);
+}
+
+static void free_caps(struct mailssl_dialogue *d)
+{
+    mailssl__dialogue_caps_free(d->caps, d->ncaps);
     d->caps = NULL;
     d->ncaps = 0;
 }

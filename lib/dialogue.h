@@ -138,6 +138,9 @@ struct mailssl_dialogue {
 int mailssl__dialogue_init(struct mailssl_dialogue *d, int service);
 /* Frees the capability list. */
 void mailssl__dialogue_clear(struct mailssl_dialogue *d);
+/* Frees a capability list taken over from d->caps / d->ncaps (the engine
+ * keeps it as the probe's result): each string, then the array. */
+void mailssl__dialogue_caps_free(char **caps, size_t n);
 /* Sets the EHLO/LHLO name (a domain or an address literal such as
  * "[192.0.2.1]": letters, digits, '.', '-', ':', '[', ']', 1-255 bytes);
  * returns 0 or MAILSSL_ERR_INVALID (d unchanged). Call before begin(). */

@@ -23,6 +23,16 @@
 
 /* Nonzero while mailssl_init() holds a reference. */
 int mailssl__initialized(void);
+/* Registers hook to run at every last mailssl_deinit() (the reference
+ * count reaching zero), before gnutls_global_deinit(), for a file above
+ * lib/base.c that keeps process-wide state (caches); hooks run last
+ * registered first and stay registered for later init/deinit cycles.
+ * Registering the same hook again does nothing. A hook runs under the
+ * init lock: it must not call mailssl_init(), mailssl_deinit() or
+ * mailssl__initialized(), and a caller must not register while holding a
+ * lock its hook takes. Returns 0, MAILSSL_ERR_INVALID (NULL) or
+ * MAILSSL_ERR_NOMEM (every slot taken). */
+int mailssl__at_deinit(void (*hook)(void));
 
 /* ---- growable string buffer (lib/buf.c) ------------------------------- */
 /* A failed allocation sets oom and turns every later append into a no-op,
@@ -58,6 +68,11 @@ void mailssl__set_error(char *dst, size_t n, const char *fmt, ...)
 
 /* strdup that returns NULL for NULL */
 char *mailssl__strdup(const char *s);
+
+/* ---- address text (lib/addr.c) ---------------------------------------- */
+/* 1 when s is an IPv4 or IPv6 literal (inet_pton's forms), else 0 (also
+ * for NULL). */
+int mailssl__is_ip_literal(const char *s);
 
 /* ---- reports (lib/report.c) ------------------------------------------- */
 /* The worse of two severities (critical > unknown > warning > ok). */
@@ -195,8 +210,6 @@ int mailssl__validate_chain_counted(const mailssl_validator *v,
 /* Takes every TLSA record off a validator and restores the default
  * service (the probes' shared validators, lib/probe_cache.c). */
 void mailssl__validator_drop_tlsa(mailssl_validator *v);
-/* Frees the process's libgnutls-dane state (mailssl_deinit). */
-void mailssl__dane_global_clear(void);
 
 /* ---- binding store (lib/store.c, lib/config.c, lib/audit.c) ------------ */
 /* An address key of SPEC.md section 3: family 0 is "*" (every address);
@@ -308,11 +321,6 @@ int mailssl__store_lookup_sa(mailssl_store *s, const struct sockaddr *local,
                              size_t whylen, int *miss);
 /* Drops the GnuTLS glue state of a store being freed (lib/glue_gnutls.c). */
 void mailssl__glue_forget(mailssl_store *s);
-
-/* ---- probe (lib/probe_cache.c, probe issue) ---------------------------- */
-/* Frees what probes share (trust stores, priorities); called by the last
- * mailssl_deinit(), when no probe may exist any more. */
-void mailssl__probe_cache_clear(void);
 
 /* ---- robustness ---------------------------------------------------------- */
 

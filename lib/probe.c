@@ -72,15 +72,6 @@ MAILSSL_EXPORT mailssl_probe *mailssl_probe_new(const char *url)
     return p;
 }
 
-static void free_caps(char **caps, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        free(caps[i]);
-    free(caps);
-}
-
 /* Releases what a running probe holds (socket, TLS, dialogue, buffers). */
 static void release_run(mailssl_probe *p)
 {
@@ -121,7 +112,7 @@ MAILSSL_EXPORT void mailssl_probe_free(mailssl_probe *p)
     free(p->dns_anchor);
     free(p->dns_resolver);
     mailssl__probe_mx_free(p);
-    free_caps(p->caps, p->ncaps);
+    mailssl__dialogue_caps_free(p->caps, p->ncaps);
     if (p->have_cert)
         mailssl__certinfo_clear(&p->cert);
     mailssl_report_free(p->findings);

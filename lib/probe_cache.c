@@ -5,7 +5,8 @@
  * costs milliseconds; an agent running thousands of probes loads it once.
  * A CA file is reloaded when its inode, size or mtime change, and any
  * trust store after an hour, so long-running agents see CA updates.
- * Everything is freed by mailssl_deinit() (mailssl__probe_cache_clear).
+ * Everything is freed by the last mailssl_deinit(), through the hook this
+ * file registers with lib/base.c (mailssl__at_deinit) on first use.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <pthread.h>
@@ -37,11 +38,31 @@ static struct prio_slot prios[PRIO_SLOTS];
 static struct trust_slot trusts[TRUST_SLOTS];
 static unsigned trust_victim;
 
+static void cache_clear(void);
+static pthread_once_t hook_once = PTHREAD_ONCE_INIT;
+static int hook_rc;
+
+static void hook_register(void)
+{
+    hook_rc = mailssl__at_deinit(cache_clear);
+}
+
+/* 0 once the last mailssl_deinit() is sure to free what is cached here.
+ * Called before cache_lock is taken: the hook runs under base.c's init
+ * lock and takes cache_lock, so registering must not nest the other way. */
+static int cache_hooked(void)
+{
+    pthread_once(&hook_once, hook_register);
+    return hook_rc;
+}
+
 int mailssl__probe_priority(const char *text, gnutls_priority_t *out)
 {
     size_t i;
     int rc = 1;
 
+    if (cache_hooked() != 0)
+        return rc; /* the caller parses it itself */
     pthread_mutex_lock(&cache_lock);
     for (i = 0; i < PRIO_SLOTS; i++) {
         if (prios[i].text && strcmp(prios[i].text, text) == 0) {
@@ -118,6 +139,10 @@ int mailssl__probe_validate_shared_dane(
     size_t i;
     int rc;
 
+    if ((rc = cache_hooked()) != 0) {
+        mailssl__set_error(err, errlen, "%s", mailssl_strerror(rc));
+        return rc;
+    }
     pthread_mutex_lock(&cache_lock);
     for (i = 0; i < TRUST_SLOTS && !t; i++)
         if (trust_fresh(&trusts[i], cafile, now))
@@ -181,7 +206,8 @@ int mailssl__probe_validate_shared_dane(
     return rc;
 }
 
-void mailssl__probe_cache_clear(void)
+/* The deinit hook: no probe may exist any more when it runs. */
+static void cache_clear(void)
 {
     size_t i;
 

@@ -30,8 +30,6 @@ int mailssl__hostport_parse(const char *text, char *host, size_t hostlen,
 /* Appends "NAME://HOST:PORT" with IPv6 literals in brackets. */
 void mailssl__url_format(struct mailssl_buf *b, int service, const char *host,
                          int port);
-/* 1 when s is an IPv4 or IPv6 literal. */
-int mailssl__is_ip_literal(const char *s);
 
 /* ---- network helpers (lib/net.c) -------------------------------------- */
 /* Monotonic clock in microseconds. */

@@ -360,10 +360,11 @@ static int host_normalize(const char *in, char *buf, size_t n,
     return 0;
 }
 
+/* A name with a ':' is taken for an IPv6 attempt (a zone index, a typo),
+ * so that its message points at RFC 6066, not at a bad character. */
 static int is_ip_literal(const char *s)
 {
-    struct mailssl__addr a;
-    return strchr(s, ':') != NULL || parse_ip(s, &a) == 0;
+    return strchr(s, ':') != NULL || mailssl__is_ip_literal(s);
 }
 
 const char *mailssl__sni_normalize(const char *sni, char *buf, size_t n)

@@ -10,13 +10,6 @@
 
 #include "probe_internal.h"
 
-int mailssl__is_ip_literal(const char *s)
-{
-    unsigned char a[16];
-
-    return s && (inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1);
-}
-
 static int host_char(int c)
 {
     return isalnum(c) || c == '-' || c == '.' || c == '_';
