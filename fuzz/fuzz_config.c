@@ -21,14 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
+
 #include "certgen.h"
 #include "mailssl.h"
-
-#define CHECK(x)                                                              \
-    do {                                                                      \
-        if (!(x))                                                             \
-            abort();                                                          \
-    } while (0)
 
 static char *tmpdir;
 static char conf_name[4096];
@@ -45,9 +41,6 @@ static void cleanup(void)
     mailssl_validator_free(validator);
     mailssl_deinit();
 }
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

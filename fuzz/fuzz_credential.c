@@ -23,14 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
+
 #include "certgen.h"
 #include "mailssl.h"
-
-#define CHECK(x)                                                              \
-    do {                                                                      \
-        if (!(x))                                                             \
-            abort();                                                          \
-    } while (0)
 
 #define SEPARATOR "%%KEY%%\n"
 #define MAX_EDITS 64
@@ -43,9 +39,6 @@ static void cleanup(void)
     free(good_key);
     mailssl_deinit();
 }
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

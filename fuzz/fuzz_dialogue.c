@@ -12,13 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dialogue.h"
+#include "fuzz_common.h"
 
-#define CHECK(x)                                                              \
-    do {                                                                      \
-        if (!(x))                                                             \
-            abort();                                                          \
-    } while (0)
+#include "dialogue.h"
 
 static int implicit(int service)
 {
@@ -105,8 +101,6 @@ static void run(int service, const uint8_t *data, size_t size)
     mailssl__dialogue_clear(&d);
     mailssl__buf_free(&out);
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

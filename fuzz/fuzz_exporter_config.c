@@ -19,29 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
+
 #include "exporter_config.h"
-
-#define CHECK(x)                                                              \
-    do {                                                                      \
-        if (!(x))                                                             \
-            abort();                                                          \
-    } while (0)
-
-static void cleanup(void)
-{
-    mailssl_deinit();
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    CHECK(mailssl_init() == MAILSSL_OK);
-    atexit(cleanup);
-    return 0;
+    return fuzz_init_library();
 }
 
 static void check_error(const char *err, const char *text)

@@ -21,31 +21,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
+
 #include "mailssl.h"
 
-#define CHECK(x)                                                              \
-    do {                                                                      \
-        if (!(x))                                                             \
-            abort();                                                          \
-    } while (0)
-
 #define NFIELDS 4
-
-static void cleanup(void)
-{
-    mailssl_deinit();
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    CHECK(mailssl_init() == MAILSSL_OK);
-    atexit(cleanup);
-    return 0;
+    return fuzz_init_library();
 }
 
 static void check_setter(const mailssl_probe *p, int rc)

@@ -15,13 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mailssl.h"
+#include "fuzz_common.h"
 
-#define CHECK(x)                                                              \
-    do {                                                                      \
-        if (!(x))                                                             \
-            abort();                                                          \
-    } while (0)
+#include "mailssl.h"
 
 static mailssl_validator *plain, *with_tlsa;
 
