@@ -269,11 +269,16 @@ START_TEST(dovecot_renewed_not_reloaded)
     ck_assert_msg(ms_dovecot_start_with(&d, conf, &ep, 1, err, sizeof err) ==
                       0,
                   "%s", err);
+    b = bind_line("*", "*", "*", cert, key);
+    store = fmt("%slisten imaps 127.0.0.1 %d\n", b, port[0]);
+    want_ok[0] = fmt("imaps 127.0.0.1 %d|no server name|ok", port[0]);
+    /* first the server must have read its certificate (Dovecot reads the
+     * files when the first login asks for its settings, not at start):
+     * a live audit finds the bound one in force */
+    expect_live(store, want_ok, "dovecot-before-renewal", d.log, 0);
     /* renewal: new certificate and key under the same names */
     copy_file(certs.addr2_cert, cert);
     copy_file(certs.addr2_key, key);
-    b = bind_line("*", "*", "*", cert, key);
-    store = fmt("%slisten imaps 127.0.0.1 %d\n", b, port[0]);
     want_drift[0] = fmt("imaps 127.0.0.1 %d|no server name|cert-drift",
                         port[0]);
     expect_live(store, want_drift, "dovecot-drift", d.log, 0);
@@ -298,7 +303,6 @@ START_TEST(dovecot_renewed_not_reloaded)
     }
     /* reload: the drift goes (new logins get the new settings) */
     ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
-    want_ok[0] = fmt("imaps 127.0.0.1 %d|no server name|ok", port[0]);
     {
         mailssl_store *s = store_of(store);
         char rows[MAX_ROWS][200];
