@@ -1,8 +1,14 @@
 /*
  * probe_internal.h - the probe engine's private definitions, shared by
- * lib/probe.c (state machine), lib/probe_tls.c (handshake, failure
- * classification, verification), lib/probe_json.c (result output),
+ * lib/probe.c (the driver: stages, deadlines, results), lib/probe_tls.c
+ * (the transport: socket and TLS record I/O, handshake steps),
+ * lib/probe_verify.c (verification of the peer), lib/probe_dane.c and
+ * lib/probe_mx.c (the DNS stages), lib/probe_json.c (result output),
  * lib/net.c (resolution, sockets, clock) and lib/url.c (URL parsing).
+ * Calls go from the driver down to the others, never back up: what a
+ * lower file finds goes back in a result (struct mailssl__tx_result,
+ * struct mailssl__tls_facts, p->verdict) that the driver turns into the
+ * diagnosis.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #ifndef MAILSSL_PROBE_INTERNAL_H
@@ -75,6 +81,81 @@ int mailssl__dns_query(struct mailssl__dns *d, const char *name, int rrtype,
                        size_t errlen);
 void mailssl__dns_cancel(struct mailssl__dns *d, int id);
 void mailssl__dns_result_free(void *result);
+
+/* ---- transport (lib/probe_tls.c) ---------------------------------------- */
+/* The probe's connection below the dialogue: the socket, and once the
+ * handshake is done, the TLS session over it. The driver (lib/probe.c)
+ * owns the descriptor (it connects and closes it); the transport reads and
+ * writes it, plain or through TLS, and says what happened in a
+ * struct mailssl__tx_result, never in a diagnosis. */
+struct mailssl__transport {
+    int fd;                         /* -1: none */
+    int tls_on;                     /* send/recv go through TLS */
+    gnutls_session_t sess;
+    gnutls_certificate_credentials_t xcred;
+    int pull_errno;                 /* errno of the last failed recv */
+    int pull_eof;                   /* recv returned 0 (FIN) */
+    size_t rx;                      /* bytes received by the TLS layer */
+    unsigned char first[8];         /* its first bytes (non-TLS answers) */
+};
+
+/* What one transport call did (kind), with its details. */
+enum {
+    MAILSSL__TX_DONE = 0,           /* handshake done; send/recv: n bytes */
+    MAILSSL__TX_WANT_IN,            /* wait for POLLIN, call again */
+    MAILSSL__TX_WANT_OUT,           /* wait for POLLOUT, call again */
+    MAILSSL__TX_AGAIN,              /* nothing moved, call again at once */
+    MAILSSL__TX_FIN,                /* the peer closed (FIN, or TLS without
+                                       close_notify) */
+    MAILSSL__TX_RST,                /* the peer reset the connection */
+    MAILSSL__TX_CLOSE_NOTIFY,       /* TLS closed cleanly */
+    MAILSSL__TX_ALERT,              /* a fatal alert: alert */
+    MAILSSL__TX_NOT_TLS,            /* the answer to the ClientHello is not
+                                       TLS: its first bytes in data */
+    MAILSSL__TX_NO_COMMON,          /* no common version or cipher suite
+                                       (alert >= 0 when said by one) */
+    MAILSSL__TX_ERROR               /* anything else: text */
+};
+
+struct mailssl__tx_result {
+    int kind;                       /* MAILSSL__TX_* */
+    size_t n;                       /* bytes moved (send/recv, DONE) */
+    int alert;                      /* ALERT, NO_COMMON: its number; -1 */
+    unsigned char data[72];         /* NOT_TLS: the first bytes */
+    size_t ndata;
+    char text[160];                 /* the library's words for the error */
+};
+
+/* What the TLS session is set up with. */
+struct mailssl__tls_params {
+    const char *name;               /* SNI (none for "" or an IP literal) */
+    const char *priority;           /* NULL: "NORMAL" */
+    int min_version;                /* gnutls_protocol_t */
+    const mailssl_credential *client_cred; /* NULL: none */
+};
+
+/* Creates the client session on t->fd. Returns 0 or a negative
+ * MAILSSL_ERR_* with err set. */
+int mailssl__tx_tls_start(struct mailssl__transport *t,
+                          const struct mailssl__tls_params *tp, char *err,
+                          size_t errlen);
+/* One handshake step: DONE (then t->tls_on is set), WANT_IN/OUT, or the
+ * failure's kind. The three calls return r->kind. */
+int mailssl__tx_handshake(struct mailssl__transport *t,
+                          struct mailssl__tx_result *r);
+/* Sends (up to n bytes) / receives (up to room bytes) over the socket or,
+ * with t->tls_on, over TLS: DONE with r->n, a WANT, AGAIN, or how the
+ * connection ended. */
+int mailssl__tx_send(struct mailssl__transport *t, const void *data,
+                     size_t n, struct mailssl__tx_result *r);
+int mailssl__tx_recv(struct mailssl__transport *t, void *data, size_t room,
+                     struct mailssl__tx_result *r);
+/* Frees the TLS session (not the descriptor). */
+void mailssl__tx_tls_free(struct mailssl__transport *t);
+/* "TLS1.2" for a gnutls_protocol_t. */
+const char *mailssl__tx_version_name(int version);
+/* "unrecognized_name (112: The server name sent was not recognized)" */
+void mailssl__probe_alert_text(int alert, char *dst, size_t n);
 
 /* ---- the probe object -------------------------------------------------- */
 #define MAILSSL_PROBE_INBUF (MAILSSL_DIALOGUE_MAX_LINE + 2) /* line + CRLF */
@@ -164,15 +245,8 @@ struct mailssl_probe {
     struct addrinfo *ai_list, *ai_cur;
     int naddr_tried, naddr;
     int connect_errno;
-    int fd;
-    int tls_on;                     /* dialogue I/O goes through TLS */
+    struct mailssl__transport tx;   /* socket and TLS (lib/probe_tls.c) */
     int implicit;
-    gnutls_session_t sess;
-    gnutls_certificate_credentials_t xcred;
-    int pull_errno;                 /* errno of the last failed recv */
-    int pull_eof;                   /* recv returned 0 (FIN) */
-    size_t tls_rx;                  /* bytes received by the TLS layer */
-    unsigned char tls_first[8];     /* its first bytes (non-TLS answers) */
     unsigned char in[MAILSSL_PROBE_INBUF];
     size_t inlen;
     struct mailssl_buf out;
@@ -182,6 +256,11 @@ struct mailssl_probe {
     size_t phase_lines, phase_bytes;
 
     int cert_code, cert_severity;   /* what verify found (non-fatal) */
+    struct {
+        int set;                    /* a DNS stage ended the probe */
+        int code, severity;
+        char message[1024];
+    } verdict;
 
     /* results */
     int status, diagnosis, stage;
@@ -199,20 +278,26 @@ struct mailssl_probe {
     char err[MAILSSL_ERRLEN];
 };
 
-/* ---- TLS side (lib/probe_tls.c) ---------------------------------------- */
-/* Creates the client session on p->fd (SNI, priority, credentials).
- * Returns 0 or a negative MAILSSL_ERR_* with p->err set. */
-int mailssl__probe_tls_setup(mailssl_probe *p);
-/* One handshake step: 0 done, MAILSSL_WANT_* to wait, or -1 when it failed
- * (p->diagnosis and p->message set). */
-int mailssl__probe_tls_handshake(mailssl_probe *p);
-/* Fills the TLS facts, the certificate block and the findings after a
- * handshake. Returns the diagnosis the certificate earns (MAILSSL_CODE_OK
- * when nothing is wrong) and sets *severity; message filled when not OK. */
-int mailssl__probe_tls_verify(mailssl_probe *p, int *severity);
-void mailssl__probe_tls_free(mailssl_probe *p);
-/* "unrecognized_name (112: The server name sent was not recognized)" */
-void mailssl__probe_alert_text(int alert, char *dst, size_t n);
+/* ---- verification (lib/probe_verify.c) -------------------------------- */
+/* What the verification of the peer after a handshake found: the driver
+ * copies it into the probe's results. */
+struct mailssl__tls_facts {
+    const char *version, *cipher, *group; /* static strings */
+    int64_t now_epoch;              /* wall clock when verified */
+    size_t chain_length;
+    struct mailssl_certinfo cert;   /* the leaf's, when have_cert (the
+                                       driver takes it over) */
+    int have_cert;
+    int validated;                  /* the chain validation ran */
+    size_t dane_matched;            /* TLSA records that matched */
+    int code, severity;             /* the diagnosis the certificate earns */
+    char message[1024];             /* its message when not OK */
+};
+/* Verifies the peer of p's TLS session with p's settings, adds the
+ * findings to p->findings and fills f. err receives a local failure. */
+void mailssl__probe_tls_verify(const mailssl_probe *p,
+                               struct mailssl__tls_facts *f, char *err,
+                               size_t errlen);
 
 /* Whole days from the verification time to the leaf's notAfter. */
 int64_t mailssl__probe_days_left(const mailssl_probe *p);
@@ -265,27 +350,24 @@ int mailssl__probe_dane_smtp(const mailssl_probe *p);
 /* Starts the MX lookup: 0 (answer awaited), 1 (answered), -2 (local
  * failure, p->err set). */
 int mailssl__probe_mx_begin(mailssl_probe *p);
-/* After the MX answer (or the deadline): makes the hosts' probes and
- * starts the first; returns what start/step return. */
-int mailssl__probe_mx_decide(mailssl_probe *p);
-/* Steps the current host's probe (then the next). */
-int mailssl__probe_mx_step(mailssl_probe *p);
+/* After the MX answer (or the deadline): 1 when the hosts in p->mx are to
+ * be probed, with *dane_mode for their probes, or 0 with p->verdict set. */
+int mailssl__probe_mx_decide(mailssl_probe *p, int *dane_mode);
+/* After the last host's probe: the worst outcome into p->verdict and
+ * p->stage. */
+void mailssl__probe_mx_finish(mailssl_probe *p);
 /* The host probe being driven, or NULL. */
 const mailssl_probe *mailssl__probe_mx_current(const mailssl_probe *p);
-void mailssl__probe_mx_free(mailssl_probe *p);
-/* Appends ,"mx":{"dnssec":...,"hosts":[probe objects]} in MX mode. */
-void mailssl__probe_mx_json(struct mailssl_buf *b, const mailssl_probe *p);
 
 /* Takes the common facts of a DNS answer (the callback ran, error,
  * rcode, DNSSEC flags, why_bogus) and returns its MAILSSL__DNSSEC_*. */
 int mailssl__probe_dns_take(mailssl_probe *p, int err,
                             const struct ub_result *res);
-/* MAILSSL_OK when p can still be set up, else MAILSSL_ERR_INVALID (NULL)
- * or MAILSSL_ERR_STATE (started, p->err set). */
-int mailssl__probe_settable(mailssl_probe *p);
 
-/* Ends the probe with a diagnosis (printf-style message). */
-void mailssl__probe_fail(mailssl_probe *p, int code, int severity,
-                         const char *fmt, ...) MAILSSL_PRINTF(4, 5);
+/* The DNS stages' (lib/probe_dane.c, lib/probe_mx.c) way to end a probe:
+ * the verdict is recorded in p->verdict, and the driver, to which the
+ * stage returns, ends the probe with it. */
+void mailssl__probe_verdict(mailssl_probe *p, int code, int severity,
+                            const char *fmt, ...) MAILSSL_PRINTF(4, 5);
 
 #endif
