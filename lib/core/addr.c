@@ -1,8 +1,9 @@
 /*
  * addr.c - address text helpers of the ground layer, shared by the binding
- * store (lib/store.c) and the probe (lib/url.c, lib/net.c,
- * lib/probe_tls.c). The home of the address parsing and normalisation that
- * lib/store.c still holds (see lib/README).
+ * store (lib/store/store.c) and the probe (lib/probe/url.c, lib/probe/net.c,
+ * lib/probe/probe_tls.c). The home of the address parsing and normalisation
+ * that
+ * lib/store/store.c still holds (see lib/README).
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <arpa/inet.h>

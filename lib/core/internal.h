@@ -25,7 +25,7 @@
 int mailssl__initialized(void);
 /* Registers hook to run at every last mailssl_deinit() (the reference
  * count reaching zero), before gnutls_global_deinit(), for a file above
- * lib/base.c that keeps process-wide state (caches); hooks run last
+ * lib/core/base.c that keeps process-wide state (caches); hooks run last
  * registered first and stay registered for later init/deinit cycles.
  * Registering the same hook again does nothing. A hook runs under the
  * init lock: it must not call mailssl_init(), mailssl_deinit() or
@@ -34,7 +34,7 @@ int mailssl__initialized(void);
  * MAILSSL_ERR_NOMEM (every slot taken). */
 int mailssl__at_deinit(void (*hook)(void));
 
-/* ---- growable string buffer (lib/buf.c) ------------------------------- */
+/* ---- growable string buffer (lib/core/buf.c) ---------------------------- */
 /* A failed allocation sets oom and turns every later append into a no-op,
  * so callers check once at the end (mailssl__buf_finish). */
 struct mailssl_buf {
@@ -69,19 +69,19 @@ void mailssl__set_error(char *dst, size_t n, const char *fmt, ...)
 /* strdup that returns NULL for NULL */
 char *mailssl__strdup(const char *s);
 
-/* ---- address text (lib/addr.c) ---------------------------------------- */
+/* ---- address text (lib/core/addr.c) ------------------------------------- */
 /* 1 when s is an IPv4 or IPv6 literal (inet_pton's forms), else 0 (also
  * for NULL). */
 int mailssl__is_ip_literal(const char *s);
 
-/* ---- reports (lib/report.c) ------------------------------------------- */
+/* ---- reports (lib/core/report.c) ---------------------------------------- */
 /* The worse of two severities (critical > unknown > warning > ok). */
 int mailssl__worse(int a, int b);
 /* Appends the findings array of SPEC.md section 5. */
 void mailssl__report_json_append(struct mailssl_buf *b,
                                  const mailssl_report *r);
 
-/* ---- credentials (lib/credential.c) ----------------------------------- */
+/* ---- credentials (lib/core/credential.c) -------------------------------- */
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <gnutls/abstract.h>
@@ -128,7 +128,7 @@ int mailssl__credential_load_pem(mailssl_credential *c,
                                  const gnutls_datum_t *key,
                                  const char *key_src, const char *password);
 
-/* ---- certificate details (lib/certinfo.c, validation issue) ------------ */
+/* ---- certificate details (lib/core/certinfo.c, validation issue) -------- */
 /* What reports show of one certificate (SPEC.md section 5 "certificate"). */
 struct mailssl_certinfo {
     char *subject;            /* RFC 4514 DN */
@@ -154,7 +154,7 @@ void mailssl__certinfo_json_append(struct mailssl_buf *b,
                                    const struct mailssl_certinfo *ci,
                                    int64_t now_epoch);
 
-/* ---- validation helpers (lib/certinfo.c, lib/dane.c; validation issue) - */
+/* ---- validation helpers (lib/core/certinfo.c, lib/validate/dane.c) ---- */
 /* "2026-01-01T00:00:00Z" (RFC 3339, UTC) into out (>= 32 bytes). */
 void mailssl__rfc3339(int64_t t, char *out, size_t n);
 /* Whole days from now to not_after, rounded down (-1 as soon as passed). */
@@ -177,7 +177,7 @@ struct mailssl__tlsa {
 struct mailssl__dane {
     struct mailssl__tlsa *recs;
     size_t n;
-    void *state;           /* the process's dane_state_t (lib/dane.c) */
+    void *state;           /* the process's dane_state_t (dane.c) */
 };
 struct mailssl__dane_result {
     int ee_match;          /* a DANE-EE record matches the leaf */
@@ -208,10 +208,10 @@ int mailssl__validate_chain_counted(const mailssl_validator *v,
                                     size_t ocsp_len, mailssl_report *report,
                                     size_t *dane_matched);
 /* Takes every TLSA record off a validator and restores the default
- * service (the probes' shared validators, lib/probe_cache.c). */
+ * service (the probes' shared validators, lib/probe/probe_cache.c). */
 void mailssl__validator_drop_tlsa(mailssl_validator *v);
 
-/* ---- binding store (lib/store.c, lib/config.c, lib/audit.c) ------------ */
+/* ---- binding store (lib/store/store.c, config.c, audit.c) ------------- */
 /* An address key of SPEC.md section 3: family 0 is "*" (every address);
  * family 4/6 with prefix 0 is 0.0.0.0 / ::, with the full length (32/128)
  * an exact address, in between a CIDR. Bytes past the prefix are zero. */
@@ -234,7 +234,7 @@ struct mailssl__binding {
     mailssl_credential *cred; /* one reference held */
     char *origin;             /* "FILE:LINE", or NULL when added by API */
     uint64_t hash;
-    void *group;              /* lib/store.c's index entry */
+    void *group;              /* lib/store/store.c's index entry */
 };
 
 struct mailssl__listener {
@@ -244,7 +244,7 @@ struct mailssl__listener {
     char *origin;
 };
 
-struct mailssl__table; /* immutable once published (lib/store.c) */
+struct mailssl__table; /* immutable once published (lib/store/store.c) */
 
 /* Parsers shared by the API and the config file; on error they write a
  * message (without position) into err and return a negative code. */
@@ -319,7 +319,8 @@ int mailssl__store_lookup_sa(mailssl_store *s, const struct sockaddr *local,
                              int service, const char *sni,
                              mailssl_credential **out, char *why,
                              size_t whylen, int *miss);
-/* Drops the GnuTLS glue state of a store being freed (lib/glue_gnutls.c). */
+/* Drops the GnuTLS glue state of a store being freed
+ * (lib/store/glue_gnutls.c). */
 void mailssl__glue_forget(mailssl_store *s);
 
 /* ---- robustness ---------------------------------------------------------- */

@@ -567,8 +567,9 @@ static void MAILSSL_PRINTF(4, 5)
     finish(p);
 }
 
-/* Ends the probe with the verdict a DNS stage (lib/probe_dane.c,
- * lib/probe_mx.c) recorded, if it did; returns MAILSSL_OK then, else rc. */
+/* Ends the probe with the verdict a DNS stage (lib/probe/probe_dane.c,
+ * lib/probe/probe_mx.c) recorded, if it did; returns MAILSSL_OK then,
+ * else rc. */
 static int settle(mailssl_probe *p, int rc)
 {
     if (!p->verdict.set || p->state == PS_DONE)
@@ -1289,7 +1290,7 @@ static int next_host(mailssl_probe *p)
     return settle(p, MAILSSL_OK);
 }
 
-/* After the MX answer (or the deadline): ends with lib/probe_mx.c's
+/* After the MX answer (or the deadline): ends with lib/probe/probe_mx.c's
  * verdict on the RRset, or probes its hosts one after the other. */
 static int mx_decided(mailssl_probe *p)
 {

@@ -1,6 +1,7 @@
 /*
  * probe_dane.c - the probe's "dane" stage: the TLSA RRset of
- * _PORT._tcp.HOST looked up with DNSSEC (lib/dns.c), what its state means
+ * _PORT._tcp.HOST looked up with DNSSEC (lib/probe/dns.c), what its state
+ * means
  * for the probe (RFC 7672 section 2.2 for SMTP, RFC 7671 otherwise), the
  * records handed to validation, and the "dane" block of the JSON.
  *

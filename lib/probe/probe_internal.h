@@ -1,10 +1,11 @@
 /*
  * probe_internal.h - the probe engine's private definitions, shared by
- * lib/probe.c (the driver: stages, deadlines, results), lib/probe_tls.c
- * (the transport: socket and TLS record I/O, handshake steps),
- * lib/probe_verify.c (verification of the peer), lib/probe_dane.c and
- * lib/probe_mx.c (the DNS stages), lib/probe_json.c (result output),
- * lib/net.c (resolution, sockets, clock) and lib/url.c (URL parsing).
+ * lib/probe/probe.c (the driver: stages, deadlines, results),
+ * lib/probe/probe_tls.c (the transport: socket and TLS record I/O,
+ * handshake steps), lib/probe/probe_verify.c (verification of the peer),
+ * lib/probe/probe_dane.c and lib/probe/probe_mx.c (the DNS stages),
+ * lib/probe/probe_json.c (result output), lib/probe/net.c (resolution,
+ * sockets, clock) and lib/probe/url.c (URL parsing).
  * Calls go from the driver down to the others, never back up: what a
  * lower file finds goes back in a result (struct mailssl__tx_result,
  * struct mailssl__tls_facts, p->verdict) that the driver turns into the
@@ -20,7 +21,7 @@
 #include "dialogue.h"
 #include "internal.h"
 
-/* ---- URL (lib/url.c) --------------------------------------------------- */
+/* ---- URL (lib/probe/url.c) ---------------------------------------------- */
 #define MAILSSL_HOST_MAX 256
 
 /* Parses "NAME://HOST[:PORT][/]" (SPEC.md section 2). host receives the
@@ -37,7 +38,7 @@ int mailssl__hostport_parse(const char *text, char *host, size_t hostlen,
 void mailssl__url_format(struct mailssl_buf *b, int service, const char *host,
                          int port);
 
-/* ---- network helpers (lib/net.c) -------------------------------------- */
+/* ---- network helpers (lib/probe/net.c) ---------------------------------- */
 /* Monotonic clock in microseconds. */
 int64_t mailssl__now_us(void);
 /* getaddrinfo for a TCP connection to host:port; family 0, 4 or 6.
@@ -54,7 +55,7 @@ void mailssl__sockaddr_text(const struct sockaddr *sa, char *dst, size_t n);
 /* 1 when a byte is waiting on fd right now (MSG_PEEK, no wait). */
 int mailssl__bytes_waiting(int fd);
 
-/* ---- DNS (lib/dns.c) --------------------------------------------------- */
+/* ---- DNS (lib/probe/dns.c) ---------------------------------------------- */
 #define MAILSSL_DNS_DEFAULT_ANCHOR "/usr/share/dns/root.key"
 struct mailssl__dns;
 struct ub_result;
@@ -82,9 +83,9 @@ int mailssl__dns_query(struct mailssl__dns *d, const char *name, int rrtype,
 void mailssl__dns_cancel(struct mailssl__dns *d, int id);
 void mailssl__dns_result_free(void *result);
 
-/* ---- transport (lib/probe_tls.c) ---------------------------------------- */
+/* ---- transport (lib/probe/probe_tls.c) ---------------------------------- */
 /* The probe's connection below the dialogue: the socket, and once the
- * handshake is done, the TLS session over it. The driver (lib/probe.c)
+ * handshake is done, the TLS session over it. The driver (lib/probe/probe.c)
  * owns the descriptor (it connects and closes it); the transport reads and
  * writes it, plain or through TLS, and says what happened in a
  * struct mailssl__tx_result, never in a diagnosis. */
@@ -167,8 +168,8 @@ enum {
     PS_CONNECTING,
     PS_DIALOGUE,    /* line exchange, plaintext or over TLS */
     PS_HANDSHAKE,
-    PS_DANE,        /* waiting for the TLSA answer (lib/probe_dane.c) */
-    PS_MX_LOOKUP,   /* waiting for the MX answer (lib/probe_mx.c) */
+    PS_DANE,        /* waiting for the TLSA answer (lib/probe/probe_dane.c) */
+    PS_MX_LOOKUP,   /* waiting for the MX answer (lib/probe/probe_mx.c) */
     PS_MX,          /* driving the probe of one MX host */
     PS_DONE
 };
@@ -211,7 +212,7 @@ struct mailssl_probe {
     char *dns_anchor;               /* NULL: MAILSSL_DNS_DEFAULT_ANCHOR */
     char *dns_resolver;             /* NULL: /etc/resolv.conf */
 
-    /* DANE lookup (lib/probe_dane.c) */
+    /* DANE lookup (lib/probe/probe_dane.c) */
     struct mailssl__dns *dns;       /* shared by a batch */
     int dns_id, dns_pending;        /* query in flight */
     int dane_answered;              /* the callback ran */
@@ -225,7 +226,7 @@ struct mailssl_probe {
     size_t ndane, dane_total;       /* kept (at most 64), in the answer */
     long dane_matched;              /* -1: not checked */
 
-    /* smtp://DOMAIN with MX lookup (lib/probe_mx.c) */
+    /* smtp://DOMAIN with MX lookup (lib/probe/probe_mx.c) */
     int mx_mode;
     int mx_dnssec;                  /* MAILSSL__DNSSEC_* */
     struct mailssl__mx_host mx[MAILSSL__MX_MAX];
@@ -245,7 +246,7 @@ struct mailssl_probe {
     struct addrinfo *ai_list, *ai_cur;
     int naddr_tried, naddr;
     int connect_errno;
-    struct mailssl__transport tx;   /* socket and TLS (lib/probe_tls.c) */
+    struct mailssl__transport tx;   /* socket and TLS (probe_tls.c) */
     int implicit;
     unsigned char in[MAILSSL_PROBE_INBUF];
     size_t inlen;
@@ -278,7 +279,7 @@ struct mailssl_probe {
     char err[MAILSSL_ERRLEN];
 };
 
-/* ---- verification (lib/probe_verify.c) -------------------------------- */
+/* ---- verification (lib/probe/probe_verify.c) ---------------------------- */
 /* What the verification of the peer after a handshake found: the driver
  * copies it into the probe's results. */
 struct mailssl__tls_facts {
@@ -302,7 +303,7 @@ void mailssl__probe_tls_verify(const mailssl_probe *p,
 /* Whole days from the verification time to the leaf's notAfter. */
 int64_t mailssl__probe_days_left(const mailssl_probe *p);
 
-/* ---- shared by the probes of a process (lib/probe_cache.c) ------------ */
+/* ---- shared by the probes of a process (lib/probe/probe_cache.c) -------- */
 /* The parsed priority for text: 0 and *out set (owned by the cache), or
  * nonzero when it cannot be cached (the caller parses it itself). */
 int mailssl__probe_priority(const char *text, gnutls_priority_t *out);
@@ -326,7 +327,7 @@ int mailssl__probe_validate_shared_dane(
     const struct mailssl_probe_tlsa *tlsa, size_t ntlsa, int service,
     mailssl_report *report, size_t *dane_matched, char *err, size_t errlen);
 
-/* ---- DANE stage (lib/probe_dane.c) ------------------------------------- */
+/* ---- DANE stage (lib/probe/probe_dane.c) -------------------------------- */
 #define MAILSSL__DNSSEC_NONE 0
 #define MAILSSL__DNSSEC_SECURE 1
 #define MAILSSL__DNSSEC_INSECURE 2
@@ -346,7 +347,7 @@ void mailssl__probe_dane_json(struct mailssl_buf *b, const mailssl_probe *p);
 /* 1 for the services whose DANE rules are RFC 7672's (smtp, lmtp). */
 int mailssl__probe_dane_smtp(const mailssl_probe *p);
 
-/* ---- MX (lib/probe_mx.c) ----------------------------------------------- */
+/* ---- MX (lib/probe/probe_mx.c) ------------------------------------------ */
 /* Starts the MX lookup: 0 (answer awaited), 1 (answered), -2 (local
  * failure, p->err set). */
 int mailssl__probe_mx_begin(mailssl_probe *p);
@@ -364,7 +365,8 @@ const mailssl_probe *mailssl__probe_mx_current(const mailssl_probe *p);
 int mailssl__probe_dns_take(mailssl_probe *p, int err,
                             const struct ub_result *res);
 
-/* The DNS stages' (lib/probe_dane.c, lib/probe_mx.c) way to end a probe:
+/* The DNS stages' (lib/probe/probe_dane.c, lib/probe/probe_mx.c) way to end a
+ * probe:
  * the verdict is recorded in p->verdict, and the driver, to which the
  * stage returns, ends the probe with it. */
 void mailssl__probe_verdict(mailssl_probe *p, int code, int severity,

@@ -1,12 +1,12 @@
 /*
  * probe_mx.c - smtp://DOMAIN with mailssl_probe_set_mx(): the MX RRset of
- * DOMAIN is looked up with DNSSEC (lib/dns.c) in the resolve stage, then
+ * DOMAIN is looked up with DNSSEC (lib/probe/dns.c) in the resolve stage, then
  * each MX host is probed, one after the other in preference order, by a
  * probe of its own (smtp://HOST:PORT, the parent's settings, the parent's
  * DNS context) that does its own TLSA lookup; the parent only drives the
  * current host's probe and exposes its descriptor, wants and deadline.
  * This file looks the MX RRset up and judges it, and judges the hosts'
- * outcomes (mailssl__probe_mx_finish); lib/probe.c makes and drives the
+ * outcomes (mailssl__probe_mx_finish); lib/probe/probe.c makes and drives the
  * hosts' probes.
  * RFC 7672 section 2.2.1: the MX host names are trusted for DANE only
  * when the MX RRset is secure; an insecure MX RRset makes DANE unusable

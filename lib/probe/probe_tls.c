@@ -4,7 +4,7 @@
  * certificate), the non-blocking handshake and the record I/O. Each call
  * says what happened in a struct mailssl__tx_result (done, want in/out,
  * FIN/RST, close_notify, fatal alert N, not TLS with the first bytes, no
- * common parameters, error text); lib/probe.c, the driver, turns that
+ * common parameters, error text); lib/probe/probe.c, the driver, turns that
  * into a diagnosis. Nothing here knows the probe object.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */

@@ -5,7 +5,7 @@
  * (TLS version, cipher, group, certificate block, the diagnosis the
  * certificate earns), so that certificate details are reported even when
  * verification fails. It reads the probe's settings and fills a
- * struct mailssl__tls_facts; lib/probe.c copies it into the results.
+ * struct mailssl__tls_facts; lib/probe/probe.c copies it into the results.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <stdio.h>

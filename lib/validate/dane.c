@@ -25,7 +25,7 @@
  * never uses (about 0.2 ms, as much as a handshake's verification), and
  * dane_raw_tlsa() / dane_verify_crt_raw() only read the state, so it is
  * shared by every validator and probe. Freed by the last mailssl_deinit()
- * through the hook this file registers with lib/base.c. */
+ * through the hook this file registers with lib/core/base.c. */
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static dane_state_t shared_state;
 

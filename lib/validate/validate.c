@@ -6,7 +6,7 @@
  * section 4 to a report. PKIX path validation is GnuTLS's
  * (gnutls_x509_trust_list_verify_crt2); dates are checked here against an
  * explicit validation time, since GnuTLS only knows "now"; names follow
- * RFC 9525; TLSA records follow RFC 7672 (lib/dane.c).
+ * RFC 9525; TLSA records follow RFC 7672 (lib/validate/dane.c).
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <pthread.h>
