@@ -50,7 +50,6 @@ lib 3
 
 # Known climbs: "CALLER NAME" (each also says why in lib/README).
 exceptions='
-lib/store/store.c mailssl__glue_forget
 '
 
 tmp=$(mktemp -d)

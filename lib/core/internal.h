@@ -244,7 +244,7 @@ struct mailssl__listener {
     char *origin;
 };
 
-struct mailssl__table; /* immutable once published (lib/store/store.c) */
+struct mailssl__table; /* immutable once published (lib/store/table.c) */
 
 /* Parsers shared by the API and the config file; on error they write a
  * message (without position) into err and return a negative code. */
@@ -253,6 +253,13 @@ int mailssl__parse_address(const char *text, int listener,
 int mailssl__parse_name(const char *text, int *kind, char **out, char *err,
                         size_t n);
 void mailssl__addr_text(const struct mailssl__addr *a, char *buf, size_t n);
+/* Address keys (lib/core/addr.c): the bits of a family's addresses (4: 32,
+ * 6: 128, else 0); zeroing the bits after a->prefix (1 when some were
+ * set); an IPv4 or IPv6 literal (IPv4-mapped IPv6 as IPv4) into a with
+ * prefix 0, 0 or -1. */
+int mailssl__addr_bits(int family);
+int mailssl__clear_host_bits(struct mailssl__addr *a);
+int mailssl__parse_ip(const char *text, struct mailssl__addr *a);
 
 struct mailssl__table *mailssl__table_new(void);
 void mailssl__table_free(struct mailssl__table *t);
@@ -267,6 +274,14 @@ int mailssl__table_add_listener(struct mailssl__table *t, int service,
                                 const struct mailssl__addr *a, int port,
                                 const char *origin,
                                 const struct mailssl__listener **dup);
+/* Removes the binding with this normalized key: MAILSSL_OK, or
+ * MAILSSL_ERR_NOT_FOUND. */
+int mailssl__table_remove(struct mailssl__table *t, int service,
+                          const struct mailssl__addr *a, int port, int kind,
+                          const char *name);
+/* A new table with the bindings and listeners of from (NULL: empty), or
+ * NULL when out of memory. */
+struct mailssl__table *mailssl__table_copy(const struct mailssl__table *from);
 size_t mailssl__table_count(const struct mailssl__table *t);
 const struct mailssl__binding *
 mailssl__table_binding(const struct mailssl__table *t, size_t i);
@@ -319,9 +334,12 @@ int mailssl__store_lookup_sa(mailssl_store *s, const struct sockaddr *local,
                              int service, const char *sni,
                              mailssl_credential **out, char *why,
                              size_t whylen, int *miss);
-/* Drops the GnuTLS glue state of a store being freed
- * (lib/store/glue_gnutls.c). */
-void mailssl__glue_forget(mailssl_store *s);
+/* Registers the function mailssl_store_free() calls first with the store
+ * being freed, so that what a higher file keeps per store goes with it
+ * (lib/store/glue_gnutls.c: its credentials of the store). One hook, set
+ * once (setting the same one again is a no-op); MAILSSL_ERR_STATE when
+ * another is set. */
+int mailssl__store_on_free(void (*hook)(mailssl_store *s));
 
 /* ---- robustness ---------------------------------------------------------- */
 

@@ -613,15 +613,6 @@ static int write_binding(struct mailssl_buf *b,
     return MAILSSL_OK;
 }
 
-void mailssl__listener_text(const struct mailssl__listener *l, char *buf,
-                            size_t n)
-{
-    char at[64];
-    mailssl__addr_text(&l->addr, at, sizeof at);
-    snprintf(buf, n, "%s %s %d", mailssl_service_name(l->service), at,
-             l->port);
-}
-
 MAILSSL_EXPORT char *mailssl_store_to_string(mailssl_store *s)
 {
     const struct mailssl__table *t;
