@@ -25,7 +25,8 @@ lib/core/credential.c 1
 lib/core/certinfo.c 1
 lib/validate 1
 lib/validate/dane.c 0
-lib/validate/validate.c 1
+lib/validate/validator.c 1
+lib/validate/validate.c 2
 lib/store 2
 lib/store/store.c 0
 lib/store/glue_gnutls.c 1
