@@ -552,6 +552,15 @@ static void finish(mailssl_probe *p)
     p->want = MAILSSL_OK;
 }
 
+/* Ends the probe with a diagnosis whose message is in p->message. */
+static void probe_end(mailssl_probe *p, int code, int severity)
+{
+    p->diagnosis = code;
+    p->status = mailssl__worse(severity,
+                               mailssl_report_status(p->findings));
+    finish(p);
+}
+
 /* Ends the probe with a diagnosis (printf-style message). */
 static void MAILSSL_PRINTF(4, 5)
     probe_fail(mailssl_probe *p, int code, int severity, const char *fmt, ...)
@@ -561,10 +570,7 @@ static void MAILSSL_PRINTF(4, 5)
     va_start(ap, fmt);
     vsnprintf(p->message, sizeof p->message, fmt, ap);
     va_end(ap);
-    p->diagnosis = code;
-    p->status = mailssl__worse(severity,
-                               mailssl_report_status(p->findings));
-    finish(p);
+    probe_end(p, code, severity);
 }
 
 /* Ends the probe with the verdict a DNS stage (lib/probe/probe_dane.c,
@@ -575,8 +581,7 @@ static int settle(mailssl_probe *p, int rc)
     if (!p->verdict.set || p->state == PS_DONE)
         return rc;
     p->verdict.set = 0;
-    probe_fail(p, p->verdict.code, p->verdict.severity, "%s",
-               p->verdict.message);
+    probe_end(p, p->verdict.code, p->verdict.severity);
     return MAILSSL_OK;
 }
 

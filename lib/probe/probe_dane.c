@@ -44,7 +44,7 @@ void mailssl__probe_verdict(mailssl_probe *p, int code, int severity,
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(p->verdict.message, sizeof p->verdict.message, fmt, ap);
+    vsnprintf(p->message, sizeof p->message, fmt, ap);
     va_end(ap);
     p->verdict.code = code;
     p->verdict.severity = severity;

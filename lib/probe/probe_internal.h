@@ -124,7 +124,9 @@ struct mailssl__tx_result {
     int alert;                      /* ALERT, NO_COMMON: its number; -1 */
     unsigned char data[72];         /* NOT_TLS: the first bytes */
     size_t ndata;
-    char text[160];                 /* the library's words for the error */
+    const char *text;               /* the library's words for the error
+                                       (static, or strerror's: use it at
+                                       once); "" when none */
 };
 
 /* What the TLS session is set up with. */
@@ -258,9 +260,9 @@ struct mailssl_probe {
 
     int cert_code, cert_severity;   /* what verify found (non-fatal) */
     struct {
-        int set;                    /* a DNS stage ended the probe */
+        int set;                    /* a DNS stage ended the probe (the
+                                       message is in p->message) */
         int code, severity;
-        char message[1024];
     } verdict;
 
     /* results */
@@ -365,10 +367,9 @@ const mailssl_probe *mailssl__probe_mx_current(const mailssl_probe *p);
 int mailssl__probe_dns_take(mailssl_probe *p, int err,
                             const struct ub_result *res);
 
-/* The DNS stages' (lib/probe/probe_dane.c, lib/probe/probe_mx.c) way to end a
- * probe:
- * the verdict is recorded in p->verdict, and the driver, to which the
- * stage returns, ends the probe with it. */
+/* The DNS stages' (lib/probe/probe_dane.c, lib/probe/probe_mx.c) way to
+ * end a probe: the verdict is recorded in p->verdict and p->message, and
+ * the driver, to which the stage returns, ends the probe with it. */
 void mailssl__probe_verdict(mailssl_probe *p, int code, int severity,
                             const char *fmt, ...) MAILSSL_PRINTF(4, 5);
 

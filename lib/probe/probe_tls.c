@@ -183,7 +183,7 @@ static int result(struct mailssl__tx_result *r, int kind, const char *text)
     r->n = 0;
     r->alert = -1;
     r->ndata = 0;
-    snprintf(r->text, sizeof r->text, "%s", text ? text : "");
+    r->text = text ? text : "";
     return kind;
 }
 
