@@ -130,11 +130,8 @@ int mailssl__probe_dane_begin(mailssl_probe *p)
     if (!p->dns) {
         rc = mailssl__dns_new(p->dns_anchor, p->dns_resolver, &p->dns, p->err,
                               sizeof p->err);
-        if (rc < 0) {
-            mailssl__set_error(p->message, sizeof p->message, "%s", p->err);
-            p->diagnosis = MAILSSL_ERR_STATE;
-            return -2; /* local failure: the caller reports it */
-        }
+        if (rc < 0)
+            return -2; /* local failure (p->err): the caller reports it */
     }
     p->dane_matched = -1;
     rc = mailssl__dns_query(p->dns, p->dane_name, RR_TLSA, on_answer, p,
