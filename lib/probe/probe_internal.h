@@ -21,6 +21,7 @@
 #include "dialogue.h"
 #include "internal.h"
 #include "net.h"
+#include "validation.h"
 
 /* ---- transport (lib/probe/probe_tls.c) ---------------------------------- */
 /* The probe's connection below the dialogue: the socket, and once the

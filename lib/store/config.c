@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "store.h"
 
 #define CONFIG_MAX_LINE 4096
 #define CONFIG_MAX_FIELDS 16

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "internal.h"
+#include "store.h"
 #include "mailssl-gnutls.h"
 
 struct glue_entry {

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "internal.h"
+#include "store.h"
 
 struct mailssl_store {
     struct mailssl__table *table; /* atomic pointer */

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "internal.h"
+#include "store.h"
 
 /* An open-addressing hash (linear probing, power-of-two size, at most
  * half full). Slots keep the hash next to the pointer, so that a probe

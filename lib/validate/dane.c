@@ -18,7 +18,7 @@
 
 #include <gnutls/dane.h>
 
-#include "internal.h"
+#include "validation.h"
 
 /* One libgnutls-dane state for the process: dane_state_init() reads
  * /etc/resolv.conf and /etc/hosts into a resolver context that matching

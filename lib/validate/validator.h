@@ -9,7 +9,7 @@
 
 #include <pthread.h>
 
-#include "internal.h"
+#include "validation.h"
 
 struct mailssl_validator {
     char *cafile; /* NULL: system trust store */
