@@ -531,7 +531,7 @@ static void put_seconds(FILE *out, int64_t us)
             (long long)(us % 1000000));
 }
 
-/* Not mailssl_report_nagios() (lib/report.c), on purpose: that one is the
+/* Not mailssl_report_nagios() (lib/core/report.c), on purpose: that one is the
  * line of one report, its findings as "code: message" worst first, no
  * perfdata ("no findings" when empty). This one is a plugin run over
  * several targets: each target's primary diagnosis with its URL, a count

@@ -7,7 +7,7 @@
  *
  * No I/O: the event loop feeds complete lines (without CRLF) and sends
  * what each call wrote to out, then acts on the return value. This is the
- * part of a mail server that the probe's dialogues (lib/dialogue.c) talk
+ * part of a mail server that the probe's dialogues (lib/probe/dialogue.c) talk
  * to, so that every service can be probed end to end.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later

@@ -1,6 +1,7 @@
 /*
  * fuzz_config.c - libFuzzer entry point for the binding config parser
- * (mailssl_store_load_string, lib/config.c). The input is the config text.
+ * (mailssl_store_load_string, lib/store/config.c). The input is the config
+ * text.
  * At start a temporary directory gets a real certificate and key
  * ("a.pem", "a.key", and "both.pem" holding both), and the text is loaded
  * under the name TMPDIR/fuzz.conf, so relative file names in the config

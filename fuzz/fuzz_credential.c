@@ -1,6 +1,6 @@
 /*
  * fuzz_credential.c - libFuzzer entry point for credential loading from
- * memory (mailssl_credential_load_pem_memory, lib/credential.c).
+ * memory (mailssl_credential_load_pem_memory, lib/core/credential.c).
  *
  * The first input byte chooses how the rest is used:
  *  - bit 0 clear ("raw"): the rest is the PEM text; when it holds the

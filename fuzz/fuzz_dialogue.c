@@ -1,6 +1,7 @@
 /*
  * fuzz_dialogue.c - libFuzzer entry point for the probe dialogues
- * (lib/dialogue.c). The input is split into lines at LF (a CR before it is
+ * (lib/probe/dialogue.c). The input is split into lines at LF (a CR before it
+ * is
  * dropped, as the engine does) and fed to every service: STARTTLS services
  * start in the plaintext phase and go on after TLS with the remaining lines
  * once the dialogue gives the go-ahead; implicit-TLS services start after

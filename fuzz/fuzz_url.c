@@ -1,6 +1,7 @@
 /*
  * fuzz_url.c - libFuzzer entry point for probe URLs and the other text a
- * probe takes (lib/url.c, the setters of lib/probe.c). No network: a probe
+ * probe takes (lib/probe/url.c, the setters of lib/probe/probe.c). No network:
+ * a probe
  * is created and configured, never started unless its URL was refused (a
  * refused URL fails the start before any name resolution).
  *

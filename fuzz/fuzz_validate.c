@@ -1,6 +1,7 @@
 /*
  * fuzz_validate.c - libFuzzer entry point for certificate validation
- * (lib/validate.c, lib/certinfo.c, lib/dane.c): what a hostile server can
+ * (lib/validate/validate.c, lib/core/certinfo.c, lib/validate/dane.c): what a
+ * hostile server can
  * send, a chain of DER certificates and a stapled OCSP response, goes
  * through mailssl_validate_chain() and the certificate details.
  *

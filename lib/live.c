@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "probe_internal.h"
+#include "store.h"
 
 struct live_target {
     char listener[128];          /* "imaps 192.0.2.10 993" */

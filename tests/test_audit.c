@@ -1,4 +1,4 @@
-/* Tests of lib/audit.c: every listener must resolve, for a client that
+/* Tests of lib/store/audit.c: every listener must resolve, for a client that
  * sends no SNI, to a credential that validates. */
 #include <check.h>
 #include <stdio.h>

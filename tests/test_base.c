@@ -1,4 +1,4 @@
-/* Unit tests of lib/base.c: version, init, errors, services, codes. */
+/* Unit tests of lib/core/base.c: version, init, errors, services, codes. */
 #include <check.h>
 #include <ctype.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* Tests of lib/certinfo.c through mailssl_certificate_json() and
+/* Tests of lib/core/certinfo.c through mailssl_certificate_json() and
  * mailssl_credential_certificate_json(): the "certificate" object of
  * SPEC.md section 5. */
 #include <check.h>

@@ -1,4 +1,5 @@
-/* Tests of lib/config.c: the config file of SPEC.md section 3 (one test a
+/* Tests of lib/store/config.c: the config file of SPEC.md section 3 (one test
+ * a
  * message), all-or-nothing loading, reload, save/load round trip. */
 #include <check.h>
 #include <pthread.h>

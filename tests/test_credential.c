@@ -1,4 +1,4 @@
-/* Tests of lib/credential.c: loading chains and keys from PEM files. */
+/* Tests of lib/core/credential.c: loading chains and keys from PEM files. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>

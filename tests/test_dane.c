@@ -1,5 +1,6 @@
 /*
- * Tests of DANE from DNS (lib/probe_dane.c, lib/dns.c): the probe looks up
+ * Tests of DANE from DNS (lib/probe/probe_dane.c, lib/probe/dns.c): the probe
+ * looks up
  * TLSA records with DNSSEC through libunbound, forwarding to an nsd of the
  * test's own that serves zones signed at test time (tests/dnszone.h), and
  * probes an SMTP scriptserver with --connect-to. One table of cases, one

@@ -1,4 +1,5 @@
-/* Unit tests of lib/dialogue.c: the probe's plaintext dialogues, fed line by
+/* Unit tests of lib/probe/dialogue.c: the probe's plaintext dialogues, fed
+ * line by
  * line, with the exact bytes they send checked after every step. */
 #include <check.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* Tests of lib/glue_gnutls.c: a GnuTLS server on loopback picks its
+/* Tests of lib/store/glue_gnutls.c: a GnuTLS server on loopback picks its
  * certificate through the store, by local address, port, service and
  * SNI; strict mode answers unknown names with unrecognized_name. */
 #include <arpa/inet.h>

@@ -1,8 +1,9 @@
-/* Unit tests of the deinit hooks of lib/base.c (mailssl__at_deinit): the
+/* Unit tests of the deinit hooks of lib/core/base.c (mailssl__at_deinit): the
  * files above base.c register what the last mailssl_deinit() frees, so
  * that base.c calls nothing above it. The hooks are internal (hidden in
- * the shared object): like the dialogue suite, this one compiles lib/base.c
- * and lib/buf.c into the test. */
+ * the shared object): like the dialogue suite, this one compiles
+ * lib/core/base.c
+ * and lib/core/buf.c into the test. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>

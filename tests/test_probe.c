@@ -1,5 +1,5 @@
 /*
- * Tests of the probe engine (lib/probe.c, probe_tls.c, probe_json.c,
+ * Tests of the probe engine (lib/probe/probe.c, probe_tls.c, probe_json.c,
  * batch.c, net.c) against scripted loopback servers (scriptserver.h).
  */
 #include <arpa/inet.h>

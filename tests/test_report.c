@@ -1,4 +1,5 @@
-/* Unit tests of lib/report.c: findings, status, JSON and Nagios output. */
+/* Unit tests of lib/core/report.c: findings, status, JSON and Nagios output.
+ * */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* Tests of lib/store.c: every row of the precedence table of SPEC.md
+/* Tests of lib/store/store.c: every row of the precedence table of SPEC.md
  * section 3, every normalization rule, duplicates, removal, misses,
  * strict mode, and lookups in threads while the table is swapped. */
 #include <arpa/inet.h>

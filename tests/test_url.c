@@ -1,4 +1,5 @@
-/* Tests of lib/url.c through the probe API: URL forms, defaults, errors. */
+/* Tests of lib/probe/url.c through the probe API: URL forms, defaults, errors.
+ * */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>

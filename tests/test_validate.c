@@ -1,4 +1,5 @@
-/* Tests of lib/validate.c and lib/dane.c: every finding code of
+/* Tests of lib/validate/validate.c and lib/validate/dane.c: every finding code
+ * of
  * certificate validation, on certificates made at run time, at an
  * explicit validation time. */
 #include <check.h>

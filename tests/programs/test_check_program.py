@@ -5,7 +5,7 @@ usage: test_check_program.py MAILSSL_CHECK MKCERTS
 Certificates come from mkcerts (dates relative to now, half-day margins).
 Tests that need the audit to validate through the validator (trust
 against --cafile, --warn/--crit windows) are skipped, with that reason,
-while lib/audit.c still uses its interim checks.
+while lib/store/audit.c still uses its interim checks.
 """
 import json
 import os
@@ -39,7 +39,7 @@ def tearDownModule():
 def needs_validator(f):
     def wrapper(self):
         if not VALIDATOR_IN_AUDIT:
-            self.skipTest("lib/audit.c does not validate through the "
+            self.skipTest("lib/store/audit.c does not validate through the "
                           "validator yet")
         return f(self)
     wrapper.__name__ = f.__name__

@@ -3,8 +3,9 @@
 usage: test_probe_program.py MAILSSL_PROBE MKCERTS LIBMAILSSL_SO PYTHON_DIR
                              [--features=validate,dialogue]
 
-The probe engine can be built before certificate validation (lib/validate.c)
-and the STARTTLS/post-TLS dialogues (lib/dialogue.c) are in the library;
+The probe engine can be built before certificate validation
+(lib/validate/validate.c)
+and the STARTTLS/post-TLS dialogues (lib/probe/dialogue.c) are in the library;
 meson says which are, and the tests that need a missing one are skipped
 with that reason. Every test starts the servers it needs (mailservers.py) and stops them; the
 certificates are made at run time by mkcerts (dates relative to now, with

@@ -18,14 +18,14 @@
 
 #include <gnutls/dane.h>
 
-#include "internal.h"
+#include "validation.h"
 
 /* One libgnutls-dane state for the process: dane_state_init() reads
  * /etc/resolv.conf and /etc/hosts into a resolver context that matching
  * never uses (about 0.2 ms, as much as a handshake's verification), and
  * dane_raw_tlsa() / dane_verify_crt_raw() only read the state, so it is
  * shared by every validator and probe. Freed by the last mailssl_deinit()
- * through the hook this file registers with lib/base.c. */
+ * through the hook this file registers with lib/core/base.c. */
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static dane_state_t shared_state;
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "store.h"
 
 /* PEM files are the only credentials both servers read by name. */
 static int exportable(const struct mailssl__binding *b)

@@ -50,7 +50,7 @@ MAILSSL_EXPORT mailssl_probe *mailssl_probe_new(const char *url)
         free(p);
         return NULL;
     }
-    p->fd = -1;
+    p->tx.fd = -1;
     p->timeout_ms = 10000;
     p->warn_days = 30;
     p->crit_days = 7;
@@ -75,10 +75,10 @@ MAILSSL_EXPORT mailssl_probe *mailssl_probe_new(const char *url)
 /* Releases what a running probe holds (socket, TLS, dialogue, buffers). */
 static void release_run(mailssl_probe *p)
 {
-    if (p->fd >= 0)
-        close(p->fd);
-    p->fd = -1;
-    mailssl__probe_tls_free(p);
+    if (p->tx.fd >= 0)
+        close(p->tx.fd);
+    p->tx.fd = -1;
+    mailssl__tx_tls_free(&p->tx);
     if (p->dlg_inited)
         mailssl__dialogue_clear(&p->dlg);
     p->dlg_inited = 0;
@@ -88,6 +88,17 @@ static void release_run(mailssl_probe *p)
         freeaddrinfo(p->ai_list);
     p->ai_list = p->ai_cur = NULL;
     mailssl__probe_dane_release(p);
+}
+
+static void mx_free(mailssl_probe *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->nmxprobes; i++)
+        mailssl_probe_free(p->mxprobes[i]);
+    free(p->mxprobes);
+    p->mxprobes = NULL;
+    p->nmxprobes = 0;
 }
 
 MAILSSL_EXPORT void mailssl_probe_free(mailssl_probe *p)
@@ -111,7 +122,7 @@ MAILSSL_EXPORT void mailssl_probe_free(mailssl_probe *p)
     free(p->dane_recs);
     free(p->dns_anchor);
     free(p->dns_resolver);
-    mailssl__probe_mx_free(p);
+    mx_free(p);
     mailssl__dialogue_caps_free(p->caps, p->ncaps);
     if (p->have_cert)
         mailssl__certinfo_clear(&p->cert);
@@ -135,11 +146,6 @@ static int settable(mailssl_probe *p)
         return MAILSSL_ERR_STATE;
     }
     return MAILSSL_OK;
-}
-
-int mailssl__probe_settable(mailssl_probe *p)
-{
-    return settable(p);
 }
 
 static int set_string(mailssl_probe *p, char **dst, const char *value)
@@ -420,6 +426,26 @@ MAILSSL_EXPORT int mailssl_probe_set_time(mailssl_probe *p,
     return MAILSSL_OK;
 }
 
+MAILSSL_EXPORT int mailssl_probe_set_mx(mailssl_probe *p, int on)
+{
+    int rc = settable(p);
+
+    if (rc < 0)
+        return rc;
+    if (on != 0 && on != 1) {
+        mailssl__set_error(p->err, sizeof p->err, "MX mode must be 0 or 1");
+        return MAILSSL_ERR_INVALID;
+    }
+    if (on && (!p->url_ok || p->service != MAILSSL_SERVICE_SMTP ||
+               mailssl__is_ip_literal(p->host))) {
+        mailssl__set_error(p->err, sizeof p->err,
+                           "MX lookups need an smtp://DOMAIN URL");
+        return MAILSSL_ERR_INVALID;
+    }
+    p->mx_mode = on;
+    return MAILSSL_OK;
+}
+
 MAILSSL_EXPORT int mailssl_probe_set_dane(mailssl_probe *p, int mode)
 {
     int rc = settable(p);
@@ -526,18 +552,37 @@ static void finish(mailssl_probe *p)
     p->want = MAILSSL_OK;
 }
 
-void mailssl__probe_fail(mailssl_probe *p, int code, int severity,
-                         const char *fmt, ...)
+/* Ends the probe with a diagnosis whose message is in p->message. */
+static void probe_end(mailssl_probe *p, int code, int severity)
+{
+    p->diagnosis = code;
+    p->status = mailssl__worse(severity,
+                               mailssl_report_status(p->findings));
+    finish(p);
+}
+
+/* Ends the probe with a diagnosis (printf-style message). */
+static void MAILSSL_PRINTF(4, 5)
+    probe_fail(mailssl_probe *p, int code, int severity, const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(p->message, sizeof p->message, fmt, ap);
     va_end(ap);
-    p->diagnosis = code;
-    p->status = mailssl__worse(severity,
-                               mailssl_report_status(p->findings));
-    finish(p);
+    probe_end(p, code, severity);
+}
+
+/* Ends the probe with the verdict a DNS stage (lib/probe/probe_dane.c,
+ * lib/probe/probe_mx.c) recorded, if it did; returns MAILSSL_OK then,
+ * else rc. */
+static int settle(mailssl_probe *p, int rc)
+{
+    if (!p->verdict.set || p->state == PS_DONE)
+        return rc;
+    p->verdict.set = 0;
+    probe_end(p, p->verdict.code, p->verdict.severity);
+    return MAILSSL_OK;
 }
 
 /* Misuse or a local failure: status unknown, no diagnosis code. */
@@ -605,24 +650,24 @@ static int connect_failed(mailssl_probe *p)
     int port = p->connect_port ? p->connect_port : p->port;
 
     if (e == ECONNREFUSED)
-        mailssl__probe_fail(p, MAILSSL_CODE_CONNECT_REFUSED,
-                            MAILSSL_SEVERITY_CRITICAL,
-                            "connection refused by %s port %d (%d address%s "
-                            "tried): nothing listens there",
-                            p->address[0] ? p->address : target, port,
-                            p->naddr_tried, p->naddr_tried == 1 ? "" : "es");
+        probe_fail(p, MAILSSL_CODE_CONNECT_REFUSED,
+                   MAILSSL_SEVERITY_CRITICAL,
+                   "connection refused by %s port %d (%d address%s "
+                   "tried): nothing listens there",
+                   p->address[0] ? p->address : target, port,
+                   p->naddr_tried, p->naddr_tried == 1 ? "" : "es");
     else if (e == ETIMEDOUT)
-        mailssl__probe_fail(p, MAILSSL_CODE_CONNECT_TIMEOUT,
-                            MAILSSL_SEVERITY_CRITICAL,
-                            "no TCP connection to %s port %d within the "
-                            "deadline (%d address%s tried)",
-                            target, port, p->naddr_tried,
-                            p->naddr_tried == 1 ? "" : "es");
+        probe_fail(p, MAILSSL_CODE_CONNECT_TIMEOUT,
+                   MAILSSL_SEVERITY_CRITICAL,
+                   "no TCP connection to %s port %d within the "
+                   "deadline (%d address%s tried)",
+                   target, port, p->naddr_tried,
+                   p->naddr_tried == 1 ? "" : "es");
     else
-        mailssl__probe_fail(p, MAILSSL_CODE_CONNECT_FAILED,
-                            MAILSSL_SEVERITY_CRITICAL,
-                            "cannot connect to %s port %d: %s", target, port,
-                            strerror(e));
+        probe_fail(p, MAILSSL_CODE_CONNECT_FAILED,
+                   MAILSSL_SEVERITY_CRITICAL,
+                   "cannot connect to %s port %d: %s", target, port,
+                   strerror(e));
     return MAILSSL_OK;
 }
 
@@ -642,7 +687,7 @@ static int try_next_address(mailssl_probe *p)
             p->connect_errno = -fd;
             continue;
         }
-        p->fd = fd;
+        p->tx.fd = fd;
         p->state = PS_CONNECTING;
         p->want = MAILSSL_WANT_POLLOUT;
         p->addr_deadline = connect_deadline(p, mailssl__now_us());
@@ -669,9 +714,9 @@ static int connected(mailssl_probe *p)
     case MAILSSL_DLG_MORE:
         break;
     default:
-        mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
-                            MAILSSL_SEVERITY_UNKNOWN,
-                            "internal: the dialogue refused to begin");
+        probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
+                   MAILSSL_SEVERITY_UNKNOWN,
+                   "internal: the dialogue refused to begin");
         return MAILSSL_OK;
     }
     return dialogue_io(p);
@@ -682,17 +727,17 @@ static int connect_step(mailssl_probe *p)
     struct pollfd pfd;
     int e;
 
-    pfd.fd = p->fd;
+    pfd.fd = p->tx.fd;
     pfd.events = POLLOUT;
     pfd.revents = 0;
     if (poll(&pfd, 1, 0) == 0)
         return MAILSSL_WANT_POLLOUT; /* called before the socket was ready */
-    e = mailssl__connect_result(p->fd);
+    e = mailssl__connect_result(p->tx.fd);
     if (e == 0)
         return connected(p);
     p->connect_errno = e;
-    close(p->fd);
-    p->fd = -1;
+    close(p->tx.fd);
+    p->tx.fd = -1;
     return try_next_address(p);
 }
 
@@ -706,43 +751,33 @@ static int connect_step(mailssl_probe *p)
  * IO_DONE (failure, probe finished). */
 static int flush_out(mailssl_probe *p)
 {
+    struct mailssl__tx_result r;
+
     while (p->outoff < p->out.len) {
-        const char *d = p->out.data + p->outoff;
-        size_t n = p->out.len - p->outoff;
-        ssize_t w;
-
-        if (p->tls_on) {
-            w = gnutls_record_send(p->sess, d, n);
-            if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)
-                return gnutls_record_get_direction(p->sess)
-                           ? MAILSSL_WANT_POLLOUT
-                           : MAILSSL_WANT_POLLIN;
-            if (w < 0) {
-                mailssl__probe_fail(p, MAILSSL_CODE_POST_TLS_FAILED,
-                                    MAILSSL_SEVERITY_CRITICAL,
-                                    "sending over TLS failed: %s",
-                                    gnutls_strerror((int)w));
-                return IO_DONE;
-            }
-        } else {
-            w = send(p->fd, d, n, MSG_NOSIGNAL);
-            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-                          errno == EINTR))
-                return MAILSSL_WANT_POLLOUT;
-            if (w < 0) {
-                int code = mailssl__dialogue_timeout_code(&p->dlg);
-
-                mailssl__probe_fail(p,
-                                    code == MAILSSL_CODE_GREETING_TIMEOUT
-                                        ? MAILSSL_CODE_GREETING_REJECTED
-                                        : MAILSSL_CODE_PROTOCOL_ERROR,
-                                    MAILSSL_SEVERITY_CRITICAL,
-                                    "sending to the server failed: %s",
-                                    strerror(errno));
-                return IO_DONE;
-            }
+        switch (mailssl__tx_send(&p->tx, p->out.data + p->outoff,
+                                 p->out.len - p->outoff, &r)) {
+        case MAILSSL__TX_DONE:
+            p->outoff += r.n;
+            break;
+        case MAILSSL__TX_WANT_IN:
+            return MAILSSL_WANT_POLLIN;
+        case MAILSSL__TX_WANT_OUT:
+            return MAILSSL_WANT_POLLOUT;
+        default:
+            if (p->tx.tls_on)
+                probe_fail(p, MAILSSL_CODE_POST_TLS_FAILED,
+                           MAILSSL_SEVERITY_CRITICAL,
+                           "sending over TLS failed: %s", r.text);
+            else
+                probe_fail(p,
+                           mailssl__dialogue_timeout_code(&p->dlg) ==
+                                   MAILSSL_CODE_GREETING_TIMEOUT
+                               ? MAILSSL_CODE_GREETING_REJECTED
+                               : MAILSSL_CODE_PROTOCOL_ERROR,
+                           MAILSSL_SEVERITY_CRITICAL,
+                           "sending to the server failed: %s", r.text);
+            return IO_DONE;
         }
-        p->outoff += (size_t)w;
     }
     p->out.len = 0;
     p->outoff = 0;
@@ -752,7 +787,7 @@ static int flush_out(mailssl_probe *p)
 /* One attempt to send a polite QUIT/LOGOUT; never waits. */
 static void send_best_effort(mailssl_probe *p)
 {
-    if (p->out.len > p->outoff && p->fd >= 0)
+    if (p->out.len > p->outoff && p->tx.fd >= 0)
         (void)flush_out(p);
 }
 
@@ -765,80 +800,76 @@ static void dialogue_eof(mailssl_probe *p, const char *why)
          * quoted with the code of its phase */
         (void)mailssl__dialogue_cut_off(&p->dlg, (const char *)p->in,
                                         p->inlen, why);
-        mailssl__probe_fail(p, p->dlg.code, MAILSSL_SEVERITY_CRITICAL, "%s",
-                            p->dlg.message);
-    } else if (p->tls_on)
-        mailssl__probe_fail(p, MAILSSL_CODE_POST_TLS_FAILED,
-                            MAILSSL_SEVERITY_CRITICAL,
-                            "after the TLS handshake the server %s", why);
+        probe_fail(p, p->dlg.code, MAILSSL_SEVERITY_CRITICAL, "%s",
+                   p->dlg.message);
+    } else if (p->tx.tls_on)
+        probe_fail(p, MAILSSL_CODE_POST_TLS_FAILED,
+                   MAILSSL_SEVERITY_CRITICAL,
+                   "after the TLS handshake the server %s", why);
     else if (code == MAILSSL_CODE_GREETING_TIMEOUT)
-        mailssl__probe_fail(p, MAILSSL_CODE_GREETING_REJECTED,
-                            MAILSSL_SEVERITY_CRITICAL,
-                            "the server %s before sending a greeting", why);
+        probe_fail(p, MAILSSL_CODE_GREETING_REJECTED,
+                   MAILSSL_SEVERITY_CRITICAL,
+                   "the server %s before sending a greeting", why);
     else
-        mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
-                            MAILSSL_SEVERITY_CRITICAL,
-                            "the server %s during the capability/STARTTLS "
-                            "exchange",
-                            why);
+        probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
+                   MAILSSL_SEVERITY_CRITICAL,
+                   "the server %s during the capability/STARTTLS "
+                   "exchange",
+                   why);
+}
+
+/* How the server ended the connection, in the words of dialogue_eof(). */
+static const char *closed_why(const mailssl_probe *p,
+                              const struct mailssl__tx_result *r, char *why,
+                              size_t n)
+{
+    char an[160];
+
+    switch (r->kind) {
+    case MAILSSL__TX_CLOSE_NOTIFY:
+        return "closed the TLS connection (close_notify)";
+    case MAILSSL__TX_ALERT:
+        mailssl__probe_alert_text(r->alert, an, sizeof an);
+        snprintf(why, n, "sent the fatal alert %s", an);
+        return why;
+    case MAILSSL__TX_FIN:
+        return p->tx.tls_on ? "closed the connection without close_notify"
+                            : "closed the connection";
+    case MAILSSL__TX_RST:
+        return "reset the connection";
+    default:
+        return r->text;
+    }
 }
 
 /* Reads what is available into p->in: IO_AGAIN when bytes came, a
  * MAILSSL_WANT_* when none, IO_DONE when the probe finished. */
 static int fill_in(mailssl_probe *p)
 {
-    size_t room = sizeof p->in - p->inlen;
-    ssize_t n;
+    struct mailssl__tx_result r;
+    char why[200];
 
-    if (p->tls_on) {
-        n = gnutls_record_recv(p->sess, p->in + p->inlen, room);
-        if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
-            return gnutls_record_get_direction(p->sess) ? MAILSSL_WANT_POLLOUT
-                                                        : MAILSSL_WANT_POLLIN;
-        if (n == GNUTLS_E_REHANDSHAKE || n == GNUTLS_E_WARNING_ALERT_RECEIVED)
-            return IO_AGAIN;
-        if (n == 0) {
-            dialogue_eof(p, "closed the TLS connection (close_notify)");
-            return IO_DONE;
-        }
-        if (n == GNUTLS_E_FATAL_ALERT_RECEIVED) {
-            char an[160], why[200];
-
-            mailssl__probe_alert_text((int)gnutls_alert_get(p->sess), an,
-                                      sizeof an);
-            snprintf(why, sizeof why, "sent the fatal alert %s", an);
-            dialogue_eof(p, why);
-            return IO_DONE;
-        }
-        if (n < 0) {
-            dialogue_eof(p, n == GNUTLS_E_PREMATURE_TERMINATION
-                                ? "closed the connection without close_notify"
-                                : gnutls_strerror((int)n));
-            return IO_DONE;
-        }
-    } else {
-        n = recv(p->fd, p->in + p->inlen, room, 0);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-                      errno == EINTR))
-            return MAILSSL_WANT_POLLIN;
-        if (n == 0) {
-            dialogue_eof(p, "closed the connection");
-            return IO_DONE;
-        }
-        if (n < 0) {
-            dialogue_eof(p, errno == ECONNRESET ? "reset the connection"
-                                                : strerror(errno));
-            return IO_DONE;
-        }
+    switch (mailssl__tx_recv(&p->tx, p->in + p->inlen,
+                             sizeof p->in - p->inlen, &r)) {
+    case MAILSSL__TX_DONE:
+        break;
+    case MAILSSL__TX_WANT_IN:
+        return MAILSSL_WANT_POLLIN;
+    case MAILSSL__TX_WANT_OUT:
+        return MAILSSL_WANT_POLLOUT;
+    case MAILSSL__TX_AGAIN:
+        return IO_AGAIN;
+    default:
+        dialogue_eof(p, closed_why(p, &r, why, sizeof why));
+        return IO_DONE;
     }
-    p->inlen += (size_t)n;
-    p->phase_bytes += (size_t)n;
+    p->inlen += r.n;
+    p->phase_bytes += r.n;
     if (p->phase_bytes > MAILSSL_PROBE_MAX_PHASE_BYTES) {
-        mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
-                            MAILSSL_SEVERITY_CRITICAL,
-                            "the server sent more than %d bytes in one "
-                            "phase of the dialogue",
-                            MAILSSL_PROBE_MAX_PHASE_BYTES);
+        probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR, MAILSSL_SEVERITY_CRITICAL,
+                   "the server sent more than %d bytes in one "
+                   "phase of the dialogue",
+                   MAILSSL_PROBE_MAX_PHASE_BYTES);
         return IO_DONE;
     }
     return IO_AGAIN;
@@ -846,7 +877,7 @@ static int fill_in(mailssl_probe *p)
 
 static void take_stage_progress(mailssl_probe *p)
 {
-    if (!p->tls_on && p->cur_stage == MAILSSL_STAGE_GREETING &&
+    if (!p->tx.tls_on && p->cur_stage == MAILSSL_STAGE_GREETING &&
         p->dlg.stage >= MAILSSL_STAGE_GREETING) {
         stage_end(p, MAILSSL_STAGE_GREETING);
         stage_begin(p, MAILSSL_STAGE_STARTTLS);
@@ -874,19 +905,19 @@ static int feed_lines(mailssl_probe *p)
         if (len > 0 && p->in[pos + len - 1] == '\r')
             len--;
         if (len > MAILSSL_DIALOGUE_MAX_LINE) {
-            mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
-                                MAILSSL_SEVERITY_CRITICAL,
-                                "the server sent a line longer than %d "
-                                "bytes",
-                                MAILSSL_DIALOGUE_MAX_LINE);
+            probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
+                       MAILSSL_SEVERITY_CRITICAL,
+                       "the server sent a line longer than %d "
+                       "bytes",
+                       MAILSSL_DIALOGUE_MAX_LINE);
             return MAILSSL_OK;
         }
         if (++p->phase_lines > MAILSSL_DIALOGUE_MAX_LINES) {
-            mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
-                                MAILSSL_SEVERITY_CRITICAL,
-                                "the server sent more than %d lines in one "
-                                "phase of the dialogue",
-                                MAILSSL_DIALOGUE_MAX_LINES);
+            probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
+                       MAILSSL_SEVERITY_CRITICAL,
+                       "the server sent more than %d lines in one "
+                       "phase of the dialogue",
+                       MAILSSL_DIALOGUE_MAX_LINES);
             return MAILSSL_OK;
         }
         /* out is empty when this function starts (dialogue_io flushes
@@ -903,23 +934,23 @@ static int feed_lines(mailssl_probe *p)
         take_stage_progress(p);
         if (r == MAILSSL_DLG_MORE)
             continue;
-        if (r == MAILSSL_DLG_STARTTLS && !p->tls_on && unsent) {
+        if (r == MAILSSL_DLG_STARTTLS && !p->tx.tls_on && unsent) {
             /* a go-ahead sent before our STARTTLS: taking it would start
              * TLS without ever sending STARTTLS */
             p->out.len = p->outoff = 0;
-            mailssl__probe_fail(
+            probe_fail(
                 p, MAILSSL_CODE_PROTOCOL_ERROR, MAILSSL_SEVERITY_CRITICAL,
                 "the server sent the STARTTLS go-ahead before the probe sent "
                 "STARTTLS: a command injection attack or a broken server; "
                 "the probe closed the connection");
             return MAILSSL_OK;
         }
-        if (r == MAILSSL_DLG_STARTTLS && !p->tls_on) {
+        if (r == MAILSSL_DLG_STARTTLS && !p->tx.tls_on) {
             /* RFC 3207 section 5 / RFC 2595: whatever follows the
              * go-ahead before our ClientHello was injected by someone */
-            if (pos < p->inlen || mailssl__bytes_waiting(p->fd)) {
+            if (pos < p->inlen || mailssl__bytes_waiting(p->tx.fd)) {
                 p->out.len = p->outoff = 0; /* send nothing more */
-                mailssl__probe_fail(
+                probe_fail(
                     p, MAILSSL_CODE_STARTTLS_INJECTION,
                     MAILSSL_SEVERITY_CRITICAL,
                     "the server sent %zu byte(s) after the STARTTLS "
@@ -934,7 +965,7 @@ static int feed_lines(mailssl_probe *p)
             stage_end(p, MAILSSL_STAGE_STARTTLS);
             return begin_tls(p);
         }
-        if (r == MAILSSL_DLG_DONE && p->tls_on) {
+        if (r == MAILSSL_DLG_DONE && p->tx.tls_on) {
             send_best_effort(p);
             stage_end(p, MAILSSL_STAGE_POST_TLS);
             probe_done_ok(p);
@@ -945,15 +976,15 @@ static int feed_lines(mailssl_probe *p)
             return fail_unknown(p, MAILSSL_ERR_NOMEM), MAILSSL_OK;
         }
         if (r == MAILSSL_DLG_FAIL) {
-            if (!(p->dlg.stage >= MAILSSL_STAGE_STARTTLS && !p->tls_on))
+            if (!(p->dlg.stage >= MAILSSL_STAGE_STARTTLS && !p->tx.tls_on))
                 send_best_effort(p);
-            mailssl__probe_fail(p, p->dlg.code, MAILSSL_SEVERITY_CRITICAL,
-                                "%s", p->dlg.message);
+            probe_fail(p, p->dlg.code, MAILSSL_SEVERITY_CRITICAL,
+                       "%s", p->dlg.message);
             return MAILSSL_OK;
         }
-        mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
-                            MAILSSL_SEVERITY_UNKNOWN,
-                            "internal: dialogue result %d out of place", r);
+        probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
+                   MAILSSL_SEVERITY_UNKNOWN,
+                   "internal: dialogue result %d out of place", r);
         return MAILSSL_OK;
     }
     if (pos > 0) {
@@ -961,10 +992,10 @@ static int feed_lines(mailssl_probe *p)
         p->inlen -= pos;
     }
     if (p->inlen == sizeof p->in) {
-        mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
-                            MAILSSL_SEVERITY_CRITICAL,
-                            "the server sent a line longer than %d bytes",
-                            MAILSSL_DIALOGUE_MAX_LINE);
+        probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
+                   MAILSSL_SEVERITY_CRITICAL,
+                   "the server sent a line longer than %d bytes",
+                   MAILSSL_DIALOGUE_MAX_LINE);
         return MAILSSL_OK;
     }
     return IO_AGAIN;
@@ -1010,18 +1041,150 @@ static void probe_done_ok(mailssl_probe *p)
     finish(p);
 }
 
+/* The message of the 13002 case: what happened and what to check. */
+static void closed_in_handshake(mailssl_probe *p, const char *how)
+{
+    const char *svc = mailssl_service_name(p->service);
+
+    probe_fail(
+        p, MAILSSL_CODE_TLS_CLOSED_DURING_HANDSHAKE, MAILSSL_SEVERITY_CRITICAL,
+        "the server accepted the TCP connection on %s port %d (%s) and then "
+        "%s during the TLS handshake without sending a TLS alert. The server "
+        "most likely has no valid certificate bound for this address, port "
+        "and protocol (Exchange event 13002, Outlook 0x800CCC0F \"the server "
+        "unexpectedly terminated the connection\"). Check on the server that "
+        "a certificate is bound or assigned to %s for this address and port "
+        "(or to a default covering it), that it has not expired, and that "
+        "its private key is present and readable by the mail service.",
+        p->address, p->port, svc ? svc : "?", how, svc ? svc : "?");
+}
+
+/* A server that answered the ClientHello with something else than TLS. */
+static void not_tls(mailssl_probe *p, const struct mailssl__tx_result *r)
+{
+    char text[sizeof r->data + 1];
+    size_t i, n = r->ndata;
+
+    /* show the operator what the server said: often a plaintext
+     * greeting on a port configured for implicit TLS */
+    while (n > 0 && (r->data[n - 1] == '\n' || r->data[n - 1] == '\r'))
+        n--;
+    for (i = 0; i < n; i++)
+        text[i] = (r->data[i] >= 0x20 && r->data[i] < 0x7f) ? (char)r->data[i]
+                                                            : '.';
+    text[n] = '\0';
+    if (!p->implicit) {
+        /* plaintext after the go-ahead, even if it came after our
+         * ClientHello: the same attack (or broken server) as bytes
+         * buffered with the go-ahead; GnuTLS read only a record
+         * header of it and nothing reached the dialogue. As there,
+         * the STARTTLS stage did not complete. */
+        p->stage = MAILSSL_STAGE_GREETING;
+        probe_fail(p, MAILSSL_CODE_STARTTLS_INJECTION,
+                   MAILSSL_SEVERITY_CRITICAL,
+                   "the server sent plaintext (\"%s\") after "
+                   "the STARTTLS go-ahead instead of a TLS "
+                   "handshake: a command injection attack or a "
+                   "broken server; the probe closed the "
+                   "connection without using it",
+                   text);
+    } else {
+        probe_fail(p, MAILSSL_CODE_TLS_ERROR, MAILSSL_SEVERITY_CRITICAL,
+                   "the server answered the TLS ClientHello "
+                   "with data that is not TLS (\"%s\"): is "
+                   "this a plaintext or STARTTLS port? (%s)",
+                   text, r->text);
+    }
+}
+
+/* The diagnosis of a failed handshake step. */
+static void handshake_failed(mailssl_probe *p,
+                             const struct mailssl__tx_result *r)
+{
+    const char *min = mailssl__tx_version_name(p->min_version);
+    char an[160] = "";
+
+    if (r->alert >= 0)
+        mailssl__probe_alert_text(r->alert, an, sizeof an);
+    switch (r->kind) {
+    case MAILSSL__TX_NO_COMMON:
+        if (r->alert >= 0)
+            probe_fail(p, MAILSSL_CODE_TLS_NO_COMMON_PARAMETERS,
+                       MAILSSL_SEVERITY_CRITICAL,
+                       "the server refused the handshake with the fatal "
+                       "alert %s: no protocol version or cipher suite in "
+                       "common (this probe's minimum is %s)",
+                       an, min);
+        else
+            probe_fail(p, MAILSSL_CODE_TLS_NO_COMMON_PARAMETERS,
+                       MAILSSL_SEVERITY_CRITICAL,
+                       "no protocol version or cipher suite in common with "
+                       "the server: %s (this probe's minimum is %s; a server "
+                       "that speaks only TLS 1.0/1.1 is obsolete, RFC 8996)",
+                       r->text, min);
+        break;
+    case MAILSSL__TX_ALERT:
+        probe_fail(p, MAILSSL_CODE_TLS_ALERT, MAILSSL_SEVERITY_CRITICAL,
+                   "the server sent the fatal TLS alert %s during the "
+                   "handshake",
+                   an);
+        break;
+    case MAILSSL__TX_NOT_TLS:
+        not_tls(p, r);
+        break;
+    case MAILSSL__TX_FIN:
+        closed_in_handshake(p, "closed it (FIN)");
+        break;
+    case MAILSSL__TX_RST:
+        closed_in_handshake(p, "reset it (RST)");
+        break;
+    default:
+        probe_fail(p, MAILSSL_CODE_TLS_ERROR, MAILSSL_SEVERITY_CRITICAL,
+                   "the TLS handshake failed: %s", r->text);
+    }
+}
+
+/* Takes what verification found into the results. */
+static void take_facts(mailssl_probe *p, struct mailssl__tls_facts *f)
+{
+    p->tls_version = f->version;
+    p->tls_cipher = f->cipher;
+    p->tls_group = f->group;
+    p->now_epoch = f->now_epoch;
+    p->chain_length = f->chain_length;
+    if (f->have_cert) {
+        p->cert = f->cert; /* taken over */
+        p->have_cert = 1;
+    }
+    if (f->code != MAILSSL_CODE_OK)
+        memcpy(p->message, f->message, sizeof p->message);
+    if (f->validated)
+        mailssl__probe_dane_verified(p, f->dane_matched);
+}
+
 static int handshake_step(mailssl_probe *p)
 {
-    int rc = mailssl__probe_tls_handshake(p), sev, code;
+    struct mailssl__tx_result r;
+    struct mailssl__tls_facts f;
+    int rc, sev, code;
 
-    if (rc == MAILSSL_WANT_POLLIN || rc == MAILSSL_WANT_POLLOUT)
-        return p->want = rc;
-    if (rc < 0)
-        return MAILSSL_OK; /* classified and finished */
+    switch (mailssl__tx_handshake(&p->tx, &r)) {
+    case MAILSSL__TX_DONE:
+        break;
+    case MAILSSL__TX_WANT_IN:
+        return p->want = MAILSSL_WANT_POLLIN;
+    case MAILSSL__TX_WANT_OUT:
+        return p->want = MAILSSL_WANT_POLLOUT;
+    default:
+        handshake_failed(p, &r);
+        return MAILSSL_OK;
+    }
     stage_end(p, MAILSSL_STAGE_HANDSHAKE);
-    p->tls_on = 1;
     stage_begin(p, MAILSSL_STAGE_VERIFY);
-    code = mailssl__probe_tls_verify(p, &sev);
+    mailssl__probe_tls_verify(p, &f, p->err, sizeof p->err);
+    take_facts(p, &f);
+    code = f.code;
+    sev = f.severity;
     p->timing[MAILSSL_STAGE_VERIFY] = mailssl__now_us() - p->stage_start;
     if (code != MAILSSL_CODE_OK && code != MAILSSL_CODE_CERT_EXPIRING &&
         (sev == MAILSSL_SEVERITY_CRITICAL || sev == MAILSSL_SEVERITY_UNKNOWN)) {
@@ -1029,10 +1192,7 @@ static int handshake_step(mailssl_probe *p)
          * said to this server, and verify did not complete (stage
          * handshake). cert-expiring is a valid certificate, inside the
          * critical window too: the service is checked to the end. */
-        char msg[sizeof p->message];
-
-        memcpy(msg, p->message, sizeof msg);
-        mailssl__probe_fail(p, code, sev, "%s", msg);
+        probe_fail(p, code, sev, "%s", f.message);
         return MAILSSL_OK;
     }
     p->stage = MAILSSL_STAGE_VERIFY;
@@ -1052,10 +1212,10 @@ static int handshake_step(mailssl_probe *p)
     p->out.len = p->outoff = 0;
     rc = mailssl__dialogue_begin(&p->dlg, MAILSSL_PHASE_POST_TLS, &p->out);
     if (rc != MAILSSL_DLG_MORE) {
-        mailssl__probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
-                            MAILSSL_SEVERITY_UNKNOWN,
-                            "internal: the post-TLS dialogue refused to "
-                            "begin");
+        probe_fail(p, MAILSSL_CODE_PROTOCOL_ERROR,
+                   MAILSSL_SEVERITY_UNKNOWN,
+                   "internal: the post-TLS dialogue refused to "
+                   "begin");
         return MAILSSL_OK;
     }
     return dialogue_io(p);
@@ -1063,13 +1223,116 @@ static int handshake_step(mailssl_probe *p)
 
 static int begin_tls(mailssl_probe *p)
 {
-    int rc = mailssl__probe_tls_setup(p);
+    struct mailssl__tls_params tp;
+    int rc;
 
+    tp.name = p->servername ? p->servername : p->host;
+    tp.priority = p->priority;
+    tp.min_version = p->min_version;
+    tp.client_cred = p->client_cred;
+    rc = mailssl__tx_tls_start(&p->tx, &tp, p->err, sizeof p->err);
     if (rc < 0)
         return fail_unknown(p, rc), MAILSSL_OK;
     stage_begin(p, MAILSSL_STAGE_HANDSHAKE);
     p->state = PS_HANDSHAKE;
     return handshake_step(p);
+}
+
+/* ---- smtp://DOMAIN: one probe per MX host ------------------------------ */
+
+/* A probe of one MX host with the parent's settings. */
+static mailssl_probe *host_probe(mailssl_probe *p,
+                                 const struct mailssl__mx_host *h, int dane)
+{
+    char url[MAILSSL_HOST_MAX + 32];
+    mailssl_probe *c;
+    int s;
+
+    snprintf(url, sizeof url, "smtp://%s:%d", h->host, p->port);
+    c = mailssl_probe_new(url);
+    if (!c)
+        return NULL;
+    if ((p->cafile && mailssl_probe_set_cafile(c, p->cafile) < 0) ||
+        (p->connect_host &&
+         !(c->connect_host = mailssl__strdup(p->connect_host))) ||
+        (p->priority && mailssl_probe_set_priority(c, p->priority) < 0) ||
+        (p->dns_anchor && !(c->dns_anchor = mailssl__strdup(p->dns_anchor))) ||
+        (p->dns_resolver &&
+         !(c->dns_resolver = mailssl__strdup(p->dns_resolver)))) {
+        mailssl_probe_free(c);
+        return NULL;
+    }
+    c->connect_port = p->connect_port;
+    c->family = p->family;
+    c->timeout_ms = p->timeout_ms;
+    for (s = 0; s <= MAILSSL_STAGE_DANE; s++)
+        c->stage_timeout_ms[s] = p->stage_timeout_ms[s];
+    c->warn_days = p->warn_days;
+    c->crit_days = p->crit_days;
+    c->min_version = p->min_version;
+    if (p->client_cred)
+        c->client_cred = mailssl__credential_ref(p->client_cred);
+    c->vtime = p->vtime;
+    c->dane_mode = dane;
+    c->dns = mailssl__dns_ref(p->dns);
+    c->mx_preference = h->preference;
+    return c;
+}
+
+/* Starts the current host's probe, or finishes after the last one.
+ * Returns what the caller's start/step returns. */
+static int next_host(mailssl_probe *p)
+{
+    while (p->mxcur < p->nmxprobes) {
+        mailssl_probe *c = p->mxprobes[p->mxcur];
+        int rc = mailssl_probe_start(c);
+
+        if (!mailssl_probe_done(c))
+            return p->want = rc;
+        p->mxcur++;
+    }
+    mailssl__probe_mx_finish(p);
+    return settle(p, MAILSSL_OK);
+}
+
+/* After the MX answer (or the deadline): ends with lib/probe/probe_mx.c's
+ * verdict on the RRset, or probes its hosts one after the other. */
+static int mx_decided(mailssl_probe *p)
+{
+    int dane;
+    size_t i;
+
+    if (!mailssl__probe_mx_decide(p, &dane))
+        return settle(p, MAILSSL_OK);
+    p->stage = MAILSSL_STAGE_RESOLVE;
+    p->mxprobes = calloc(p->nmx, sizeof *p->mxprobes);
+    if (!p->mxprobes) {
+        probe_fail(p, MAILSSL_CODE_RESOLVE_FAILED, MAILSSL_SEVERITY_UNKNOWN,
+                   "out of memory");
+        return MAILSSL_OK;
+    }
+    for (i = 0; i < p->nmx; i++) {
+        mailssl_probe *c = host_probe(p, &p->mx[i], dane);
+
+        if (!c)
+            break;
+        p->mxprobes[p->nmxprobes++] = c;
+    }
+    p->state = PS_MX;
+    p->deadline = INT64_MAX; /* each host has its own */
+    p->stage_deadline = INT64_MAX;
+    return next_host(p);
+}
+
+static int mx_step(mailssl_probe *p)
+{
+    mailssl_probe *c = p->mxprobes[p->mxcur];
+    int rc = mailssl_probe_step(c);
+
+    if (!mailssl_probe_done(c))
+        return p->want = rc;
+    p->mxcur++;
+    return next_host(p);
 }
 
 /* ---- timeouts ----------------------------------------------------------- */
@@ -1082,30 +1345,31 @@ static void timed_out(mailssl_probe *p, int64_t now)
 
     switch (p->state) {
     case PS_MX_LOOKUP:
-        (void)mailssl__probe_mx_decide(p);
+        (void)mx_decided(p);
         break;
     case PS_DANE:
         /* only the stage deadline lets an opportunistic probe go on */
-        if (mailssl__probe_dane_decide(p, !p->dane_answered) && !whole)
+        if (settle(p, mailssl__probe_dane_decide(p, !p->dane_answered)) &&
+            !whole)
             (void)dane_done(p);
         else if (p->state != PS_DONE)
-            mailssl__probe_fail(p, MAILSSL_CODE_DANE_LOOKUP_FAILED,
-                                MAILSSL_SEVERITY_CRITICAL,
-                                "no answer to the TLSA lookup of %s within "
-                                "%s (%.0f ms in this stage): the DNS "
-                                "resolver is slow or silent",
-                                p->dane_name, which, waited);
+            probe_fail(p, MAILSSL_CODE_DANE_LOOKUP_FAILED,
+                       MAILSSL_SEVERITY_CRITICAL,
+                       "no answer to the TLSA lookup of %s within "
+                       "%s (%.0f ms in this stage): the DNS "
+                       "resolver is slow or silent",
+                       p->dane_name, which, waited);
         break;
     case PS_CONNECTING:
         p->connect_errno = ETIMEDOUT;
         connect_failed(p);
         break;
     case PS_HANDSHAKE:
-        mailssl__probe_fail(p, MAILSSL_CODE_TLS_TIMEOUT,
-                            MAILSSL_SEVERITY_CRITICAL,
-                            "the TLS handshake did not complete within %s "
-                            "(%.0f ms in this stage)",
-                            which, waited);
+        probe_fail(p, MAILSSL_CODE_TLS_TIMEOUT,
+                   MAILSSL_SEVERITY_CRITICAL,
+                   "the TLS handshake did not complete within %s "
+                   "(%.0f ms in this stage)",
+                   which, waited);
         break;
     default: {
         int code = mailssl__dialogue_timeout_code(&p->dlg);
@@ -1118,7 +1382,7 @@ static void timed_out(mailssl_probe *p, int64_t now)
             snprintf(pending, sizeof pending,
                      "; it sent \"%s\" without a line end", q);
         }
-        mailssl__probe_fail(
+        probe_fail(
             p, code, MAILSSL_SEVERITY_CRITICAL,
             "%s: no complete answer from the server within %s (%.0f ms in "
             "this stage)%s",
@@ -1165,20 +1429,20 @@ MAILSSL_EXPORT int mailssl_probe_start(mailssl_probe *p)
             p->state = PS_MX_LOOKUP;
             return p->want = MAILSSL_WANT_POLLIN;
         }
-        return mailssl__probe_mx_decide(p);
+        return mx_decided(p);
     }
     rc = mailssl__resolve(p->connect_host ? p->connect_host : p->host,
                           p->connect_port ? p->connect_port : p->port,
                           p->family, &p->ai_list);
     if (rc != 0) {
         p->timing[MAILSSL_STAGE_RESOLVE] = mailssl__now_us() - p->stage_start;
-        mailssl__probe_fail(
+        probe_fail(
             p, MAILSSL_CODE_RESOLVE_FAILED, MAILSSL_SEVERITY_CRITICAL,
             "cannot resolve %s%s: %s",
             p->connect_host ? p->connect_host : p->host,
             p->family == 4 ? " (IPv4 only)"
             : p->family == 6 ? " (IPv6 only)"
-                             : "",
+                    : "",
             gai_strerror(rc));
         return MAILSSL_OK;
     }
@@ -1195,13 +1459,13 @@ MAILSSL_EXPORT int mailssl_probe_start(mailssl_probe *p)
         if (rc == -2)
             return fail_unknown(p, MAILSSL_ERR_IO);
         if (rc < 0)
-            return MAILSSL_OK;
+            return settle(p, MAILSSL_OK);
         if (rc == 0) {
             p->state = PS_DANE;
             return p->want = MAILSSL_WANT_POLLIN;
         }
         if (!mailssl__probe_dane_decide(p, 0))
-            return MAILSSL_OK;
+            return settle(p, MAILSSL_OK);
         return dane_done(p);
     }
     return begin_connect(p);
@@ -1233,7 +1497,7 @@ static int dane_step(mailssl_probe *p)
     if (!p->dane_answered)
         return p->want = MAILSSL_WANT_POLLIN;
     if (!mailssl__probe_dane_decide(p, 0))
-        return MAILSSL_OK;
+        return settle(p, MAILSSL_OK);
     return dane_done(p);
 }
 
@@ -1260,16 +1524,16 @@ MAILSSL_EXPORT int mailssl_probe_step(mailssl_probe *p)
         mailssl__dns_process(p->dns);
         if (!p->dane_answered)
             return p->want = MAILSSL_WANT_POLLIN;
-        return mailssl__probe_mx_decide(p);
+        return mx_decided(p);
     case PS_MX:
-        return mailssl__probe_mx_step(p);
+        return mx_step(p);
     case PS_DANE:
         return dane_step(p);
     case PS_CONNECTING:
         if (now >= p->addr_deadline) {
             p->connect_errno = ETIMEDOUT;
-            close(p->fd);
-            p->fd = -1;
+            close(p->tx.fd);
+            p->tx.fd = -1;
             return try_next_address(p);
         }
         return connect_step(p);
@@ -1288,7 +1552,7 @@ MAILSSL_EXPORT int mailssl_probe_fd(const mailssl_probe *p)
         return mailssl__dns_fd(p->dns);
     if (p && p->state == PS_MX)
         return mailssl_probe_fd(mailssl__probe_mx_current(p));
-    return p ? p->fd : -1;
+    return p ? p->tx.fd : -1;
 }
 
 MAILSSL_EXPORT int32_t mailssl_probe_timeout_left_ms(const mailssl_probe *p)

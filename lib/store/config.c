@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "store.h"
 
 #define CONFIG_MAX_LINE 4096
 #define CONFIG_MAX_FIELDS 16
@@ -611,15 +611,6 @@ static int write_binding(struct mailssl_buf *b,
         mailssl__buf_puts(b, " format=pem");
     mailssl__buf_puts(b, "\n");
     return MAILSSL_OK;
-}
-
-void mailssl__listener_text(const struct mailssl__listener *l, char *buf,
-                            size_t n)
-{
-    char at[64];
-    mailssl__addr_text(&l->addr, at, sizeof at);
-    snprintf(buf, n, "%s %s %d", mailssl_service_name(l->service), at,
-             l->port);
 }
 
 MAILSSL_EXPORT char *mailssl_store_to_string(mailssl_store *s)

@@ -24,7 +24,7 @@
 
 #include <unbound.h>
 
-#include "probe_internal.h"
+#include "net.h"
 
 struct mailssl__dns {
     struct ub_ctx *ctx;

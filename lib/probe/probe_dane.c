@@ -1,6 +1,7 @@
 /*
  * probe_dane.c - the probe's "dane" stage: the TLSA RRset of
- * _PORT._tcp.HOST looked up with DNSSEC (lib/dns.c), what its state means
+ * _PORT._tcp.HOST looked up with DNSSEC (lib/probe/dns.c), what its state
+ * means
  * for the probe (RFC 7672 section 2.2 for SMTP, RFC 7671 otherwise), the
  * records handed to validation, and the "dane" block of the JSON.
  *
@@ -35,6 +36,19 @@ int mailssl__probe_dane_smtp(const mailssl_probe *p)
 {
     return p->service == MAILSSL_SERVICE_SMTP ||
            p->service == MAILSSL_SERVICE_LMTP;
+}
+
+void mailssl__probe_verdict(mailssl_probe *p, int code, int severity,
+                            const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(p->message, sizeof p->message, fmt, ap);
+    va_end(ap);
+    p->verdict.code = code;
+    p->verdict.severity = severity;
+    p->verdict.set = 1;
 }
 
 int mailssl__probe_dns_take(mailssl_probe *p, int err,
@@ -101,11 +115,12 @@ int mailssl__probe_dane_begin(mailssl_probe *p)
     if (mailssl__is_ip_literal(p->host)) {
         p->dane_dnssec = MAILSSL__DNSSEC_NONE;
         if (p->dane_mode == MAILSSL_DANE_REQUIRED) {
-            mailssl__probe_fail(p, MAILSSL_CODE_DANE_NO_RECORDS,
-                                MAILSSL_SEVERITY_CRITICAL,
-                                "%s is an IP address: DANE needs a host name "
-                                "whose TLSA records can be looked up",
-                                p->host);
+            mailssl__probe_verdict(p, MAILSSL_CODE_DANE_NO_RECORDS,
+                                   MAILSSL_SEVERITY_CRITICAL,
+                                   "%s is an IP address: DANE needs a host "
+                                   "name whose TLSA records can be looked "
+                                   "up",
+                                   p->host);
             return -1;
         }
         return 1;
@@ -115,11 +130,8 @@ int mailssl__probe_dane_begin(mailssl_probe *p)
     if (!p->dns) {
         rc = mailssl__dns_new(p->dns_anchor, p->dns_resolver, &p->dns, p->err,
                               sizeof p->err);
-        if (rc < 0) {
-            mailssl__set_error(p->message, sizeof p->message, "%s", p->err);
-            p->diagnosis = MAILSSL_ERR_STATE;
-            return -2; /* local failure: the caller reports it */
-        }
+        if (rc < 0)
+            return -2; /* local failure (p->err): the caller reports it */
     }
     p->dane_matched = -1;
     rc = mailssl__dns_query(p->dns, p->dane_name, RR_TLSA, on_answer, p,
@@ -148,8 +160,8 @@ static int outcome(mailssl_probe *p, int code, int fatal, int soft_severity,
                    const char *hard_tail)
 {
     if (fatal || p->dane_mode == MAILSSL_DANE_REQUIRED) {
-        mailssl__probe_fail(p, code, MAILSSL_SEVERITY_CRITICAL, "%s%s", what,
-                            hard_tail);
+        mailssl__probe_verdict(p, code, MAILSSL_SEVERITY_CRITICAL, "%s%s",
+                               what, hard_tail);
         return 0;
     }
     {
@@ -271,7 +283,7 @@ int mailssl__probe_dane_decide(mailssl_probe *p, int timed_out)
                 : "some TLSA records are shorter than 4 bytes and were "
                   "ignored");
     if (p->dane_mode == MAILSSL_DANE_REQUIRED && usable_records(p) == 0) {
-        mailssl__probe_fail(
+        mailssl__probe_verdict(
             p, MAILSSL_CODE_DANE_UNUSABLE, MAILSSL_SEVERITY_CRITICAL,
             "none of the %zu TLSA records at %s is usable%s: DANE cannot "
             "authenticate this server; publish a 3 1 1 or 2 1 1 record",

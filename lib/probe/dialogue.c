@@ -2,7 +2,7 @@
  * dialogue.c - the plaintext dialogues of the probe (SMTP family, IMAP,
  * POP3, ManageSieve) as line-driven state machines: no I/O, no clock.
  * The interface and the policy (what each server answer means) are
- * written down in lib/dialogue.h.
+ * written down in lib/probe/dialogue.h.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <stdio.h>
@@ -44,7 +44,7 @@ static int family(int service)
     }
 }
 
-/* The services table of lib/base.c is the one home of this fact. */
+/* The services table of lib/core/base.c is the one home of this fact. */
 static int implicit_tls(int service)
 {
     return mailssl_service_implicit_tls(service) == 1;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "probe_internal.h"
+#include "net.h"
 
 static int host_char(int c)
 {

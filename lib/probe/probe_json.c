@@ -30,6 +30,31 @@ static void timing(struct mailssl_buf *b, const mailssl_probe *p)
     mailssl__buf_puts(b, "}");
 }
 
+/* Appends ,"mx":{"dnssec":...,"hosts":[probe objects]} in MX mode. */
+static void mx_json(struct mailssl_buf *b, const mailssl_probe *p)
+{
+    static const char *const names[] = {NULL, "secure", "insecure", "bogus"};
+    size_t i;
+
+    if (!p->mx_mode)
+        return;
+    mailssl__buf_puts(b, ",\"mx\":{\"dnssec\":");
+    mailssl__buf_json_string(b, names[p->mx_dnssec]);
+    mailssl__buf_puts(b, ",\"hosts\":[");
+    for (i = 0; i < p->nmxprobes; i++) {
+        char *j = mailssl_probe_json(p->mxprobes[i]);
+
+        if (i)
+            mailssl__buf_puts(b, ",");
+        if (j)
+            mailssl__buf_puts(b, j);
+        else
+            mailssl__buf_puts(b, "null");
+        mailssl_free(j);
+    }
+    mailssl__buf_puts(b, "]}");
+}
+
 MAILSSL_EXPORT char *mailssl_probe_json(const mailssl_probe *p)
 {
     struct mailssl_buf b;
@@ -91,7 +116,7 @@ MAILSSL_EXPORT char *mailssl_probe_json(const mailssl_probe *p)
     }
     mailssl__buf_puts(&b, "]");
     mailssl__probe_dane_json(&b, p);
-    mailssl__probe_mx_json(&b, p);
+    mx_json(&b, p);
     if (p->mx_preference >= 0)
         mailssl__buf_printf(&b, ",\"mx_preference\":%d", p->mx_preference);
     mailssl__buf_puts(&b, ",\"findings\":");

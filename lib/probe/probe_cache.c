@@ -6,7 +6,7 @@
  * A CA file is reloaded when its inode, size or mtime change, and any
  * trust store after an hour, so long-running agents see CA updates.
  * Everything is freed by the last mailssl_deinit(), through the hook this
- * file registers with lib/base.c (mailssl__at_deinit) on first use.
+ * file registers with lib/core/base.c (mailssl__at_deinit) on first use.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <pthread.h>

@@ -25,7 +25,7 @@
 int mailssl__initialized(void);
 /* Registers hook to run at every last mailssl_deinit() (the reference
  * count reaching zero), before gnutls_global_deinit(), for a file above
- * lib/base.c that keeps process-wide state (caches); hooks run last
+ * lib/core/base.c that keeps process-wide state (caches); hooks run last
  * registered first and stay registered for later init/deinit cycles.
  * Registering the same hook again does nothing. A hook runs under the
  * init lock: it must not call mailssl_init(), mailssl_deinit() or
@@ -34,7 +34,7 @@ int mailssl__initialized(void);
  * MAILSSL_ERR_NOMEM (every slot taken). */
 int mailssl__at_deinit(void (*hook)(void));
 
-/* ---- growable string buffer (lib/buf.c) ------------------------------- */
+/* ---- growable string buffer (lib/core/buf.c) ---------------------------- */
 /* A failed allocation sets oom and turns every later append into a no-op,
  * so callers check once at the end (mailssl__buf_finish). */
 struct mailssl_buf {
@@ -69,19 +69,19 @@ void mailssl__set_error(char *dst, size_t n, const char *fmt, ...)
 /* strdup that returns NULL for NULL */
 char *mailssl__strdup(const char *s);
 
-/* ---- address text (lib/addr.c) ---------------------------------------- */
+/* ---- address text (lib/core/addr.c) ------------------------------------- */
 /* 1 when s is an IPv4 or IPv6 literal (inet_pton's forms), else 0 (also
  * for NULL). */
 int mailssl__is_ip_literal(const char *s);
 
-/* ---- reports (lib/report.c) ------------------------------------------- */
+/* ---- reports (lib/core/report.c) ---------------------------------------- */
 /* The worse of two severities (critical > unknown > warning > ok). */
 int mailssl__worse(int a, int b);
 /* Appends the findings array of SPEC.md section 5. */
 void mailssl__report_json_append(struct mailssl_buf *b,
                                  const mailssl_report *r);
 
-/* ---- credentials (lib/credential.c) ----------------------------------- */
+/* ---- credentials (lib/core/credential.c) -------------------------------- */
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <gnutls/abstract.h>
@@ -128,7 +128,7 @@ int mailssl__credential_load_pem(mailssl_credential *c,
                                  const gnutls_datum_t *key,
                                  const char *key_src, const char *password);
 
-/* ---- certificate details (lib/certinfo.c, validation issue) ------------ */
+/* ---- certificate details (lib/core/certinfo.c, validation issue) -------- */
 /* What reports show of one certificate (SPEC.md section 5 "certificate"). */
 struct mailssl_certinfo {
     char *subject;            /* RFC 4514 DN */
@@ -154,7 +154,7 @@ void mailssl__certinfo_json_append(struct mailssl_buf *b,
                                    const struct mailssl_certinfo *ci,
                                    int64_t now_epoch);
 
-/* ---- validation helpers (lib/certinfo.c, lib/dane.c; validation issue) - */
+/* ---- certificate dates (lib/core/certinfo.c) -------------------------- */
 /* "2026-01-01T00:00:00Z" (RFC 3339, UTC) into out (>= 32 bytes). */
 void mailssl__rfc3339(int64_t t, char *out, size_t n);
 /* Whole days from now to not_after, rounded down (-1 as soon as passed). */
@@ -163,55 +163,8 @@ int64_t mailssl__days_left(int64_t not_after, int64_t now);
  * is MAILSSL__NO_EXPIRY. */
 #define MAILSSL__NO_EXPIRY ((int64_t)253402300799) /* 9999-12-31T23:59:59Z */
 int64_t mailssl__crt_not_after(gnutls_x509_crt_t crt);
-/* The GnuTLS verification flags of validation (also used by the bench). */
-extern const unsigned mailssl__verify_flags;
 
-/* TLSA records given to a validator, matched with libgnutls-dane. */
-struct mailssl__tlsa {
-    int usage, selector, mtype;
-    int wellformed;        /* usage 0-3, known selector and type, length */
-    unsigned char *rdata;  /* usage, selector, type, data (RFC 6698) */
-    size_t rdata_len;
-    void *query;           /* dane_query_t matching rdata as DANE-EE */
-};
-struct mailssl__dane {
-    struct mailssl__tlsa *recs;
-    size_t n;
-    void *state;           /* the process's dane_state_t (lib/dane.c) */
-};
-struct mailssl__dane_result {
-    int ee_match;          /* a DANE-EE record matches the leaf */
-    int ta_match;          /* a DANE-TA record matches a chain cert that
-                              verifiably issued the leaf's chain */
-    int ta_chain_error;    /* a DANE-TA record matched, chain did not verify */
-    int pkix_match;        /* a PKIX-TA/PKIX-EE record matches (not SMTP) */
-    size_t usable, unusable;
-    size_t matched;        /* records that matched (each counted once) */
-};
-int mailssl__dane_add(struct mailssl__dane *d, int usage, int selector,
-                      int mtype, const unsigned char *data, size_t len,
-                      char *err, size_t errlen);
-size_t mailssl__dane_count(const struct mailssl__dane *d);
-/* smtp_rules: RFC 7672 (usages 0/1 unusable); anchor: the trust-store
- * certificate that issued the top of path, or NULL (for PKIX-TA). */
-void mailssl__dane_check(const struct mailssl__dane *d, int smtp_rules,
-                         gnutls_x509_crt_t *path, size_t npath,
-                         gnutls_x509_crt_t anchor,
-                         struct mailssl__dane_result *res);
-void mailssl__dane_clear(struct mailssl__dane *d);
-/* mailssl_validate_chain() that also says how many TLSA records matched
- * (dane_matched may be NULL). */
-int mailssl__validate_chain_counted(const mailssl_validator *v,
-                                    const unsigned char *const *der_certs,
-                                    const size_t *der_lens, size_t ncerts,
-                                    const unsigned char *ocsp_der,
-                                    size_t ocsp_len, mailssl_report *report,
-                                    size_t *dane_matched);
-/* Takes every TLSA record off a validator and restores the default
- * service (the probes' shared validators, lib/probe_cache.c). */
-void mailssl__validator_drop_tlsa(mailssl_validator *v);
-
-/* ---- binding store (lib/store.c, lib/config.c, lib/audit.c) ------------ */
+/* ---- address keys and names (lib/core/addr.c) ------------------------- */
 /* An address key of SPEC.md section 3: family 0 is "*" (every address);
  * family 4/6 with prefix 0 is 0.0.0.0 / ::, with the full length (32/128)
  * an exact address, in between a CIDR. Bytes past the prefix are zero. */
@@ -225,27 +178,6 @@ struct mailssl__addr {
 #define MAILSSL__NAME_WILD 1 /* name holds the suffix after "*." */
 #define MAILSSL__NAME_ANY 2
 
-struct mailssl__binding {
-    int service;              /* MAILSSL_SERVICE_* (ANY = "*") */
-    int port;                 /* MAILSSL_PORT_ANY or 1-65535 */
-    int name_kind;            /* MAILSSL__NAME_* */
-    char *name;               /* normalized; NULL for ANY */
-    struct mailssl__addr addr;
-    mailssl_credential *cred; /* one reference held */
-    char *origin;             /* "FILE:LINE", or NULL when added by API */
-    uint64_t hash;
-    void *group;              /* lib/store.c's index entry */
-};
-
-struct mailssl__listener {
-    int service;
-    int port;
-    struct mailssl__addr addr; /* exact or family default */
-    char *origin;
-};
-
-struct mailssl__table; /* immutable once published (lib/store.c) */
-
 /* Parsers shared by the API and the config file; on error they write a
  * message (without position) into err and return a negative code. */
 int mailssl__parse_address(const char *text, int listener,
@@ -253,74 +185,19 @@ int mailssl__parse_address(const char *text, int listener,
 int mailssl__parse_name(const char *text, int *kind, char **out, char *err,
                         size_t n);
 void mailssl__addr_text(const struct mailssl__addr *a, char *buf, size_t n);
+/* Address keys (lib/core/addr.c): the bits of a family's addresses (4: 32,
+ * 6: 128, else 0); zeroing the bits after a->prefix (1 when some were
+ * set); an IPv4 or IPv6 literal (IPv4-mapped IPv6 as IPv4) into a with
+ * prefix 0, 0 or -1. */
+int mailssl__addr_bits(int family);
+int mailssl__clear_host_bits(struct mailssl__addr *a);
+int mailssl__parse_ip(const char *text, struct mailssl__addr *a);
 
-struct mailssl__table *mailssl__table_new(void);
-void mailssl__table_free(struct mailssl__table *t);
-/* Adds a binding (the table takes a new reference on cred, copies the
- * rest). Duplicates: MAILSSL_ERR_DUPLICATE with *dup the binding there. */
-int mailssl__table_add(struct mailssl__table *t, int service,
-                       const struct mailssl__addr *a, int port, int name_kind,
-                       const char *name, mailssl_credential *cred,
-                       const char *origin,
-                       const struct mailssl__binding **dup);
-int mailssl__table_add_listener(struct mailssl__table *t, int service,
-                                const struct mailssl__addr *a, int port,
-                                const char *origin,
-                                const struct mailssl__listener **dup);
-size_t mailssl__table_count(const struct mailssl__table *t);
-const struct mailssl__binding *
-mailssl__table_binding(const struct mailssl__table *t, size_t i);
-size_t mailssl__table_listener_count(const struct mailssl__table *t);
-const struct mailssl__listener *
-mailssl__table_listener(const struct mailssl__table *t, size_t i);
-
-/* Why a lookup missed. */
-#define MAILSSL__MISS_NONE 0
-#define MAILSSL__MISS_NO_BINDING 1
-#define MAILSSL__MISS_UNKNOWN_NAME 2 /* strict mode, SNI not bound */
-/* Lookup in one table. addr is an exact address, or a family default
- * (prefix 0) to ask "what covers every address of that family". sni is
- * normalized or NULL. Returns the winner (and, when cred is not NULL, its
- * credential, without a new reference) or NULL with *miss set. */
-const struct mailssl__binding *
-mailssl__table_lookup(const struct mailssl__table *t, int service,
-                      const struct mailssl__addr *addr, int port,
-                      const char *sni, int strict, int *miss,
-                      mailssl_credential **cred);
-
-/* Takes a reference on the store's current table for reading without
- * locks; release it with mailssl__store_read_end(store, token). */
-const struct mailssl__table *mailssl__store_read_begin(mailssl_store *s,
-                                                       int *token);
-void mailssl__store_read_end(mailssl_store *s, int token);
-int mailssl__store_strict(const mailssl_store *s);
 /* Normalizes an SNI name into buf: NULL when absent or to be ignored. */
 const char *mailssl__sni_normalize(const char *sni, char *buf, size_t n);
-/* Swaps t in (the store owns it from now on) and frees the old table once
- * no lookup uses it. */
-void mailssl__store_swap(mailssl_store *s, struct mailssl__table *t);
-char *mailssl__store_errbuf(mailssl_store *s); /* MAILSSL_ERRLEN bytes */
-void mailssl__store_lock(mailssl_store *s);
-void mailssl__store_unlock(mailssl_store *s);
-/* The "imaps 192.0.2.10 993" text of a listener. */
-void mailssl__listener_text(const struct mailssl__listener *l, char *buf,
-                            size_t n);
-/* Parses config text into a new table; errors as FILE:LINE:COLUMN. */
-int mailssl__config_parse(const char *text, size_t len, const char *name,
-                          const char *basedir, struct mailssl__table **out,
-                          char *err, size_t errlen);
-void mailssl__binding_text(const struct mailssl__binding *b, char *buf,
-                           size_t n);
 struct sockaddr;
 int mailssl__sockaddr_addr(const struct sockaddr *sa, struct mailssl__addr *a,
                            int *port);
-/* mailssl_store_lookup that also says why it missed (MAILSSL__MISS_*). */
-int mailssl__store_lookup_sa(mailssl_store *s, const struct sockaddr *local,
-                             int service, const char *sni,
-                             mailssl_credential **out, char *why,
-                             size_t whylen, int *miss);
-/* Drops the GnuTLS glue state of a store being freed (lib/glue_gnutls.c). */
-void mailssl__glue_forget(mailssl_store *s);
 
 /* ---- robustness ---------------------------------------------------------- */
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "store.h"
 
 /* The one place that decides how a credential is checked: every check
  * of the validation issue, load warnings (key-file-permissions) included. */

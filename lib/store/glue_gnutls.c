@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "internal.h"
+#include "store.h"
 #include "mailssl-gnutls.h"
 
 struct glue_entry {
@@ -46,7 +46,8 @@ static int reg_find(gnutls_certificate_credentials_t cred,
     return found;
 }
 
-void mailssl__glue_forget(mailssl_store *s)
+/* mailssl_store_free()'s hook: the credentials of a store being freed. */
+static void glue_forget(mailssl_store *s)
 {
     size_t i = 0;
     pthread_mutex_lock(&reg_lock);
@@ -170,6 +171,8 @@ static gnutls_certificate_credentials_t glue_cred(mailssl_store *s,
     gnutls_certificate_credentials_t cred = NULL;
     size_t i;
 
+    if (mailssl__store_on_free(glue_forget) < 0)
+        return NULL;
     pthread_mutex_lock(&reg_lock);
     for (i = 0; i < nreg; i++)
         if (reg[i].store == s && reg[i].service == service) {

@@ -1,7 +1,8 @@
 /*
  * dialogue.h - the plaintext protocol dialogues of the probe (SMTP,
  * submission, LMTP, IMAP, POP3, ManageSieve), as line-driven state
- * machines with no I/O of their own. The probe engine (lib/probe.c) reads
+ * machines with no I/O of their own. The probe engine (lib/probe/probe.c)
+ * reads
  * bytes, splits lines, enforces the caps and deadlines, and feeds each
  * complete line here; the dialogue says what to send and what it
  * concluded. This keeps every parser testable and fuzzable without a

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "probe_internal.h"
+#include "net.h"
 
 int64_t mailssl__now_us(void)
 {
