@@ -654,6 +654,38 @@ START_TEST(test_silent_batch)
 }
 END_TEST
 
+/* The probe's address family decides which RRsets are asked: hosta has
+ * an A record and no AAAA. */
+struct family_case {
+    int family;
+    int diagnosis;
+    const char *message; /* in the message, or NULL */
+};
+
+static const struct family_case family_cases[] = {
+    {4, MAILSSL_CODE_OK, NULL},
+    {6, MAILSSL_CODE_RESOLVE_FAILED, "no AAAA records"},
+    {0, MAILSSL_CODE_OK, NULL},
+};
+
+static void run_family(const struct family_case *f)
+{
+    struct dane_case c = cases[0];
+    mailssl_probe *p;
+
+    c.host = "hosta.dane.example";
+    c.dns_addr = 1;
+    p = case_probe(&c);
+    ck_assert_int_eq(mailssl_probe_set_family(p, f->family), MAILSSL_OK);
+    ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
+    ck_assert_msg(mailssl_probe_diagnosis(p) == f->diagnosis,
+                  "family %d: %s", f->family, mailssl_probe_message(p));
+    if (f->message)
+        ck_assert_ptr_nonnull(strstr(mailssl_probe_message(p), f->message));
+    mailssl_probe_free(p);
+}
+CHECK_TABLE_TEST(test_family, run_family, family_cases)
+
 /* Off: no lookup, no dane block, no dane timing. */
 START_TEST(test_off)
 {
@@ -702,6 +734,7 @@ int main(void)
     tcase_add_test(tc, test_batch);
     tcase_add_loop_test(tc, test_mx, 0, CHECK_COUNT(mx_cases));
     tcase_add_test(tc, test_silent_batch);
+    tcase_add_loop_test(tc, test_family, 0, CHECK_COUNT(family_cases));
     tcase_add_test(tc, test_off);
     tcase_add_test(tc, test_program_mx);
     tcase_add_test(tc, test_missing_anchor);
