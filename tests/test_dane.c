@@ -63,7 +63,9 @@ static void setup(void)
 {
     static const char *const names[] = {"*.dane.example",
                                         "host.insecure.dane.example",
-                                        "host.bogus.dane.example", NULL};
+                                        "host.bogus.dane.example",
+                                        "hosta.insecure.dane.example",
+                                        "hosta.bogus.dane.example", NULL};
     struct certgen_opts o = {0};
     const struct certgen_cert *cas[1];
     char ee[65], ta[65], *top, *big, *p;
@@ -124,19 +126,31 @@ static void setup(void)
              "mxdom MX 10 mx1\nmxdom MX 20 mx2\n"
              "mx1 A 127.0.0.1\nmx2 A 127.0.0.1\n"
              "_25._tcp.mx1 TLSA 3 1 1 %s\n"
-             "_25._tcp.mx2 TLSA 3 1 1 %064x\n%s",
-             ee, ta, 0x5a, ee, ta, ee, ee, 0x5b, big);
+             "_25._tcp.mx2 TLSA 3 1 1 %064x\n"
+             /* addresses from DNS (no --connect-to): the server's port
+              * is known only when it runs, hence wildcard TLSA owners */
+             "hosta A 127.0.0.1\n*._tcp.hosta TLSA 3 1 1 %s\n"
+             "mxa MX 10 hosta\n"
+             "mxins MX 10 hosta.insecure.dane.example.\n"
+             "mxbog MX 10 hosta.bogus.dane.example.\n"
+             "mxnoaddr MX 10 noaddr\nnoaddr TXT \"no address\"\n%s",
+             ee, ta, 0x5a, ee, ta, ee, ee, 0x5b, ee, big);
     free(big);
     zones[0].origin = "dane.example";
     zones[0].records = top;
     zones[0].signing = DNSZONE_SIGNED;
     {
-        static char ins[200], bog[200];
-
+        static char ins[400], bog[400];
+        /* hosta: a secure TLSA RRset would not help, its addresses are
+         * insecure or bogus (RFC 7672 section 2.2.2) */
         snprintf(ins, sizeof ins,
-                 "_25._tcp.host TLSA 3 1 1 %s\nmxdom MX 10 host\n", ee);
+                 "_25._tcp.host TLSA 3 1 1 %s\nmxdom MX 10 host\n"
+                 "hosta A 127.0.0.1\n*._tcp.hosta TLSA 3 1 1 %s\n",
+                 ee, ee);
         snprintf(bog, sizeof bog,
-                 "_25._tcp.host TLSA 3 1 1 %s\nmxdom MX 10 host\n", ee);
+                 "_25._tcp.host TLSA 3 1 1 %s\nmxdom MX 10 host\n"
+                 "hosta A 127.0.0.1\n",
+                 ee);
         zones[1].origin = "insecure.dane.example";
         zones[1].records = ins;
         zones[1].signing = DNSZONE_UNSIGNED;
@@ -205,83 +219,114 @@ struct dane_case {
     int finding;           /* a finding with this code, or -1 */
     const char *json;      /* in the JSON, or NULL */
     const char *message;   /* in the message, or NULL */
+    /* the host's addresses from DNS: no --connect-to, smtp://HOST:PORT
+     * with the test server's port (the wildcard TLSA owners) */
+    int dns_addr;
+    int no_tlsa;           /* the TLSA lookup must not run */
 };
 
 static const struct dane_case cases[] = {
     /* 3 1 1 on the leaf: DANE-EE, names not checked, no PKIX needed */
     {"ee.dane.example", MAILSSL_DANE_REQUIRED, 0, 0, 0, 0, MAILSSL_CODE_OK,
      MAILSSL_SEVERITY_OK, MAILSSL_CODE_DANE_OK,
-     "\"dnssec\":\"secure\",\"records\":[\"3 1 1 ", NULL},
+     "\"dnssec\":\"secure\",\"records\":[\"3 1 1 ", NULL, 0, 0},
     /* 2 0 1 on the CA: DANE-TA through the chain, no system trust */
     {"ta.dane.example", MAILSSL_DANE_REQUIRED, 0, 0, 0, 0, MAILSSL_CODE_OK,
-     MAILSSL_SEVERITY_OK, MAILSSL_CODE_DANE_OK, "\"matched\":1", NULL},
+     MAILSSL_SEVERITY_OK, MAILSSL_CODE_DANE_OK, "\"matched\":1", NULL, 0, 0},
     /* deep.sub.dane.example is not a name of the certificate
      * (*.dane.example covers one label): DANE-EE does not check names,
      * DANE-TA does (RFC 7672 sections 3.1.1 and 3.2.2) */
     {"deep.sub.dane.example", MAILSSL_DANE_REQUIRED, 0, 0, 0, 0,
-     MAILSSL_CODE_OK, MAILSSL_SEVERITY_OK, MAILSSL_CODE_DANE_OK, NULL, NULL},
+     MAILSSL_CODE_OK, MAILSSL_SEVERITY_OK, MAILSSL_CODE_DANE_OK, NULL, NULL, 0, 0},
     {"tadeep.sub.dane.example", MAILSSL_DANE_REQUIRED, 0, 0, 0, 0,
      MAILSSL_CODE_CERT_NAME_MISMATCH, MAILSSL_SEVERITY_CRITICAL, -1, NULL,
-     NULL},
+     NULL, 0, 0},
     {"bad.dane.example", MAILSSL_DANE_REQUIRED, 1, 0, 0, 0,
      MAILSSL_CODE_DANE_MISMATCH, MAILSSL_SEVERITY_CRITICAL, -1,
-     "\"matched\":0", NULL},
+     "\"matched\":0", NULL, 0, 0},
     /* secure records must match, also when opportunistic */
     {"bad.dane.example", MAILSSL_DANE_OPPORTUNISTIC, 1, 0, 0, 0,
-     MAILSSL_CODE_DANE_MISMATCH, MAILSSL_SEVERITY_CRITICAL, -1, NULL, NULL},
+     MAILSSL_CODE_DANE_MISMATCH, MAILSSL_SEVERITY_CRITICAL, -1, NULL, NULL, 0, 0},
     {"notlsa.dane.example", MAILSSL_DANE_REQUIRED, 1, 0, 0, 0,
      MAILSSL_CODE_DANE_NO_RECORDS, MAILSSL_SEVERITY_CRITICAL, -1,
-     "\"records\":[]", "DANE was required"},
+     "\"records\":[]", "DANE was required", 0, 0},
     {"notlsa.dane.example", MAILSSL_DANE_OPPORTUNISTIC, 1, 0, 0, 0,
      MAILSSL_CODE_OK, MAILSSL_SEVERITY_OK, MAILSSL_CODE_DANE_NO_RECORDS,
-     NULL, NULL},
+     NULL, NULL, 0, 0},
     {"host.insecure.dane.example", MAILSSL_DANE_REQUIRED, 1, 0, 0, 0,
      MAILSSL_CODE_DANE_INSECURE, MAILSSL_SEVERITY_CRITICAL, -1,
-     "\"dnssec\":\"insecure\"", NULL},
+     "\"dnssec\":\"insecure\"", NULL, 0, 0},
     {"host.insecure.dane.example", MAILSSL_DANE_OPPORTUNISTIC, 1, 0, 0, 0,
      MAILSSL_CODE_OK, MAILSSL_SEVERITY_OK, MAILSSL_CODE_DANE_INSECURE, NULL,
-     NULL},
+     NULL, 0, 0},
     /* expired RRSIG: bogus in both modes, the reason in the message */
     {"host.bogus.dane.example", MAILSSL_DANE_OPPORTUNISTIC, 1, 0, 0, 0,
      MAILSSL_CODE_DANE_BOGUS, MAILSSL_SEVERITY_CRITICAL, -1,
-     "\"dnssec\":\"bogus\"", "expired"},
+     "\"dnssec\":\"bogus\"", "expired", 0, 0},
     {"host.bogus.dane.example", MAILSSL_DANE_REQUIRED, 1, 0, 0, 0,
-     MAILSSL_CODE_DANE_BOGUS, MAILSSL_SEVERITY_CRITICAL, -1, NULL, NULL},
+     MAILSSL_CODE_DANE_BOGUS, MAILSSL_SEVERITY_CRITICAL, -1, NULL, NULL, 0, 0},
     /* PKIX-EE(1) is unusable for SMTP (RFC 7672 section 3.1.3) */
     {"pkix.dane.example", MAILSSL_DANE_REQUIRED, 1, 0, 0, 0,
      MAILSSL_CODE_DANE_UNUSABLE, MAILSSL_SEVERITY_CRITICAL, -1, NULL,
-     "RFC 7672"},
+     "RFC 7672", 0, 0},
     {"pkix.dane.example", MAILSSL_DANE_OPPORTUNISTIC, 1, 0, 0, 0,
      MAILSSL_CODE_OK, MAILSSL_SEVERITY_WARNING, MAILSSL_CODE_DANE_UNUSABLE,
-     NULL, NULL},
+     NULL, NULL, 0, 0},
     /* hostile DNS: a CNAME loop and an RRset over UDP's size and the
      * probe's bound; both end in time with a diagnosis */
     {"loop.dane.example", MAILSSL_DANE_REQUIRED, 1, 0, 0, 0,
      MAILSSL_CODE_DANE_LOOKUP_FAILED, MAILSSL_SEVERITY_CRITICAL, -1, NULL,
-     NULL},
+     NULL, 0, 0},
     {"big.dane.example", MAILSSL_DANE_REQUIRED, 1, 0, 0, 0,
      MAILSSL_CODE_DANE_MISMATCH, MAILSSL_SEVERITY_CRITICAL,
-     MAILSSL_CODE_DANE_UNUSABLE, NULL, NULL},
+     MAILSSL_CODE_DANE_UNUSABLE, NULL, NULL, 0, 0},
     /* a DNS server that never answers: the DANE stage deadline (half the
      * probe's by default) ends the lookup */
     {"ee.dane.example", MAILSSL_DANE_REQUIRED, 1, SILENT, 2000, 0,
      MAILSSL_CODE_DANE_LOOKUP_FAILED, MAILSSL_SEVERITY_CRITICAL, -1,
-     "\"dane\":", "slow or silent"},
+     "\"dane\":", "slow or silent", 0, 0},
     {"ee.dane.example", MAILSSL_DANE_OPPORTUNISTIC, 1, SILENT, 3000, 500,
      MAILSSL_CODE_OK, MAILSSL_SEVERITY_WARNING,
-     MAILSSL_CODE_DANE_LOOKUP_FAILED, NULL, NULL},
+     MAILSSL_CODE_DANE_LOOKUP_FAILED, NULL, NULL, 0, 0},
     /* hostile DNS servers: oversized garbage, endless truncation */
     {"ee.dane.example", MAILSSL_DANE_REQUIRED, 1, HUGE, 2000, 0,
      MAILSSL_CODE_DANE_LOOKUP_FAILED, MAILSSL_SEVERITY_CRITICAL, -1, NULL,
-     NULL},
+     NULL, 0, 0},
     {"ee.dane.example", MAILSSL_DANE_REQUIRED, 1, TRUNCATED, 2000, 0,
      MAILSSL_CODE_DANE_LOOKUP_FAILED, MAILSSL_SEVERITY_CRITICAL, -1, NULL,
-     NULL},
+     NULL, 0, 0},
     /* a resolver that drops DNSSEC records: bogus, and the message says
      * what to suspect */
     {"ee.dane.example", MAILSSL_DANE_OPPORTUNISTIC, 1, STRIPPING, 0, 0,
      MAILSSL_CODE_DANE_BOGUS, MAILSSL_SEVERITY_CRITICAL, -1, NULL,
-     "strips DNSSEC records"},
+     "strips DNSSEC records", 0, 0},
+    /* the addresses from DNS, DNSSEC-validated (RFC 7672 section 2.2.2):
+     * secure A and TLSA, the connection goes to the A record's address
+     * (the only way to the test server without --connect-to) */
+    {"hosta.dane.example", MAILSSL_DANE_REQUIRED, 0, 0, 0, 0,
+     MAILSSL_CODE_OK, MAILSSL_SEVERITY_OK, MAILSSL_CODE_DANE_OK,
+     "\"address\":\"127.0.0.1\"", NULL, 1, 0},
+    /* an A RRset in the unsigned zone: DANE does not apply, no TLSA */
+    {"hosta.insecure.dane.example", MAILSSL_DANE_REQUIRED, 1, 0, 0, 0,
+     MAILSSL_CODE_DANE_INSECURE, MAILSSL_SEVERITY_CRITICAL, -1, NULL,
+     "2.2.2", 1, 1},
+    {"hosta.insecure.dane.example", MAILSSL_DANE_OPPORTUNISTIC, 1, 0, 0, 0,
+     MAILSSL_CODE_OK, MAILSSL_SEVERITY_OK, MAILSSL_CODE_DANE_INSECURE,
+     "\"address\":\"127.0.0.1\"", NULL, 1, 1},
+    {"hosta.bogus.dane.example", MAILSSL_DANE_OPPORTUNISTIC, 1, 0, 0, 0,
+     MAILSSL_CODE_DANE_BOGUS, MAILSSL_SEVERITY_CRITICAL, -1, NULL,
+     "expired", 1, 1},
+    /* no A/AAAA (a TXT record only), and a name that does not exist */
+    {"noaddr.dane.example", MAILSSL_DANE_OPPORTUNISTIC, 1, 0, 0, 0,
+     MAILSSL_CODE_RESOLVE_FAILED, MAILSSL_SEVERITY_CRITICAL, -1, NULL,
+     "no A/AAAA records", 1, 1},
+    {"nx.dane.example", MAILSSL_DANE_REQUIRED, 1, 0, 0, 0,
+     MAILSSL_CODE_RESOLVE_FAILED, MAILSSL_SEVERITY_CRITICAL, -1, NULL,
+     "NXDOMAIN", 1, 1},
+    /* a silent DNS server: the probe's deadline ends the resolve stage */
+    {"hosta.dane.example", MAILSSL_DANE_OPPORTUNISTIC, 1, SILENT, 1500, 0,
+     MAILSSL_CODE_RESOLVE_FAILED, MAILSSL_SEVERITY_CRITICAL, -1, NULL,
+     "slow or silent", 1, 1},
 };
 
 
@@ -290,11 +335,15 @@ static mailssl_probe *case_probe(const struct dane_case *c)
     char url[300], to[64];
     mailssl_probe *p;
 
-    snprintf(url, sizeof url, "smtp://%s", c->host);
+    if (c->dns_addr)
+        snprintf(url, sizeof url, "smtp://%s:%d", c->host, ss_port(server));
+    else
+        snprintf(url, sizeof url, "smtp://%s", c->host);
     snprintf(to, sizeof to, "127.0.0.1:%d", ss_port(server));
     p = mailssl_probe_new(url);
     ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(mailssl_probe_set_connect_to(p, to), MAILSSL_OK);
+    if (!c->dns_addr)
+        ck_assert_int_eq(mailssl_probe_set_connect_to(p, to), MAILSSL_OK);
     if (c->use_cafile)
         ck_assert_int_eq(mailssl_probe_set_cafile(p, cafile), MAILSSL_OK);
     else
@@ -356,9 +405,11 @@ static void check_case(const struct dane_case *c, mailssl_probe *p)
         ck_assert_msg(strstr(mailssl_probe_message(p), c->message),
                       "%s: no '%s' in '%s'", c->host, c->message,
                       mailssl_probe_message(p));
-    /* the stage each diagnosis comes with (README "Probe", Stages) */
+    /* the stage each diagnosis comes with (README "Probe", Stages): the
+     * address lookup's verdicts leave the resolve stage not completed */
     ck_assert_msg(mailssl_probe_stage(p) ==
                       (c->diagnosis == MAILSSL_CODE_OK ? MAILSSL_STAGE_DONE
+                       : c->no_tlsa                   ? MAILSSL_STAGE_NONE
                        : c->diagnosis == MAILSSL_CODE_DANE_MISMATCH ||
                                c->diagnosis == MAILSSL_CODE_CERT_NAME_MISMATCH
                            ? MAILSSL_STAGE_HANDSHAKE
@@ -368,8 +419,14 @@ static void check_case(const struct dane_case *c, mailssl_probe *p)
     /* every case ends within its deadline, with a dane stage timing */
     ck_assert_int_lt(mailssl_probe_timing_us(p, MAILSSL_STAGE_TOTAL),
                      (int64_t)limit * 1000 + 300000);
-    ck_assert_int_ge(mailssl_probe_timing_us(p, MAILSSL_STAGE_DANE), 0);
-    ck_assert_ptr_nonnull(strstr(json, "\"dane\":"));
+    ck_assert_int_ge(mailssl_probe_timing_us(p, MAILSSL_STAGE_RESOLVE), 0);
+    if (c->no_tlsa) {
+        ck_assert_int_eq(mailssl_probe_timing_us(p, MAILSSL_STAGE_DANE), -1);
+        ck_assert_ptr_null(strstr(json, "\"dane\":"));
+    } else {
+        ck_assert_int_ge(mailssl_probe_timing_us(p, MAILSSL_STAGE_DANE), 0);
+        ck_assert_ptr_nonnull(strstr(json, "\"dane\":"));
+    }
     mailssl_free(json);
 }
 
@@ -416,25 +473,46 @@ struct mx_case {
     size_t nhosts;
     const char *host[2];   /* in order */
     int host_diagnosis[2];
+    int dns_addr;          /* the hosts' addresses from DNS (dane_case) */
+    int host_finding;      /* a finding of the first host, or -1 (0: none
+                              asked) */
 };
 
 static const struct mx_case mx_cases[] = {
     /* two hosts: mx1 (10) matches 3 1 1, mx2 (20) mismatches */
     {"mxdom.dane.example", MAILSSL_DANE_REQUIRED, MAILSSL_CODE_DANE_MISMATCH,
      MAILSSL_SEVERITY_CRITICAL, 2, {"mx1.dane.example", "mx2.dane.example"},
-     {MAILSSL_CODE_OK, MAILSSL_CODE_DANE_MISMATCH}},
+     {MAILSSL_CODE_OK, MAILSSL_CODE_DANE_MISMATCH}, 0, 0},
     /* an insecure MX RRset: DANE cannot apply (RFC 7672 section 2.2.1) */
     {"mxdom.insecure.dane.example", MAILSSL_DANE_REQUIRED,
      MAILSSL_CODE_DANE_INSECURE, MAILSSL_SEVERITY_CRITICAL, 0, {0, 0},
-     {0, 0}},
+     {0, 0}, 0, 0},
     {"mxdom.insecure.dane.example", MAILSSL_DANE_OPPORTUNISTIC,
      MAILSSL_CODE_OK, MAILSSL_SEVERITY_OK, 1,
-     {"host.insecure.dane.example", 0}, {MAILSSL_CODE_OK, 0}},
+     {"host.insecure.dane.example", 0}, {MAILSSL_CODE_OK, 0}, 0, 0},
     {"mxdom.bogus.dane.example", MAILSSL_DANE_OPPORTUNISTIC,
-     MAILSSL_CODE_DANE_BOGUS, MAILSSL_SEVERITY_CRITICAL, 0, {0, 0}, {0, 0}},
+     MAILSSL_CODE_DANE_BOGUS, MAILSSL_SEVERITY_CRITICAL, 0, {0, 0}, {0, 0}, 0, 0},
     /* no MX: the domain itself (RFC 5321 section 5.1) */
     {"ee.dane.example", MAILSSL_DANE_REQUIRED, MAILSSL_CODE_OK,
-     MAILSSL_SEVERITY_OK, 1, {"ee.dane.example", 0}, {MAILSSL_CODE_OK, 0}},
+     MAILSSL_SEVERITY_OK, 1, {"ee.dane.example", 0}, {MAILSSL_CODE_OK, 0}, 0, 0},
+    /* the MX host's addresses from DNS (RFC 7672 section 2.2.2): secure A
+     * and TLSA, connected to the A record's address */
+    {"mxa.dane.example", MAILSSL_DANE_REQUIRED, MAILSSL_CODE_OK,
+     MAILSSL_SEVERITY_OK, 1, {"hosta.dane.example", 0}, {MAILSSL_CODE_OK, 0},
+     1, MAILSSL_CODE_DANE_OK},
+    /* a secure MX RRset whose host's A RRset is in the unsigned zone */
+    {"mxins.dane.example", MAILSSL_DANE_REQUIRED, MAILSSL_CODE_DANE_INSECURE,
+     MAILSSL_SEVERITY_CRITICAL, 1, {"hosta.insecure.dane.example", 0},
+     {MAILSSL_CODE_DANE_INSECURE, 0}, 1, -1},
+    {"mxins.dane.example", MAILSSL_DANE_OPPORTUNISTIC, MAILSSL_CODE_OK,
+     MAILSSL_SEVERITY_OK, 1, {"hosta.insecure.dane.example", 0},
+     {MAILSSL_CODE_OK, 0}, 1, MAILSSL_CODE_DANE_INSECURE},
+    {"mxbog.dane.example", MAILSSL_DANE_OPPORTUNISTIC, MAILSSL_CODE_DANE_BOGUS,
+     MAILSSL_SEVERITY_CRITICAL, 1, {"hosta.bogus.dane.example", 0},
+     {MAILSSL_CODE_DANE_BOGUS, 0}, 1, -1},
+    {"mxnoaddr.dane.example", MAILSSL_DANE_REQUIRED,
+     MAILSSL_CODE_RESOLVE_FAILED, MAILSSL_SEVERITY_CRITICAL, 1,
+     {"noaddr.dane.example", 0}, {MAILSSL_CODE_RESOLVE_FAILED, 0}, 1, -1},
 };
 
 static void run_mx(const struct mx_case *m)
@@ -447,6 +525,7 @@ static void run_mx(const struct mx_case *m)
     c.host = m->domain;
     c.mode = m->mode;
     c.use_cafile = 1;
+    c.dns_addr = m->dns_addr;
     p = case_probe(&c);
     ck_assert_int_eq(mailssl_probe_set_mx(p, 1), MAILSSL_OK);
     ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
@@ -464,7 +543,17 @@ static void run_mx(const struct mx_case *m)
         ck_assert_str_eq(mailssl_probe_host(h), m->host[k]);
         ck_assert_int_eq(mailssl_probe_diagnosis(h), m->host_diagnosis[k]);
         ck_assert_int_ge(mailssl_probe_mx_preference(h), 0);
+        ck_assert_int_ge(mailssl_probe_timing_us(h, MAILSSL_STAGE_RESOLVE),
+                         0);
+        if (m->dns_addr && m->host_diagnosis[k] == MAILSSL_CODE_OK)
+            ck_assert_str_eq(mailssl_probe_address(h), "127.0.0.1");
     }
+    if (m->host_finding > 0)
+        ck_assert_msg(mailssl_report_find(mailssl_probe_findings(
+                                              mailssl_probe_mx_probe(p, 0)),
+                                          m->host_finding, 0) >= 0,
+                      "%s: no finding %s: %s", m->domain,
+                      mailssl_code_name(m->host_finding), json);
     ck_assert_ptr_null(mailssl_probe_mx_probe(p, m->nhosts));
     ck_assert_ptr_nonnull(strstr(json, "\"mx\":{\"dnssec\":"));
     mailssl_free(json);
@@ -519,6 +608,84 @@ START_TEST(test_program_mx)
 }
 END_TEST
 
+/* A batch of probes whose addresses come from a silent DNS server (MX
+ * mode and DANE mode, no --connect-to) ends within one deadline, not one
+ * a probe: no lookup blocks the batch's loop. */
+START_TEST(test_silent_batch)
+{
+    enum { N = 8, DEADLINE_MS = 1000 };
+    mailssl_probe *ps[N];
+    struct dane_case c = cases[0];
+    mailssl_batch *b = mailssl_batch_new(N);
+    int64_t t0;
+    double took_ms;
+    struct timespec ts;
+    size_t i;
+
+    ck_assert_ptr_nonnull(b);
+    c.resolver = SILENT;
+    c.timeout_ms = DEADLINE_MS;
+    c.dns_addr = 1;
+    for (i = 0; i < N; i++) {
+        c.host = i % 2 ? "mxa.dane.example" : "hosta.dane.example";
+        ps[i] = case_probe(&c);
+        if (i % 2)
+            ck_assert_int_eq(mailssl_probe_set_mx(ps[i], 1), MAILSSL_OK);
+        ck_assert_int_eq(mailssl_batch_add(b, ps[i]), MAILSSL_OK);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    t0 = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    ck_assert_int_eq(mailssl_batch_run(b, NULL, NULL), MAILSSL_OK);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    took_ms = (double)((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 -
+                       t0) / 1000.0;
+    for (i = 0; i < N; i++) {
+        ck_assert_msg(mailssl_probe_diagnosis(ps[i]) ==
+                          MAILSSL_CODE_RESOLVE_FAILED,
+                      "probe %zu: %s", i, mailssl_probe_message(ps[i]));
+        ck_assert_ptr_nonnull(
+            strstr(mailssl_probe_message(ps[i]), "deadline"));
+        mailssl_probe_free(ps[i]);
+    }
+    mailssl_batch_free(b);
+    /* N deadlines would be 8 s; one is 1 s */
+    ck_assert_msg(took_ms < DEADLINE_MS * 1.6, "%d probes took %.0f ms", N,
+                  took_ms);
+}
+END_TEST
+
+/* The probe's address family decides which RRsets are asked: hosta has
+ * an A record and no AAAA. */
+struct family_case {
+    int family;
+    int diagnosis;
+    const char *message; /* in the message, or NULL */
+};
+
+static const struct family_case family_cases[] = {
+    {4, MAILSSL_CODE_OK, NULL},
+    {6, MAILSSL_CODE_RESOLVE_FAILED, "no AAAA records"},
+    {0, MAILSSL_CODE_OK, NULL},
+};
+
+static void run_family(const struct family_case *f)
+{
+    struct dane_case c = cases[0];
+    mailssl_probe *p;
+
+    c.host = "hosta.dane.example";
+    c.dns_addr = 1;
+    p = case_probe(&c);
+    ck_assert_int_eq(mailssl_probe_set_family(p, f->family), MAILSSL_OK);
+    ck_assert_int_eq(mailssl_probe_run(p), MAILSSL_OK);
+    ck_assert_msg(mailssl_probe_diagnosis(p) == f->diagnosis,
+                  "family %d: %s", f->family, mailssl_probe_message(p));
+    if (f->message)
+        ck_assert_ptr_nonnull(strstr(mailssl_probe_message(p), f->message));
+    mailssl_probe_free(p);
+}
+CHECK_TABLE_TEST(test_family, run_family, family_cases)
+
 /* Off: no lookup, no dane block, no dane timing. */
 START_TEST(test_off)
 {
@@ -566,6 +733,8 @@ int main(void)
     tcase_add_loop_test(tc, test_case, 0, CHECK_COUNT(cases));
     tcase_add_test(tc, test_batch);
     tcase_add_loop_test(tc, test_mx, 0, CHECK_COUNT(mx_cases));
+    tcase_add_test(tc, test_silent_batch);
+    tcase_add_loop_test(tc, test_family, 0, CHECK_COUNT(family_cases));
     tcase_add_test(tc, test_off);
     tcase_add_test(tc, test_program_mx);
     tcase_add_test(tc, test_missing_anchor);

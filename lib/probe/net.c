@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -41,6 +42,53 @@ int mailssl__resolve(const char *host, int port, int family,
     snprintf(service, sizeof service, "%d", port);
     *res = NULL;
     return getaddrinfo(host, service, &hints, res);
+}
+
+/* One node of a list made by mailssl__addrinfo_add: the address lives in
+ * the same allocation. */
+struct own_addrinfo {
+    struct addrinfo ai;
+    struct sockaddr_in6 sa; /* large enough for a sockaddr_in too */
+};
+
+int mailssl__addrinfo_add(struct addrinfo **list, int family,
+                          const void *raw, int port)
+{
+    struct own_addrinfo *n = calloc(1, sizeof *n);
+
+    if (!n)
+        return MAILSSL_ERR_NOMEM;
+    n->ai.ai_family = family;
+    n->ai.ai_socktype = SOCK_STREAM;
+    n->ai.ai_protocol = IPPROTO_TCP;
+    n->ai.ai_addr = (struct sockaddr *)&n->sa;
+    if (family == AF_INET) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&n->sa;
+
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        memcpy(&s4->sin_addr, raw, 4);
+        n->ai.ai_addrlen = sizeof *s4;
+    } else {
+        n->sa.sin6_family = AF_INET6;
+        n->sa.sin6_port = htons((uint16_t)port);
+        memcpy(&n->sa.sin6_addr, raw, 16);
+        n->ai.ai_addrlen = sizeof n->sa;
+    }
+    while (*list)
+        list = &(*list)->ai_next;
+    *list = &n->ai;
+    return MAILSSL_OK;
+}
+
+void mailssl__addrinfo_free(struct addrinfo *list)
+{
+    while (list) {
+        struct addrinfo *next = list->ai_next;
+
+        free(list); /* the node is the first member of its allocation */
+        list = next;
+    }
 }
 
 int mailssl__connect_start(const struct addrinfo *ai)

@@ -36,6 +36,13 @@ int64_t mailssl__now_us(void);
  * Returns 0 or the getaddrinfo error (EAI_*), *res to freeaddrinfo. */
 int mailssl__resolve(const char *host, int port, int family,
                      struct addrinfo **res);
+/* Appends a TCP address (family AF_INET with 4 bytes of raw, AF_INET6
+ * with 16) and port to list, a list of this file's own making (never
+ * one of getaddrinfo's): free it with mailssl__addrinfo_free. Returns 0
+ * or MAILSSL_ERR_NOMEM. */
+int mailssl__addrinfo_add(struct addrinfo **list, int family,
+                          const void *raw, int port);
+void mailssl__addrinfo_free(struct addrinfo *list);
 /* A non-blocking TCP socket connecting to ai: returns the descriptor
  * (connect in progress or done) or -errno. */
 int mailssl__connect_start(const struct addrinfo *ai);

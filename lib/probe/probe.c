@@ -84,7 +84,9 @@ static void release_run(mailssl_probe *p)
     p->dlg_inited = 0;
     mailssl__buf_free(&p->out);
     p->outoff = 0;
-    if (p->ai_list)
+    if (p->ai_list && p->ai_own)
+        mailssl__addrinfo_free(p->ai_list);
+    else if (p->ai_list)
         freeaddrinfo(p->ai_list);
     p->ai_list = p->ai_cur = NULL;
     mailssl__probe_dane_release(p);
@@ -642,6 +644,16 @@ static int dialogue_io(mailssl_probe *p);
 static int begin_connect(mailssl_probe *p);
 static int dane_done(mailssl_probe *p);
 static int try_next_address(mailssl_probe *p);
+static int resolved(mailssl_probe *p);
+
+/* After the A/AAAA answers (or a deadline: which says which): ends with
+ * the DNS code's verdict, or goes on with the addresses. */
+static int addr_decided(mailssl_probe *p, const char *which)
+{
+    if (!mailssl__probe_addr_decide(p, which))
+        return settle(p, MAILSSL_OK);
+    return resolved(p);
+}
 
 static int connect_failed(mailssl_probe *p)
 {
@@ -1347,6 +1359,9 @@ static void timed_out(mailssl_probe *p, int64_t now)
     case PS_MX_LOOKUP:
         (void)mx_decided(p);
         break;
+    case PS_ADDR:
+        (void)addr_decided(p, which);
+        break;
     case PS_DANE:
         /* only the stage deadline lets an opportunistic probe go on */
         if (settle(p, mailssl__probe_dane_decide(p, !p->dane_answered)) &&
@@ -1401,7 +1416,6 @@ static void timed_out(mailssl_probe *p, int64_t now)
 MAILSSL_EXPORT int mailssl_probe_start(mailssl_probe *p)
 {
     int64_t now;
-    struct addrinfo *ai;
     int rc;
 
     if (!p)
@@ -1431,6 +1445,17 @@ MAILSSL_EXPORT int mailssl_probe_start(mailssl_probe *p)
         }
         return mx_decided(p);
     }
+    if (mailssl__probe_addr_wanted(p)) {
+        /* the addresses through libunbound, never blocking the loop */
+        rc = mailssl__probe_addr_begin(p);
+        if (rc == -2)
+            return fail_unknown(p, MAILSSL_ERR_IO);
+        if (rc == 0) {
+            p->state = PS_ADDR;
+            return p->want = MAILSSL_WANT_POLLIN;
+        }
+        return addr_decided(p, NULL);
+    }
     rc = mailssl__resolve(p->connect_host ? p->connect_host : p->host,
                           p->connect_port ? p->connect_port : p->port,
                           p->family, &p->ai_list);
@@ -1446,11 +1471,24 @@ MAILSSL_EXPORT int mailssl_probe_start(mailssl_probe *p)
             gai_strerror(rc));
         return MAILSSL_OK;
     }
+    return resolved(p);
+}
+
+/* The addresses are in p->ai_list: the TLSA lookup when DANE applies,
+ * then connecting. */
+static int resolved(mailssl_probe *p)
+{
+    struct addrinfo *ai;
+    int rc;
+
     stage_end(p, MAILSSL_STAGE_RESOLVE);
     for (ai = p->ai_list; ai; ai = ai->ai_next)
         p->naddr++;
     p->ai_cur = p->ai_list;
-    if (p->dane_mode != MAILSSL_DANE_OFF) {
+    /* RFC 7672 section 2.2.2: no TLSA for insecure addresses (the DNS code
+     * recorded the finding, or ended the probe when DANE is required) */
+    if (p->dane_mode != MAILSSL_DANE_OFF &&
+        p->addr_dnssec != MAILSSL__DNSSEC_INSECURE) {
         stage_begin(p, MAILSSL_STAGE_DANE);
         if (!p->stage_timeout_ms[MAILSSL_STAGE_DANE])
             p->stage_deadline = p->stage_start +
@@ -1527,6 +1565,11 @@ MAILSSL_EXPORT int mailssl_probe_step(mailssl_probe *p)
         return mx_decided(p);
     case PS_MX:
         return mx_step(p);
+    case PS_ADDR:
+        mailssl__dns_process(p->dns);
+        if (!mailssl__probe_addr_answered(p))
+            return p->want = MAILSSL_WANT_POLLIN;
+        return addr_decided(p, NULL);
     case PS_DANE:
         return dane_step(p);
     case PS_CONNECTING:
@@ -1548,7 +1591,8 @@ MAILSSL_EXPORT int mailssl_probe_step(mailssl_probe *p)
 
 MAILSSL_EXPORT int mailssl_probe_fd(const mailssl_probe *p)
 {
-    if (p && (p->state == PS_DANE || p->state == PS_MX_LOOKUP))
+    if (p && (p->state == PS_DANE || p->state == PS_MX_LOOKUP ||
+              p->state == PS_ADDR))
         return mailssl__dns_fd(p->dns);
     if (p && p->state == PS_MX)
         return mailssl_probe_fd(mailssl__probe_mx_current(p));
@@ -1562,8 +1606,9 @@ MAILSSL_EXPORT int32_t mailssl_probe_timeout_left_ms(const mailssl_probe *p)
     if (!p || !p->started || p->state == PS_DONE)
         return -1;
     /* answered through another probe's context: step it now */
-    if ((p->state == PS_DANE || p->state == PS_MX_LOOKUP) &&
-        p->dane_answered)
+    if (((p->state == PS_DANE || p->state == PS_MX_LOOKUP) &&
+         p->dane_answered) ||
+        (p->state == PS_ADDR && mailssl__probe_addr_answered(p)))
         return 0;
     if (p->state == PS_MX)
         return mailssl_probe_timeout_left_ms(mailssl__probe_mx_current(p));

@@ -15,8 +15,17 @@
  *   secure, no records   -> dane-no-records: same as insecure
  *   secure, records      -> they go to validation with the caller's;
  *                           dane-ok / dane-mismatch / dane-unusable
+ *
+ * Before it, in the resolve stage, the host's A and AAAA RRsets are looked
+ * up through the same context when DANE is on or the probe is an MX
+ * host's (never getaddrinfo, which blocks the caller's loop): RFC 7672
+ * section 2.2.2 trusts the TLSA records only when the address records
+ * are secure. Insecure addresses -> dane-insecure (critical when
+ * required; an ok finding when opportunistic, and no TLSA lookup), bogus
+ * -> dane-bogus, no address -> resolve-failed.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +35,10 @@
 
 #include "probe_internal.h"
 
+#define RR_A 1
+#define RR_AAAA 28
 #define RR_TLSA 52
+#define ADDR_MAX 16 /* addresses kept per RRset */
 #define DANE_MAX_RECORDS 64
 
 static const char *const dnssec_names[] = {NULL, "secure", "insecure",
@@ -108,6 +120,216 @@ static void on_answer(void *arg, int err, struct ub_result *res)
     ub_resolve_free(res);
 }
 
+int mailssl__probe_dns_ready(mailssl_probe *p)
+{
+    if (!p->dns && mailssl__dns_new(p->dns_anchor, p->dns_resolver, &p->dns,
+                                    p->err, sizeof p->err) < 0)
+        return -2;
+    return 0;
+}
+
+/* ---- the host's addresses (resolve stage) ------------------------------ */
+
+static int outcome(mailssl_probe *p, int code, int fatal, int soft_severity,
+                   const char *what, const char *soft_tail,
+                   const char *hard_tail);
+
+int mailssl__probe_addr_wanted(const mailssl_probe *p)
+{
+    return (p->dane_mode != MAILSSL_DANE_OFF || p->mx_preference >= 0) &&
+           !p->connect_host && !mailssl__is_ip_literal(p->host);
+}
+
+static void on_addr(void *arg, int err, struct ub_result *res)
+{
+    struct mailssl__addr_query *q = arg;
+    mailssl_probe *p = q->p;
+    int i, n = 0;
+    size_t len = q->family == AF_INET ? 4 : 16;
+    int port = p->connect_port ? p->connect_port : p->port;
+
+    q->pending = 0;
+    q->answered = 1;
+    q->err = err;
+    if (err || !res) {
+        if (res)
+            ub_resolve_free(res);
+        return;
+    }
+    q->rcode = res->rcode;
+    q->dnssec = res->bogus    ? MAILSSL__DNSSEC_BOGUS
+                : res->secure ? MAILSSL__DNSSEC_SECURE
+                : res->rcode == 0 || res->rcode == 3
+                    ? MAILSSL__DNSSEC_INSECURE
+                    : MAILSSL__DNSSEC_NONE;
+    if (res->bogus && res->why_bogus && !p->dane_why[0])
+        snprintf(p->dane_why, sizeof p->dane_why, "%s", res->why_bogus);
+    /* a bogus answer's data is not to be used, whatever the mode */
+    for (i = 0; !res->bogus && res->havedata && res->data[i] && n < ADDR_MAX;
+         i++)
+        if ((size_t)res->len[i] == len &&
+            mailssl__addrinfo_add(&q->list, q->family, res->data[i], port) ==
+                MAILSSL_OK)
+            n++;
+    ub_resolve_free(res);
+}
+
+int mailssl__probe_addr_begin(mailssl_probe *p)
+{
+    static const int families[2] = {AF_INET6, AF_INET};
+    static const int types[2] = {RR_AAAA, RR_A};
+    int i;
+
+    if (mailssl__probe_dns_ready(p) < 0)
+        return -2;
+    for (i = 0; i < 2; i++) {
+        struct mailssl__addr_query *q = &p->aq[i];
+
+        memset(q, 0, sizeof *q);
+        q->p = p;
+        q->family = families[i];
+        if ((p->family == 4 && q->family != AF_INET) ||
+            (p->family == 6 && q->family != AF_INET6))
+            continue;
+        q->asked = q->pending = 1;
+        if (mailssl__dns_query(p->dns, p->host, types[i], on_addr, q, &q->id,
+                               p->err, sizeof p->err) < 0) {
+            q->pending = 0;
+            return -2;
+        }
+    }
+    mailssl__dns_process(p->dns); /* cached answers may be there already */
+    return mailssl__probe_addr_answered(p);
+}
+
+int mailssl__probe_addr_answered(const mailssl_probe *p)
+{
+    return (!p->aq[0].asked || p->aq[0].answered) &&
+           (!p->aq[1].asked || p->aq[1].answered);
+}
+
+void mailssl__probe_addr_release(mailssl_probe *p)
+{
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        if (p->aq[i].pending)
+            mailssl__dns_cancel(p->dns, p->aq[i].id);
+        p->aq[i].pending = 0;
+        mailssl__addrinfo_free(p->aq[i].list);
+        p->aq[i].list = NULL;
+    }
+}
+
+/* Why no address came: the words of the first lookup that says most. */
+static void no_address(mailssl_probe *p, const char *rrs)
+{
+    const struct mailssl__addr_query *q = NULL;
+    int i;
+
+    for (i = 0; i < 2; i++)
+        if (p->aq[i].asked &&
+            (!q || p->aq[i].err || (p->aq[i].rcode && !q->err)))
+            q = &p->aq[i];
+    if (q && q->err)
+        mailssl__probe_verdict(p, MAILSSL_CODE_RESOLVE_FAILED,
+                               MAILSSL_SEVERITY_CRITICAL,
+                               "the address lookup (%s) of %s failed: %s",
+                               rrs, p->host, ub_strerror(q->err));
+    else if (q && q->dnssec == MAILSSL__DNSSEC_BOGUS)
+        mailssl__probe_verdict(p, MAILSSL_CODE_RESOLVE_FAILED,
+                               MAILSSL_SEVERITY_CRITICAL,
+                               "DNSSEC validation of the addresses (%s) of "
+                               "%s failed: %s",
+                               rrs, p->host,
+                               p->dane_why[0] ? p->dane_why : "bogus answer");
+    else if (q && q->rcode == 3)
+        mailssl__probe_verdict(p, MAILSSL_CODE_RESOLVE_FAILED,
+                               MAILSSL_SEVERITY_CRITICAL,
+                               "cannot resolve %s: the name does not exist "
+                               "(NXDOMAIN)",
+                               p->host);
+    else if (q && q->rcode)
+        mailssl__probe_verdict(p, MAILSSL_CODE_RESOLVE_FAILED,
+                               MAILSSL_SEVERITY_CRITICAL,
+                               "the address lookup (%s) of %s failed with "
+                               "DNS rcode %d (%s)",
+                               rrs, p->host, q->rcode,
+                               q->rcode == 2 ? "SERVFAIL" : "error");
+    else
+        mailssl__probe_verdict(p, MAILSSL_CODE_RESOLVE_FAILED,
+                               MAILSSL_SEVERITY_CRITICAL,
+                               "cannot resolve %s: it has no %s records",
+                               p->host,
+                               rrs);
+}
+
+int mailssl__probe_addr_decide(mailssl_probe *p, const char *which)
+{
+    const char *rrs = p->family == 4   ? "A"
+                      : p->family == 6 ? "AAAA"
+                                       : "A/AAAA";
+    int i, bogus = 0, insecure = 0;
+
+    if (!mailssl__probe_addr_answered(p)) {
+        mailssl__probe_verdict(
+            p, MAILSSL_CODE_RESOLVE_FAILED, MAILSSL_SEVERITY_CRITICAL,
+            "no answer to the address lookup (%s) of %s within %s (%.0f ms "
+            "in this stage): the DNS resolver is slow or silent",
+            rrs, p->host, which ? which : "the deadline",
+            (double)(mailssl__now_us() - p->stage_start) / 1000.0);
+        mailssl__probe_addr_release(p);
+        return 0;
+    }
+    for (i = 0; i < 2; i++) {
+        bogus |= p->aq[i].asked && p->aq[i].dnssec == MAILSSL__DNSSEC_BOGUS;
+        insecure |= p->aq[i].asked && !p->aq[i].err &&
+                    p->aq[i].dnssec == MAILSSL__DNSSEC_INSECURE;
+    }
+    if (bogus && p->dane_mode != MAILSSL_DANE_OFF) {
+        mailssl__probe_verdict(
+            p, MAILSSL_CODE_DANE_BOGUS, MAILSSL_SEVERITY_CRITICAL,
+            "DNSSEC validation of the addresses (%s) of %s failed: %s; DANE "
+            "clients will not deliver to this server (RFC 7672 section "
+            "2.2.2): re-sign the zone or fix its DS records",
+            rrs, p->host, p->dane_why[0] ? p->dane_why : "bogus answer");
+        return 0;
+    }
+    /* AAAA first, as getaddrinfo's default order (RFC 6724) has it */
+    {
+        struct addrinfo **tail = &p->ai_list;
+
+        *tail = p->aq[0].list;
+        while (*tail)
+            tail = &(*tail)->ai_next;
+        *tail = p->aq[1].list;
+    }
+    p->aq[0].list = p->aq[1].list = NULL;
+    p->ai_own = 1;
+    if (!p->ai_list) {
+        no_address(p, rrs);
+        return 0;
+    }
+    p->addr_dnssec =
+        insecure ? MAILSSL__DNSSEC_INSECURE : MAILSSL__DNSSEC_SECURE;
+    if (insecure && p->dane_mode != MAILSSL_DANE_OFF) {
+        char what[MAILSSL_HOST_MAX + 160];
+
+        snprintf(what, sizeof what,
+                 "the addresses (%s) of %s are not DNSSEC-signed "
+                 "(insecure): DANE does not apply to this host (RFC 7672 "
+                 "section 2.2.2)",
+                 rrs, p->host);
+        return outcome(p, MAILSSL_CODE_DANE_INSECURE, 0, MAILSSL_SEVERITY_OK,
+                       what,
+                       "; no TLSA lookup, the certificate is checked as "
+                       "usual",
+                       "; DANE was required: sign the zone (and publish "
+                       "its DS in the parent)");
+    }
+    return 1;
+}
+
 int mailssl__probe_dane_begin(mailssl_probe *p)
 {
     int rc;
@@ -127,12 +349,8 @@ int mailssl__probe_dane_begin(mailssl_probe *p)
     }
     snprintf(p->dane_name, sizeof p->dane_name, "_%d._tcp.%s", p->port,
              p->host);
-    if (!p->dns) {
-        rc = mailssl__dns_new(p->dns_anchor, p->dns_resolver, &p->dns, p->err,
-                              sizeof p->err);
-        if (rc < 0)
-            return -2; /* local failure (p->err): the caller reports it */
-    }
+    if (mailssl__probe_dns_ready(p) < 0)
+        return -2; /* local failure (p->err): the caller reports it */
     p->dane_matched = -1;
     rc = mailssl__dns_query(p->dns, p->dane_name, RR_TLSA, on_answer, p,
                             &p->dns_id, p->err, sizeof p->err);
@@ -145,6 +363,7 @@ int mailssl__probe_dane_begin(mailssl_probe *p)
 
 void mailssl__probe_dane_release(mailssl_probe *p)
 {
+    mailssl__probe_addr_release(p);
     if (p->dns_pending)
         mailssl__dns_cancel(p->dns, p->dns_id);
     p->dns_pending = 0;

@@ -113,6 +113,7 @@ enum {
     PS_DANE,        /* waiting for the TLSA answer (lib/probe/probe_dane.c) */
     PS_MX_LOOKUP,   /* waiting for the MX answer (lib/probe/probe_mx.c) */
     PS_MX,          /* driving the probe of one MX host */
+    PS_ADDR,        /* waiting for the A/AAAA answers (probe_dane.c) */
     PS_DONE
 };
 
@@ -127,6 +128,16 @@ struct mailssl__mx_host {
     char host[MAILSSL_HOST_MAX];
     int preference;
     size_t order;                   /* in the answer: ties keep it */
+};
+
+/* One address lookup (A or AAAA) of the resolve stage with DANE or MX
+ * (lib/probe/probe_dane.c). */
+struct mailssl__addr_query {
+    struct mailssl_probe *p;
+    int family;                     /* AF_INET (A), AF_INET6 (AAAA) */
+    int asked, pending, id;
+    int answered, err, rcode, dnssec; /* MAILSSL__DNSSEC_* */
+    struct addrinfo *list;          /* its addresses (own list, net.h) */
 };
 
 struct mailssl_probe {
@@ -176,6 +187,12 @@ struct mailssl_probe {
     mailssl_probe **mxprobes;       /* one per MX host, preference order */
     size_t nmxprobes, mxcur;
     int mx_preference;              /* of this host's probe; -1: none */
+
+    /* the host's addresses from DNS with DANE or MX (probe_dane.c) */
+    struct mailssl__addr_query aq[2]; /* AAAA, A */
+    int addr_dnssec;                /* MAILSSL__DNSSEC_* of the addresses;
+                                       INSECURE: no TLSA lookup */
+    int ai_own;                     /* ai_list is an own list (net.h) */
 
     /* run state */
     int state;
@@ -288,6 +305,26 @@ void mailssl__probe_dane_release(mailssl_probe *p);
 void mailssl__probe_dane_json(struct mailssl_buf *b, const mailssl_probe *p);
 /* 1 for the services whose DANE rules are RFC 7672's (smtp, lmtp). */
 int mailssl__probe_dane_smtp(const mailssl_probe *p);
+
+/* ---- the host's addresses from DNS (lib/probe/probe_dane.c) ----------- */
+/* 1 when the resolve stage looks the host's A/AAAA up through libunbound
+ * (DANE on, or an MX host's probe; not for an IP literal or with
+ * connect-to), 0 when it uses getaddrinfo as without DANE. */
+int mailssl__probe_addr_wanted(const mailssl_probe *p);
+/* Starts the A and/or AAAA lookups (the probe's family): 0 (answers
+ * awaited on mailssl__dns_fd), 1 (answered), -2 (local failure, p->err). */
+int mailssl__probe_addr_begin(mailssl_probe *p);
+/* 1 when every lookup asked has its answer. */
+int mailssl__probe_addr_answered(const mailssl_probe *p);
+/* After the answers, or at a deadline (which: its words, NULL when not
+ * timed out): 1 with p->ai_list set (and p->addr_dnssec; an ok
+ * dane-insecure finding when opportunistic and insecure), or 0 with
+ * p->verdict set (resolve-failed, dane-insecure, dane-bogus). */
+int mailssl__probe_addr_decide(mailssl_probe *p, const char *which);
+/* Cancels the lookups in flight and frees their addresses. */
+void mailssl__probe_addr_release(mailssl_probe *p);
+/* Makes p->dns when the probe has none: 0, or -2 with p->err set. */
+int mailssl__probe_dns_ready(mailssl_probe *p);
 
 /* ---- MX (lib/probe/probe_mx.c) ------------------------------------------ */
 /* Starts the MX lookup: 0 (answer awaited), 1 (answered), -2 (local

@@ -91,12 +91,8 @@ int mailssl__probe_mx_begin(mailssl_probe *p)
 {
     int rc;
 
-    if (!p->dns) {
-        rc = mailssl__dns_new(p->dns_anchor, p->dns_resolver, &p->dns, p->err,
-                              sizeof p->err);
-        if (rc < 0)
-            return -2;
-    }
+    if (mailssl__probe_dns_ready(p) < 0)
+        return -2;
     rc = mailssl__dns_query(p->dns, p->host, RR_MX, on_mx, p, &p->dns_id,
                             p->err, sizeof p->err);
     if (rc < 0)
