@@ -604,3 +604,42 @@ const char *certgen_path(const char *dir, const char *name)
     snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
     return buf[k];
 }
+
+int certgen_ca_and_leaf(struct certgen_cert *ca, const struct certgen_opts *ca_opts,
+                        struct certgen_cert *leaf,
+                        const struct certgen_opts *leaf_opts, const char *cafile)
+{
+    const struct certgen_cert *cas[1];
+
+    if (certgen_make(ca, ca_opts, NULL) != 0)
+        return -1;
+    cas[0] = ca;
+    if (certgen_make(leaf, leaf_opts, ca) != 0) {
+        certgen_free(ca);
+        return -1;
+    }
+    if (certgen_write_pem(cafile, cas, 1, NULL) != 0) {
+        certgen_free(leaf);
+        certgen_free(ca);
+        return -1;
+    }
+    return 0;
+}
+
+int certgen_two_leaves(struct certgen_cert *leaf, struct certgen_cert *other,
+                       const char *name)
+{
+    const char *names[2];
+    struct certgen_opts o = {0};
+
+    names[0] = name;
+    names[1] = NULL;
+    o.dns = names;
+    if (certgen_make(leaf, &o, NULL) != 0)
+        return -1;
+    if (certgen_make(other, &o, NULL) != 0) {
+        certgen_free(leaf);
+        return -1;
+    }
+    return 0;
+}

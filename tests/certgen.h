@@ -105,4 +105,14 @@ void certgen_rmdir(const char *dir);
  * can be held at once); truncated past 511 bytes. Test code only. */
 const char *certgen_path(const char *dir, const char *name);
 
+/* A CA (ca_opts) and a leaf it issues (leaf_opts), with the CA written as
+ * a PEM trust file at cafile. Returns 0, or -1 (nothing to free). */
+int certgen_ca_and_leaf(struct certgen_cert *ca, const struct certgen_opts *ca_opts,
+                        struct certgen_cert *leaf,
+                        const struct certgen_opts *leaf_opts, const char *cafile);
+/* Two self-signed leaves for one host name (a certificate and a second
+ * key that does not match it). Returns 0, or -1 (nothing to free). */
+int certgen_two_leaves(struct certgen_cert *leaf, struct certgen_cert *other,
+                       const char *name);
+
 #endif

@@ -30,17 +30,13 @@ static void write_text(const char *file, const char *text)
 
 static void setup(void)
 {
-    static const char *const names[] = {"mail.example.com", NULL};
-    struct certgen_opts o = {0};
     struct certgen_cert leaf, other;
     const struct certgen_cert *chain[1];
 
     ck_assert_int_eq(mailssl_init(), MAILSSL_OK);
     dir = certgen_tmpdir();
     ck_assert_ptr_nonnull(dir);
-    o.dns = names;
-    ck_assert_int_eq(certgen_make(&leaf, &o, NULL), 0);
-    ck_assert_int_eq(certgen_make(&other, &o, NULL), 0);
+    ck_assert_int_eq(certgen_two_leaves(&leaf, &other, "mail.example.com"), 0);
     chain[0] = &leaf;
     ck_assert_int_eq(certgen_write_pem(path("a.pem"), chain, 1, NULL), 0);
     ck_assert_int_eq(certgen_write_key(path("a.key"), &leaf), 0);

@@ -36,29 +36,24 @@ static void setup(void)
 {
     static const char *const dns[] = {"localhost", "mail.example.com", NULL};
     static const char *const ips[] = {"127.0.0.1", "::1", NULL};
-    struct certgen_opts o = {0};
-    const struct certgen_cert *cas[1];
+    struct certgen_opts ca_o = {0}, o = {0};
 
     ck_assert_int_eq(mailssl_init(), MAILSSL_OK);
     dir = certgen_tmpdir();
     ck_assert_ptr_nonnull(dir);
-    o.cn = "Test CA";
-    o.is_ca = 1;
-    o.not_before = CA_FROM;
-    o.not_after = CA_UNTIL;
-    ck_assert_int_eq(certgen_make(&ca, &o, NULL), 0);
-    memset(&o, 0, sizeof o);
+    ca_o.cn = "Test CA";
+    ca_o.is_ca = 1;
+    ca_o.not_before = CA_FROM;
+    ca_o.not_after = CA_UNTIL;
     o.cn = "mail.example.com";
     o.dns = dns;
     o.ips = ips;
     o.not_before = LEAF_FROM;
     o.not_after = LEAF_UNTIL;
-    ck_assert_int_eq(certgen_make(&leaf, &o, &ca), 0);
+    snprintf(cafile, sizeof cafile, "%s/ca.pem", dir);
+    ck_assert_int_eq(certgen_ca_and_leaf(&ca, &ca_o, &leaf, &o, cafile), 0);
     chain[0] = leaf.crt;
     chain[1] = ca.crt;
-    snprintf(cafile, sizeof cafile, "%s/ca.pem", dir);
-    cas[0] = &ca;
-    ck_assert_int_eq(certgen_write_pem(cafile, cas, 1, NULL), 0);
 }
 
 static void teardown(void)
