@@ -613,15 +613,13 @@ static struct {
     pthread_mutex_t lock;
     pthread_cond_t work, idle;
     struct job *todo, *todo_tail, *done;
-    int busy;     /* jobs in a thread's hands */
     int stopping; /* the threads end when idle */
     int stopped;  /* resolver_stop()'s answer once it ran, else -1 */
     int wake[2];  /* a byte a finished job */
-    pthread_t *threads;
-    int nthreads;
+    int nthreads; /* made (detached: resolver_stop() waits for live) */
+    int live;     /* not yet ended */
 } R = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-       PTHREAD_COND_INITIALIZER, NULL, NULL, NULL, 0, 0, -1, {-1, -1}, NULL,
-       0};
+       PTHREAD_COND_INITIALIZER, NULL, NULL, NULL, 0, -1, {-1, -1}, 0, 0};
 
 static void *resolver_main(void *arg)
 {
@@ -634,13 +632,15 @@ static void *resolver_main(void *arg)
 
         while (!R.todo && !R.stopping)
             pthread_cond_wait(&R.work, &R.lock);
-        if (R.stopping)
+        if (R.stopping) {
+            R.live--;
+            pthread_cond_broadcast(&R.idle);
             break;
+        }
         j = R.todo;
         R.todo = j->next;
         if (!R.todo)
             R.todo_tail = NULL;
-        R.busy++;
         pthread_mutex_unlock(&R.lock);
 
         /* the time spent in the queue counts against the deadline */
@@ -655,10 +655,8 @@ static void *resolver_main(void *arg)
         }
 
         pthread_mutex_lock(&R.lock);
-        R.busy--;
         j->next = R.done;
         R.done = j;
-        pthread_cond_broadcast(&R.idle);
         /* the pipe full means the loop has bytes to wake it already */
         if (write(R.wake[1], &byte, 1) < 0 && errno != EAGAIN)
             logmsg("resolver: cannot wake the loop: %s", strerror(errno));
@@ -667,25 +665,36 @@ static void *resolver_main(void *arg)
     return NULL;
 }
 
-/* Makes the threads, with the signals blocked (they go to the loop). */
+/* Makes the threads, detached, with the signals blocked (they go to the
+ * loop). */
 static int resolver_start(int n)
 {
+    pthread_attr_t attr;
+    pthread_t t;
     sigset_t all, old;
     int i, rc = 0;
 
     if (pipe2(R.wake, O_CLOEXEC | O_NONBLOCK) < 0)
         return -1;
-    R.threads = calloc((size_t)n, sizeof(*R.threads));
-    if (!R.threads)
+    if ((rc = pthread_attr_init(&attr)) != 0 ||
+        (rc = pthread_attr_setdetachstate(&attr,
+                                          PTHREAD_CREATE_DETACHED)) != 0) {
+        errno = rc;
         return -1;
+    }
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     for (i = 0; i < n && rc == 0; i++) {
-        rc = pthread_create(&R.threads[i], NULL, resolver_main, NULL);
-        if (rc == 0)
+        pthread_mutex_lock(&R.lock);
+        rc = pthread_create(&t, &attr, resolver_main, NULL);
+        if (rc == 0) {
             R.nthreads++;
+            R.live++;
+        }
+        pthread_mutex_unlock(&R.lock);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
     if (rc != 0) {
         errno = rc;
         return -1;
@@ -789,11 +798,11 @@ static int resolver_stop(void)
 {
     struct job *lists[2], *j, *next;
     struct timespec until;
-    int ended, i, k;
+    int ended, k;
 
     if (R.stopped >= 0)
         return R.stopped;
-    if (!R.threads)
+    if (!R.nthreads)
         return R.stopped = 1;
     pthread_mutex_lock(&R.lock);
     R.stopping = 1;
@@ -804,10 +813,10 @@ static int resolver_stop(void)
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
-    while (R.busy > 0 &&
+    while (R.live > 0 &&
            pthread_cond_timedwait(&R.idle, &R.lock, &until) == 0)
         ;
-    ended = R.busy == 0;
+    ended = R.live == 0;
     lists[0] = R.todo; /* never started */
     lists[1] = R.done; /* started, not collected */
     R.todo = R.todo_tail = R.done = NULL;
@@ -826,11 +835,7 @@ static int resolver_stop(void)
         r->code = MHD_HTTP_SERVICE_UNAVAILABLE;
         MHD_resume_connection(r->conn);
     }
-    if (!ended)
-        return R.stopped = 0;
-    for (i = 0; i < R.nthreads; i++)
-        pthread_join(R.threads[i], NULL);
-    return R.stopped = 1;
+    return R.stopped = ended;
 }
 
 /* ---- /probe ----------------------------------------------------------- */
@@ -1579,7 +1584,6 @@ out:
     }
     free(X.inflight);
     free(X.resolving);
-    free(R.threads);
     free(X.allow);
     free(X.o.allow);
     ec_free(&X.cfg);
