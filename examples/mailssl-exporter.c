@@ -13,14 +13,20 @@
  * descriptor is ready or its deadline passes, and resumes the connection
  * with the answer when the probe is done. No thread or process is made
  * per request; at most --max-probes probes run at once, more get 503.
+ * The one step of a probe that blocks, name resolution (getaddrinfo in
+ * mailssl_probe_start), runs in a small fixed pool of threads
+ * (--resolver-threads) for targets given by host name, so that a slow DNS
+ * server never stalls the loop: the other scrapes go on meanwhile.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -46,6 +52,7 @@
 #define DEFAULT_MAX_PROBES 128
 #define DEFAULT_MAX_CONNECTIONS 2048
 #define DEFAULT_HISTORY 50
+#define DEFAULT_RESOLVER_THREADS 4
 #define DEFAULT_TIMEOUT_OFFSET_MS 500
 #define MAX_URL_LENGTH 2048        /* path and query string, bytes */
 #define REQUEST_MEMORY (16 * 1024) /* request line and headers, bytes */
@@ -77,11 +84,14 @@ struct options {
     struct ec_allow *allow; /* --allow, in addition to the file's */
     size_t nallow;
     int max_probes;
+    int resolver_threads;
     int max_connections;
     int history;
     int32_t timeout_offset_ms;
     int verbose;
 };
+
+struct job;
 
 /* One HTTP request; made by the URI callback, freed when MHD is done. */
 struct request {
@@ -93,6 +103,8 @@ struct request {
     char *target;
     char module[EC_MAX_NAME + 1];
     int64_t started_us;
+    int32_t timeout_ms; /* the probe's whole deadline */
+    struct job *job;    /* while a resolver thread starts the probe */
     struct MHD_Response *resp; /* the answer, once the probe is done */
     unsigned int code;
 };
@@ -114,6 +126,8 @@ static struct {
     size_t nallow;
     struct request **inflight;
     size_t ninflight;
+    struct request **resolving; /* handed to the resolver threads */
+    size_t nresolving;
     /* metrics */
     uint64_t by_code[MAILSSL_CODE_MAX + 2]; /* last: codes out of range */
     uint64_t bucket[NBUCKETS];
@@ -173,6 +187,8 @@ static void usage(FILE *out)
 "                       Without any: loopback only\n"
 "  --max-probes N       probes running at once; more get HTTP 503\n"
 "                       (default %d)\n"
+"  --resolver-threads N threads that resolve target host names, so that\n"
+"                       DNS never blocks the loop (default %d)\n"
 "  --max-connections N  HTTP connections at once (default %d)\n"
 "  --timeout-offset SECONDS  subtracted from the scrape's\n"
 "                       X-Prometheus-Scrape-Timeout-Seconds (default 0.5)\n"
@@ -182,7 +198,8 @@ static void usage(FILE *out)
 "  --version            show the program and library versions and exit\n"
 "\n"
 "See mailssl-exporter(1).\n",
-            PROG, DEFAULT_LISTEN, DEFAULT_MAX_PROBES, DEFAULT_MAX_CONNECTIONS,
+            PROG, DEFAULT_LISTEN, DEFAULT_MAX_PROBES,
+            DEFAULT_RESOLVER_THREADS, DEFAULT_MAX_CONNECTIONS,
             DEFAULT_HISTORY);
 }
 
@@ -227,7 +244,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 {
     static const char *const with_value[] = {
         "web.listen-address", "config.file", "allow", "max-probes",
-        "max-connections", "timeout-offset", "history",
+        "max-connections", "timeout-offset", "history", "resolver-threads",
     };
     int i;
     size_t k;
@@ -235,6 +252,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     memset(o, 0, sizeof(*o));
     o->listen = DEFAULT_LISTEN;
     o->max_probes = DEFAULT_MAX_PROBES;
+    o->resolver_threads = DEFAULT_RESOLVER_THREADS;
     o->max_connections = DEFAULT_MAX_CONNECTIONS;
     o->history = DEFAULT_HISTORY;
     o->timeout_offset_ms = DEFAULT_TIMEOUT_OFFSET_MS;
@@ -292,6 +310,10 @@ static int parse_args(int argc, char **argv, struct options *o)
                 return -1;
         } else if (strcmp(name, "max-probes") == 0) {
             if (parse_count("--max-probes", v, 1, 10000, &o->max_probes) < 0)
+                return -1;
+        } else if (strcmp(name, "resolver-threads") == 0) {
+            if (parse_count("--resolver-threads", v, 1, 64,
+                            &o->resolver_threads) < 0)
                 return -1;
         } else if (strcmp(name, "max-connections") == 0) {
             if (parse_count("--max-connections", v, 1, 100000,
@@ -567,6 +589,255 @@ static void finish_probe(struct request *r)
     r->probe = NULL;
 }
 
+/* ---- name resolution ---------------------------------------------------
+ * mailssl_probe_start() resolves the target's host with getaddrinfo(),
+ * which blocks, for as long as the DNS server takes. A probe of a host
+ * name is therefore started by one of --resolver-threads threads, made
+ * once at start; the loop goes on serving and stepping the other probes,
+ * and takes the started probe back through a pipe. A thread touches only
+ * its job (the probe object and numbers), never the request or
+ * libmicrohttpd. Probes of IP addresses start in the loop at once. */
+
+#define JOB_EXPIRED 1 /* waited for a thread past the probe's deadline */
+
+struct job {
+    struct request *r; /* read by the loop only */
+    mailssl_probe *probe;
+    int32_t timeout_ms;
+    int64_t queued_us;
+    int rc; /* mailssl_probe_start()'s, or JOB_EXPIRED */
+    struct job *next;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t work, idle;
+    struct job *todo, *todo_tail, *done;
+    int stopping; /* the threads end when idle */
+    int stopped;  /* resolver_stop()'s answer once it ran, else -1 */
+    int wake[2];  /* a byte a finished job */
+    int nthreads; /* made (detached: resolver_stop() waits for live) */
+    int live;     /* not yet ended */
+} R = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+       PTHREAD_COND_INITIALIZER, NULL, NULL, NULL, 0, -1, {-1, -1}, 0, 0};
+
+static void *resolver_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&R.lock);
+    for (;;) {
+        struct job *j;
+        int64_t waited_ms;
+        char byte = 'j';
+
+        while (!R.todo && !R.stopping)
+            pthread_cond_wait(&R.work, &R.lock);
+        if (R.stopping) {
+            R.live--;
+            pthread_cond_broadcast(&R.idle);
+            break;
+        }
+        j = R.todo;
+        R.todo = j->next;
+        if (!R.todo)
+            R.todo_tail = NULL;
+        pthread_mutex_unlock(&R.lock);
+
+        /* the time spent in the queue counts against the deadline */
+        waited_ms = (now_us() - j->queued_us) / 1000;
+        if (waited_ms >= j->timeout_ms) {
+            j->rc = JOB_EXPIRED;
+        } else {
+            if (waited_ms > 0)
+                mailssl_probe_set_timeout_ms(
+                    j->probe, j->timeout_ms - (int32_t)waited_ms);
+            j->rc = mailssl_probe_start(j->probe);
+        }
+
+        pthread_mutex_lock(&R.lock);
+        j->next = R.done;
+        R.done = j;
+        /* the pipe full means the loop has bytes to wake it already */
+        if (write(R.wake[1], &byte, 1) < 0 && errno != EAGAIN)
+            logmsg("resolver: cannot wake the loop: %s", strerror(errno));
+    }
+    pthread_mutex_unlock(&R.lock);
+    return NULL;
+}
+
+/* Makes the threads, detached, with the signals blocked (they go to the
+ * loop). */
+static int resolver_start(int n)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    sigset_t all, old;
+    int i, rc = 0;
+
+    if (pipe2(R.wake, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -1;
+    if ((rc = pthread_attr_init(&attr)) != 0 ||
+        (rc = pthread_attr_setdetachstate(&attr,
+                                          PTHREAD_CREATE_DETACHED)) != 0) {
+        errno = rc;
+        return -1;
+    }
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    for (i = 0; i < n && rc == 0; i++) {
+        pthread_mutex_lock(&R.lock);
+        rc = pthread_create(&t, &attr, resolver_main, NULL);
+        if (rc == 0) {
+            R.nthreads++;
+            R.live++;
+        }
+        pthread_mutex_unlock(&R.lock);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 when starting the probe may block: the host it connects to (the
+ * module's connect-to, else the URL's) is a name, not an IP literal. */
+static int needs_resolver(const char *host)
+{
+    unsigned char a[16];
+
+    return inet_pton(AF_INET, host, a) != 1 &&
+           inet_pton(AF_INET6, host, a) != 1;
+}
+
+/* Hands r's probe to the threads. Returns 0, or -1 out of memory. */
+static int resolver_submit(struct request *r)
+{
+    struct job *j = calloc(1, sizeof(*j));
+
+    if (!j)
+        return -1;
+    j->r = r;
+    j->probe = r->probe;
+    j->timeout_ms = r->timeout_ms;
+    j->queued_us = r->started_us;
+    r->job = j;
+    X.resolving[X.nresolving++] = r;
+    pthread_mutex_lock(&R.lock);
+    if (R.todo_tail)
+        R.todo_tail->next = j;
+    else
+        R.todo = j;
+    R.todo_tail = j;
+    pthread_cond_signal(&R.work);
+    pthread_mutex_unlock(&R.lock);
+    return 0;
+}
+
+static void forget_resolving(struct request *r)
+{
+    size_t i;
+
+    for (i = 0; i < X.nresolving; i++)
+        if (X.resolving[i] == r) {
+            X.resolving[i] = X.resolving[--X.nresolving];
+            break;
+        }
+    r->job = NULL;
+}
+
+/* The loop's side: the probes the threads started join the probes in
+ * flight, or are answered when they are already done. */
+static void resolver_collect(void)
+{
+    struct job *j, *next;
+    char bytes[64];
+
+    while (read(R.wake[0], bytes, sizeof(bytes)) > 0)
+        ;
+    pthread_mutex_lock(&R.lock);
+    j = R.done;
+    R.done = NULL;
+    pthread_mutex_unlock(&R.lock);
+    for (; j; j = next) {
+        struct request *r = j->r;
+        int rc = j->rc;
+
+        next = j->next;
+        forget_resolving(r);
+        free(j);
+        if (rc == MAILSSL_WANT_POLLIN || rc == MAILSSL_WANT_POLLOUT) {
+            r->want = rc;
+            X.inflight[X.ninflight++] = r;
+            continue;
+        }
+        if (rc == JOB_EXPIRED) {
+            mailssl_probe_free(r->probe);
+            r->probe = NULL;
+            r->resp = error_response(
+                REJ_OVERLOAD,
+                "the probe waited %.1f s for a name resolution thread, past "
+                "its deadline: every one of the %d (--resolver-threads) was "
+                "busy with a slow DNS answer",
+                (now_us() - r->started_us) / 1e6, R.nthreads);
+            r->code = MHD_HTTP_SERVICE_UNAVAILABLE;
+        } else {
+            finish_probe(r);
+        }
+        MHD_resume_connection(r->conn);
+    }
+}
+
+/* SIGTERM: the probes with the threads are answered 503; the threads end
+ * when idle. Returns 1 when every thread ended (within half a second),
+ * 0 when one is still inside getaddrinfo: its probe is left to it, and
+ * the program must then exit without freeing what the thread may use. */
+static int resolver_stop(void)
+{
+    struct job *lists[2], *j, *next;
+    struct timespec until;
+    int ended, k;
+
+    if (R.stopped >= 0)
+        return R.stopped;
+    if (!R.nthreads)
+        return R.stopped = 1;
+    pthread_mutex_lock(&R.lock);
+    R.stopping = 1;
+    pthread_cond_broadcast(&R.work);
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 500 * 1000000L; /* half a second */
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (R.live > 0 &&
+           pthread_cond_timedwait(&R.idle, &R.lock, &until) == 0)
+        ;
+    ended = R.live == 0;
+    lists[0] = R.todo; /* never started */
+    lists[1] = R.done; /* started, not collected */
+    R.todo = R.todo_tail = R.done = NULL;
+    pthread_mutex_unlock(&R.lock);
+    for (k = 0; k < 2; k++)
+        for (j = lists[k]; j; j = next) {
+            next = j->next;
+            mailssl_probe_free(j->probe);
+            free(j);
+        }
+    while (X.nresolving > 0) {
+        struct request *r = X.resolving[--X.nresolving];
+        r->job = NULL;
+        r->probe = NULL;
+        r->resp = error_response(REJ_OVERLOAD, "shutting down");
+        r->code = MHD_HTTP_SERVICE_UNAVAILABLE;
+        MHD_resume_connection(r->conn);
+    }
+    return R.stopped = ended;
+}
+
 /* ---- /probe ----------------------------------------------------------- */
 
 struct args {
@@ -716,13 +987,14 @@ static enum MHD_Result handle_probe(struct MHD_Connection *c,
                      error_response(REJ_INTERNAL, "module %s: %s",
                                     m->name, err));
     }
-    if (X.ninflight >= (size_t)X.o.max_probes) {
+    if (X.ninflight + X.nresolving >= (size_t)X.o.max_probes) {
         mailssl_probe_free(p);
         return queue(c, MHD_HTTP_SERVICE_UNAVAILABLE,
                      error_response(REJ_OVERLOAD,
                                     "%zu probes are running, the most "
                                     "at once (--max-probes); try "
-                                    "again later", X.ninflight));
+                                    "again later",
+                                    X.ninflight + X.nresolving));
     }
     r->target = strdup(a.target);
     if (!r->target) {
@@ -734,7 +1006,19 @@ static enum MHD_Result handle_probe(struct MHD_Connection *c,
     r->probe = p;
     r->conn = c;
     r->started_us = now_us();
-    /* name resolution happens here, blocking (see the man page) */
+    r->timeout_ms = deadline > 0 && deadline < m->timeout_ms ? deadline
+                                                             : m->timeout_ms;
+    if (needs_resolver(host)) {
+        if (resolver_submit(r) < 0) {
+            mailssl_probe_free(p);
+            r->probe = NULL;
+            return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                         error_response(REJ_INTERNAL, "out of memory"));
+        }
+        MHD_suspend_connection(c);
+        return MHD_YES;
+    }
+    /* an IP address: nothing here blocks */
     rc = mailssl_probe_start(p);
     if (rc != MAILSSL_WANT_POLLIN && rc != MAILSSL_WANT_POLLOUT) {
         struct MHD_Response *resp;
@@ -782,7 +1066,12 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c)
                 (unsigned long long)X.by_code[MAILSSL_CODE_MAX + 1]);
     family(out, "mailssl_exporter_probes_in_flight", "gauge",
            "Probes running now.");
-    fprintf(out, "mailssl_exporter_probes_in_flight %zu\n", X.ninflight);
+    fprintf(out, "mailssl_exporter_probes_in_flight %zu\n",
+            X.ninflight + X.nresolving);
+    family(out, "mailssl_exporter_probes_resolving", "gauge",
+           "Probes in flight whose target host name is being resolved "
+           "(--resolver-threads).");
+    fprintf(out, "mailssl_exporter_probes_resolving %zu\n", X.nresolving);
     family(out, "mailssl_exporter_max_probes", "gauge",
            "Probes that may run at once (--max-probes).");
     fprintf(out, "mailssl_exporter_max_probes %d\n", X.o.max_probes);
@@ -1142,9 +1431,9 @@ static int run_loop(void)
         return -1;
     }
     mhd_fd = info->epoll_fd;
-    /* the probes first (pfd[i] for X.inflight[i]), then the signal pipe
-     * and libmicrohttpd */
-    pfd = calloc((size_t)X.o.max_probes + 2, sizeof(*pfd));
+    /* the probes first (pfd[i] for X.inflight[i]), then the signal pipe,
+     * libmicrohttpd and the resolver threads' pipe */
+    pfd = calloc((size_t)X.o.max_probes + 3, sizeof(*pfd));
     if (!pfd) {
         logmsg("out of memory");
         return -1;
@@ -1169,10 +1458,13 @@ static int run_loop(void)
         pfd[n + 1].fd = mhd_fd;
         pfd[n + 1].events = POLLIN;
         pfd[n + 1].revents = 0;
+        pfd[n + 2].fd = R.wake[0];
+        pfd[n + 2].events = POLLIN;
+        pfd[n + 2].revents = 0;
         if (MHD_get_timeout(X.d, &mhd_to) == MHD_YES &&
             (timeout < 0 || mhd_to < (MHD_UNSIGNED_LONG_LONG)timeout))
             timeout = mhd_to > INT32_MAX ? INT32_MAX : (int)mhd_to;
-        if (poll(pfd, n + 2, timeout) < 0 && errno != EINTR) {
+        if (poll(pfd, n + 3, timeout) < 0 && errno != EINTR) {
             logmsg("poll: %s", strerror(errno));
             break;
         }
@@ -1191,10 +1483,13 @@ static int run_loop(void)
                 load_config(0);
         }
         step_probes(pfd);
+        if (pfd[n + 2].revents) /* after the steps: it adds to inflight */
+            resolver_collect();
         MHD_run(X.d);
     }
     free(pfd);
     abort_probes();
+    resolver_stop();
     MHD_run(X.d);
     return 0;
 }
@@ -1223,7 +1518,8 @@ int main(int argc, char **argv)
             goto oom;
     }
     X.inflight = calloc((size_t)X.o.max_probes, sizeof(*X.inflight));
-    if (!X.inflight)
+    X.resolving = calloc((size_t)X.o.max_probes, sizeof(*X.resolving));
+    if (!X.inflight || !X.resolving)
         goto oom;
     /* every probe and connection is a descriptor */
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -1255,10 +1551,23 @@ int main(int argc, char **argv)
         close(fd);
         goto out;
     }
+    if (resolver_start(X.o.resolver_threads) < 0) {
+        logmsg("cannot start the resolver threads: %s", strerror(errno));
+        resolver_stop();
+        MHD_stop_daemon(X.d);
+        goto out;
+    }
     printf("%s: listening on http://%s/\n", PROG, X.listen_text);
     fflush(stdout);
     status = run_loop() == 0 ? 0 : 1;
     MHD_stop_daemon(X.d); /* closes the listening socket too */
+    if (resolver_stop() == 0) {
+        /* a thread is still inside getaddrinfo with a probe: nothing it
+         * may touch is freed, the process just ends */
+        logmsg("stopped (a name resolution still running was abandoned)");
+        fflush(stdout);
+        _exit(status);
+    }
     logmsg("stopped");
     goto out;
 oom:
@@ -1274,6 +1583,7 @@ out:
         free(X.ring);
     }
     free(X.inflight);
+    free(X.resolving);
     free(X.allow);
     free(X.o.allow);
     ec_free(&X.cfg);

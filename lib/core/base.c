@@ -75,7 +75,7 @@ MAILSSL_EXPORT int mailssl_init(void)
             rc = MAILSSL_ERR_TLS;
     }
     if (rc == MAILSSL_OK)
-        init_count++;
+        __atomic_store_n(&init_count, init_count + 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&init_lock);
     return rc;
 }
@@ -84,7 +84,7 @@ MAILSSL_EXPORT void mailssl_deinit(void)
 {
     pthread_mutex_lock(&init_lock);
     if (init_count > 0) {
-        init_count--;
+        __atomic_store_n(&init_count, init_count - 1, __ATOMIC_RELEASE);
         if (init_count == 0) {
             size_t i;
             /* last registered first: the higher layer frees before the
@@ -97,14 +97,13 @@ MAILSSL_EXPORT void mailssl_deinit(void)
     pthread_mutex_unlock(&init_lock);
 }
 
+/* An atomic read, not the lock: callers may hold a lock of their own
+ * (the probe cache's) that the last mailssl_deinit() takes while it holds
+ * init_lock, in its hooks; taking init_lock here would order the two
+ * locks both ways (a deadlock TSan found in mailssl-exporter). */
 int mailssl__initialized(void)
 {
-    unsigned n;
-
-    pthread_mutex_lock(&init_lock);
-    n = init_count;
-    pthread_mutex_unlock(&init_lock);
-    return n > 0;
+    return __atomic_load_n(&init_count, __ATOMIC_ACQUIRE) > 0;
 }
 
 MAILSSL_EXPORT void mailssl_free(void *ptr)

@@ -1,6 +1,6 @@
 """mailssl-exporter end to end, scraped by a real Prometheus.
 
-usage: test_exporter.py MAILSSL_EXPORTER MAILSSL_SERVE MKCERTS
+usage: test_exporter.py MAILSSL_EXPORTER MAILSSL_SERVE MKCERTS SLOW_RESOLVER
 
 One mailssl-serve (an imaps listener with a binding, a pop3s listener
 without: the 13002 case, and smtp with STARTTLS) and one exporter run for
@@ -34,11 +34,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import formats  # noqa: E402
 from serveprog import Serve, free_ports, write_atomic  # noqa: E402
 
-EXPORTER = SERVE = MKCERTS = None
+EXPORTER = SERVE = MKCERTS = SLOW_RESOLVER = None
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
 REQUIRE = os.environ.get("MAILSSL_REQUIRE_INTEROP") == "1"
 MAX_PROBES = 32
+RESOLVER_THREADS = 4
 
 DIR = CERTS = None
 SERVER = None
@@ -73,7 +74,8 @@ class Exporter:
     """mailssl-exporter on a free port (port 0: it prints the one it
     got)."""
 
-    def __init__(self, modules, *args, name="exporter", listen="127.0.0.1"):
+    def __init__(self, modules, *args, name="exporter", listen="127.0.0.1",
+                 env=None):
         self.modules = os.path.join(DIR, name + ".conf")
         write_atomic(self.modules, modules)
         self.log_path = os.path.join(DIR, name + ".log")
@@ -84,7 +86,8 @@ class Exporter:
              ("[%s]:0" if ":" in listen else "%s:0") % listen,
              "--config.file", self.modules] + list(args),
             stdout=subprocess.PIPE, stderr=self.log_file, text=True,
-            start_new_session=True)
+            start_new_session=True,
+            env=dict(os.environ, **env) if env else None)
         line = self.proc.stdout.readline()
         prefix = "mailssl-exporter: listening on http://%s:" % (
             "[%s]" % listen if ":" in listen else listen)
@@ -206,7 +209,8 @@ def setUpModule():
     os.mkdir(serve_dir)
     SERVER = Serve(SERVE, config, serve_dir, ["imaps", "smtp", "pop3s"])
     try:
-        EXP = Exporter(modules_text(), "--max-probes", str(MAX_PROBES))
+        EXP = Exporter(modules_text(), "--max-probes", str(MAX_PROBES),
+                       "--resolver-threads", str(RESOLVER_THREADS))
     except BaseException:
         SERVER.stop()
         raise
@@ -459,6 +463,16 @@ class Usage(unittest.TestCase):
         self.assertTrue(p.stdout.startswith("mailssl-exporter (libmailssl "))
 
 
+def sigterm_ends(test, exp, client, within):
+    """SIGTERM: the exporter exits 0 and the client thread has its answer
+    within `within` seconds."""
+    t0 = time.monotonic()
+    exp.proc.send_signal(signal.SIGTERM)
+    test.assertEqual(exp.proc.wait(5), 0, exp.log())
+    client.join(5)
+    test.assertLess(time.monotonic() - t0, within)
+
+
 class Lifecycle(unittest.TestCase):
     def test_sigterm_answers_probes_in_flight(self):
         """SIGTERM while a probe waits for a stalled server: the request
@@ -474,11 +488,7 @@ class Lifecycle(unittest.TestCase):
             while exp.value("mailssl_exporter_probes_in_flight") != 1:
                 self.assertLess(time.monotonic(), deadline)
                 time.sleep(0.02)
-            t0 = time.monotonic()
-            exp.proc.send_signal(signal.SIGTERM)
-            self.assertEqual(exp.proc.wait(5), 0, exp.log())
-            t.join(5)
-            self.assertLess(time.monotonic() - t0, 2)
+            sigterm_ends(self, exp, t, 2)
         finally:
             exp.stop()
             silent.close()
@@ -499,6 +509,141 @@ class Lifecycle(unittest.TestCase):
             self.assertIn('code="ok"', text)
         finally:
             self.assertEqual(exp.stop(), 0)
+
+
+class SlowDns(unittest.TestCase):
+    """Targets given by host name, whose getaddrinfo() takes SLOW_MS
+    (tests/exporter/slow_resolver.c, preloaded): the resolution runs in
+    the resolver threads, the loop goes on."""
+
+    SLOW_MS = 2000
+
+    def exporter(self, name, *args):
+        return Exporter(
+            modules_text("module named cafile=certs/ca.pem "
+                         "servername=mail.test timeout=8\n"
+                         "module named1s cafile=certs/ca.pem "
+                         "servername=mail.test timeout=1\n"),
+            "--allow", "*.slow.test", "--allow", "127.0.0.0/8", *args,
+            name=name,
+            env={"LD_PRELOAD": os.path.abspath(SLOW_RESOLVER),
+                 "MAILSSL_SLOW_RESOLVER_MS": str(self.SLOW_MS)})
+
+    def background(self, exp, path):
+        """GET path in a thread; returns (thread, [(status, took)])."""
+        out = []
+
+        def run():
+            t0 = time.monotonic()
+            status, _, text = exp.get(path)
+            out.append((status, time.monotonic() - t0, text))
+        t = threading.Thread(target=run)
+        t.start()
+        return t, out
+
+    def wait_resolving(self, exp, n):
+        deadline = time.monotonic() + 5
+        while exp.value("mailssl_exporter_probes_resolving") != n:
+            self.assertLess(time.monotonic(), deadline, exp.log())
+            time.sleep(0.02)
+
+    def slow_target(self, label="a"):
+        return "imaps://%s.slow.test:%d" % (label, SERVER.port["imaps"])
+
+    def test_name_resolution_does_not_stall_the_loop(self):
+        exp = self.exporter("slowdns")
+        try:
+            t, slow = self.background(exp, probe_path(self.slow_target(),
+                                                      "named"))
+            self.wait_resolving(exp, 1)  # /metrics answered meanwhile
+            self.assertEqual(exp.value("mailssl_exporter_probes_in_flight"),
+                             1)
+            t0 = time.monotonic()
+            status, _, text = exp.get(probe_path(target("imaps")))
+            took = time.monotonic() - t0
+            self.assertEqual(status, 200, text)
+            self.assertIn('code="ok"', text)
+            self.assertLess(took, self.SLOW_MS / 2000.0,
+                            "an IP target waited for another's DNS")
+            self.assertEqual(slow, [], "the name's probe ended too early")
+            t.join(15)
+            status, took, text = slow[0]
+            self.assertEqual(status, 200, text)
+            fams = formats.parse_prometheus(text)
+            self.assertEqual(
+                fams["mailssl_probe_diagnosis"]["samples"][0][1]["code"],
+                "ok", text)
+            self.assertGreaterEqual(took, self.SLOW_MS / 1000.0)
+            self.assertEqual(exp.value("mailssl_exporter_probes_resolving"),
+                             0)
+        finally:
+            self.assertEqual(exp.stop(), 0, exp.log())
+
+    def test_names_share_the_threads(self):
+        """Two threads, three slow names at once: two resolve together,
+        the third waits for a thread, and all end in two resolutions'
+        time."""
+        exp = self.exporter("slowdns2", "--resolver-threads", "2")
+        try:
+            threads = exp.rss_kib("Threads")
+            t0 = time.monotonic()
+            runs = [self.background(exp, probe_path(self.slow_target(x),
+                                                    "named"))
+                    for x in "abc"]
+            for t, _ in runs:
+                t.join(15)
+            took = time.monotonic() - t0
+            for _, out in runs:
+                self.assertEqual(out[0][0], 200, out[0][2])
+                self.assertIn('code="ok"', out[0][2])
+            self.assertGreaterEqual(took, 2 * self.SLOW_MS / 1000.0)
+            self.assertLess(took, 3 * self.SLOW_MS / 1000.0)
+            # the pool made at start, no thread per request (a sanitizer
+            # may add threads of its own to the count)
+            self.assertGreaterEqual(threads, 3)
+            self.assertEqual(exp.rss_kib("Threads"), threads)
+        finally:
+            self.assertEqual(exp.stop(), 0, exp.log())
+
+    def test_waiting_for_a_thread_past_the_deadline(self):
+        """One thread, a 1 s module: the second name waits for the thread
+        longer than its deadline and is answered 503, saying why."""
+        exp = self.exporter("slowdns3", "--resolver-threads", "1")
+        try:
+            first = self.background(exp, probe_path(self.slow_target("a"),
+                                                    "named1s"))
+            self.wait_resolving(exp, 1)
+            second = self.background(exp, probe_path(self.slow_target("b"),
+                                                     "named1s"))
+            for t, _ in (first, second):
+                t.join(15)
+            status, _, text = second[1][0]
+            self.assertEqual(status, 503, text)
+            self.assertIn("waited", text)
+            self.assertIn("--resolver-threads", text)
+            # the first: its resolution outlasted its 1 s deadline
+            status, took, text = first[1][0]
+            self.assertEqual(status, 200, text)
+            self.assertIn("mailssl_probe_success", text)
+            self.assertNotIn('code="ok"', text)
+        finally:
+            self.assertEqual(exp.stop(), 0, exp.log())
+
+    def test_sigterm_while_resolving(self):
+        """SIGTERM while a thread is inside a 2 s getaddrinfo: the request
+        gets 503 at once and the exporter exits 0 without waiting for
+        it."""
+        exp = self.exporter("slowdns4")
+        try:
+            t, out = self.background(exp, probe_path(self.slow_target(),
+                                                     "named"))
+            self.wait_resolving(exp, 1)
+            sigterm_ends(self, exp, t, 1.8)
+        finally:
+            exp.stop()
+        self.assertEqual(out[0][0], 503, out)
+        self.assertIn("shutting down", out[0][2])
+        self.assertIn("abandoned", exp.log())
 
 
 def many_requests(port, path, n, timeout):
@@ -570,8 +715,9 @@ class Load(unittest.TestCase):
         # bounded: the probe cap and the connection limit bound memory
         self.assertLess(hwm, 128 * 1024)
         self.assertLess(rss_after - rss_before, 48 * 1024)
-        # one event loop: no thread per request, nor any other
-        self.assertEqual(EXP.rss_kib("Threads"), 1)
+        # one event loop and the fixed resolver pool: no thread per
+        # request, nor any other
+        self.assertEqual(EXP.rss_kib("Threads"), 1 + RESOLVER_THREADS)
         self.assertEqual(EXP.value("mailssl_exporter_probes_in_flight"), 0)
 
 
@@ -804,6 +950,6 @@ class RealPrometheus(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    EXPORTER, SERVE, MKCERTS = sys.argv[1:4]
-    del sys.argv[1:4]
+    EXPORTER, SERVE, MKCERTS, SLOW_RESOLVER = sys.argv[1:5]
+    del sys.argv[1:5]
     unittest.main(verbosity=2)
