@@ -647,6 +647,13 @@ static int parse_address(const char *text, unsigned char out[16])
     return 0;
 }
 
+int ec_address_family(const char *text)
+{
+    unsigned char addr[16];
+
+    return parse_address(text, addr);
+}
+
 static int valid_host_name(const char *s)
 {
     size_t label = 0, total = 0;

@@ -118,6 +118,10 @@ int ec_allow_parse(const char *text, struct ec_allow *a, char *err,
  * to. */
 int ec_allowed(const struct ec_allow *list, size_t n, const char *host);
 
+/* 4 or 6 when text is an IP address (IPv4-mapped IPv6 counts as 4), 0
+ * otherwise: a host name, which a probe must resolve. */
+int ec_address_family(const char *text);
+
 /* The entry written back as text ("127.0.0.0/8", "*.example.com"). */
 void ec_allow_format(const struct ec_allow *a, char *dst, size_t n);
 

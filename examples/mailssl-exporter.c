@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <arpa/inet.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -91,8 +90,6 @@ struct options {
     int verbose;
 };
 
-struct job;
-
 /* One HTTP request; made by the URI callback, freed when MHD is done. */
 struct request {
     size_t uri_len;
@@ -103,8 +100,6 @@ struct request {
     char *target;
     char module[EC_MAX_NAME + 1];
     int64_t started_us;
-    int32_t timeout_ms; /* the probe's whole deadline */
-    struct job *job;    /* while a resolver thread starts the probe */
     struct MHD_Response *resp; /* the answer, once the probe is done */
     unsigned int code;
 };
@@ -702,18 +697,23 @@ static int resolver_start(int n)
     return 0;
 }
 
-/* 1 when starting the probe may block: the host it connects to (the
- * module's connect-to, else the URL's) is a name, not an IP literal. */
-static int needs_resolver(const char *host)
+/* Stepped by the loop, or being started by a resolver thread. */
+static size_t probes_in_flight(void)
 {
-    unsigned char a[16];
-
-    return inet_pton(AF_INET, host, a) != 1 &&
-           inet_pton(AF_INET6, host, a) != 1;
+    return X.ninflight + X.nresolving;
 }
 
-/* Hands r's probe to the threads. Returns 0, or -1 out of memory. */
-static int resolver_submit(struct request *r)
+/* The request's answer is a 503 (resp); its connection resumes. */
+static void answer_unavailable(struct request *r, struct MHD_Response *resp)
+{
+    r->resp = resp;
+    r->code = MHD_HTTP_SERVICE_UNAVAILABLE;
+    MHD_resume_connection(r->conn);
+}
+
+/* Hands r's probe, with its whole deadline, to the threads. Returns 0, or
+ * -1 out of memory. */
+static int resolver_submit(struct request *r, int32_t timeout_ms)
 {
     struct job *j = calloc(1, sizeof(*j));
 
@@ -721,9 +721,8 @@ static int resolver_submit(struct request *r)
         return -1;
     j->r = r;
     j->probe = r->probe;
-    j->timeout_ms = r->timeout_ms;
+    j->timeout_ms = timeout_ms;
     j->queued_us = r->started_us;
-    r->job = j;
     X.resolving[X.nresolving++] = r;
     pthread_mutex_lock(&R.lock);
     if (R.todo_tail)
@@ -745,7 +744,6 @@ static void forget_resolving(struct request *r)
             X.resolving[i] = X.resolving[--X.nresolving];
             break;
         }
-    r->job = NULL;
 }
 
 /* The loop's side: the probes the threads started join the probes in
@@ -776,16 +774,15 @@ static void resolver_collect(void)
         if (rc == JOB_EXPIRED) {
             mailssl_probe_free(r->probe);
             r->probe = NULL;
-            r->resp = error_response(
+            answer_unavailable(r, error_response(
                 REJ_OVERLOAD,
                 "the probe waited %.1f s for a name resolution thread, past "
                 "its deadline: every one of the %d (--resolver-threads) was "
                 "busy with a slow DNS answer",
-                (now_us() - r->started_us) / 1e6, R.nthreads);
-            r->code = MHD_HTTP_SERVICE_UNAVAILABLE;
-        } else {
-            finish_probe(r);
+                (now_us() - r->started_us) / 1e6, R.nthreads));
+            continue;
         }
+        finish_probe(r);
         MHD_resume_connection(r->conn);
     }
 }
@@ -829,11 +826,8 @@ static int resolver_stop(void)
         }
     while (X.nresolving > 0) {
         struct request *r = X.resolving[--X.nresolving];
-        r->job = NULL;
-        r->probe = NULL;
-        r->resp = error_response(REJ_OVERLOAD, "shutting down");
-        r->code = MHD_HTTP_SERVICE_UNAVAILABLE;
-        MHD_resume_connection(r->conn);
+        r->probe = NULL; /* freed above, or the thread's */
+        answer_unavailable(r, error_response(REJ_OVERLOAD, "shutting down"));
     }
     return R.stopped = ended;
 }
@@ -957,6 +951,9 @@ static enum MHD_Result handle_probe(struct MHD_Connection *c,
                      error_response(REJ_BAD_REQUEST,
                                     "bad X-Prometheus-Scrape-Timeout-"
                                     "Seconds header"));
+    /* the probe's whole deadline: the module's, or the scrape's if less */
+    if (deadline == 0 || deadline > m->timeout_ms)
+        deadline = m->timeout_ms;
     p = mailssl_probe_new(a.target);
     if (!p)
         return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
@@ -980,21 +977,20 @@ static enum MHD_Result handle_probe(struct MHD_Connection *c,
                              : "default: loopback only; see --allow"));
     }
     if (ec_apply(m, p, err, sizeof(err)) < 0 ||
-        (deadline > 0 && deadline < m->timeout_ms &&
+        (deadline < m->timeout_ms &&
          mailssl_probe_set_timeout_ms(p, deadline) < 0)) {
         mailssl_probe_free(p);
         return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
                      error_response(REJ_INTERNAL, "module %s: %s",
                                     m->name, err));
     }
-    if (X.ninflight + X.nresolving >= (size_t)X.o.max_probes) {
+    if (probes_in_flight() >= (size_t)X.o.max_probes) {
         mailssl_probe_free(p);
         return queue(c, MHD_HTTP_SERVICE_UNAVAILABLE,
                      error_response(REJ_OVERLOAD,
                                     "%zu probes are running, the most "
                                     "at once (--max-probes); try "
-                                    "again later",
-                                    X.ninflight + X.nresolving));
+                                    "again later", probes_in_flight()));
     }
     r->target = strdup(a.target);
     if (!r->target) {
@@ -1006,10 +1002,9 @@ static enum MHD_Result handle_probe(struct MHD_Connection *c,
     r->probe = p;
     r->conn = c;
     r->started_us = now_us();
-    r->timeout_ms = deadline > 0 && deadline < m->timeout_ms ? deadline
-                                                             : m->timeout_ms;
-    if (needs_resolver(host)) {
-        if (resolver_submit(r) < 0) {
+    /* a host name: getaddrinfo may block, a resolver thread starts it */
+    if (!ec_address_family(host)) {
+        if (resolver_submit(r, deadline) < 0) {
             mailssl_probe_free(p);
             r->probe = NULL;
             return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
@@ -1067,7 +1062,7 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c)
     family(out, "mailssl_exporter_probes_in_flight", "gauge",
            "Probes running now.");
     fprintf(out, "mailssl_exporter_probes_in_flight %zu\n",
-            X.ninflight + X.nresolving);
+            probes_in_flight());
     family(out, "mailssl_exporter_probes_resolving", "gauge",
            "Probes in flight whose target host name is being resolved "
            "(--resolver-threads).");
@@ -1413,9 +1408,7 @@ static void abort_probes(void)
         struct request *r = X.inflight[--X.ninflight];
         mailssl_probe_free(r->probe);
         r->probe = NULL;
-        r->resp = error_response(REJ_OVERLOAD, "shutting down");
-        r->code = MHD_HTTP_SERVICE_UNAVAILABLE;
-        MHD_resume_connection(r->conn);
+        answer_unavailable(r, error_response(REJ_OVERLOAD, "shutting down"));
     }
 }
 

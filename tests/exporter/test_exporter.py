@@ -463,6 +463,15 @@ class Usage(unittest.TestCase):
         self.assertTrue(p.stdout.startswith("mailssl-exporter (libmailssl "))
 
 
+def wait_metric(test, exp, family, value):
+    """Polls /metrics until the exporter's gauge `family` is `value`
+    (5 s at the most)."""
+    deadline = time.monotonic() + 5
+    while exp.value(family) != value:
+        test.assertLess(time.monotonic(), deadline, exp.log())
+        time.sleep(0.02)
+
+
 def sigterm_ends(test, exp, client, within):
     """SIGTERM: the exporter exits 0 and the client thread has its answer
     within `within` seconds."""
@@ -484,10 +493,7 @@ class Lifecycle(unittest.TestCase):
             t = threading.Thread(target=lambda: result.append(exp.get(
                 probe_path("imaps://127.0.0.1:%d" % silent.port))))
             t.start()
-            deadline = time.monotonic() + 5
-            while exp.value("mailssl_exporter_probes_in_flight") != 1:
-                self.assertLess(time.monotonic(), deadline)
-                time.sleep(0.02)
+            wait_metric(self, exp, "mailssl_exporter_probes_in_flight", 1)
             sigterm_ends(self, exp, t, 2)
         finally:
             exp.stop()
@@ -530,7 +536,7 @@ class SlowDns(unittest.TestCase):
                  "MAILSSL_SLOW_RESOLVER_MS": str(self.SLOW_MS)})
 
     def background(self, exp, path):
-        """GET path in a thread; returns (thread, [(status, took)])."""
+        """GET path in a thread; returns (thread, [(status, took, text)])."""
         out = []
 
         def run():
@@ -542,10 +548,7 @@ class SlowDns(unittest.TestCase):
         return t, out
 
     def wait_resolving(self, exp, n):
-        deadline = time.monotonic() + 5
-        while exp.value("mailssl_exporter_probes_resolving") != n:
-            self.assertLess(time.monotonic(), deadline, exp.log())
-            time.sleep(0.02)
+        wait_metric(self, exp, "mailssl_exporter_probes_resolving", n)
 
     def slow_target(self, label="a"):
         return "imaps://%s.slow.test:%d" % (label, SERVER.port["imaps"])
